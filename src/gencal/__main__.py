@@ -1,0 +1,3 @@
+from gencal.cli import main
+
+raise SystemExit(main())
