@@ -68,7 +68,7 @@ def test_dirichlet_odir_matches_torch_fit(data):
     _torch_fit([wm, b], lambda: x @ wm.T + b, penalty, y)
     xt = torch.log_softmax(torch.tensor(zt), dim=1)
     ref = ref_softmax((xt @ wm.T + b).detach().numpy())
-    cal = get_calibrator("dirichlet", reg_lambda=lam, reg_mu=mu).fit(z, y)
+    cal = get_calibrator("dirichlet", reg_lambda=lam, reg_mu=mu, cv_folds=0).fit(z, y)
     np.testing.assert_allclose(cal.predict_proba(zt), ref, atol=1e-5)
 
 
@@ -77,7 +77,9 @@ def test_linear_calibrators_not_worse_than_ts_on_cal_split(name, data):
     z, y, _, _ = data
     ts = ref_nll(get_calibrator("ts").fit(z, y).predict_proba(z), y)
     ours = ref_nll(
-        get_calibrator(name, **({"reg_lambda": 0, "reg_mu": 0} if name == "dirichlet" else {}))
+        get_calibrator(
+            name, **({"reg_lambda": 0, "reg_mu": 0, "cv_folds": 0} if name == "dirichlet" else {})
+        )
         .fit(z, y)
         .predict_proba(z),
         y,
@@ -135,3 +137,15 @@ def test_histogram_binning_reference(strategy, data):
     ours = cal.predict_proba(zt)[np.arange(len(zt)), pt.argmax(1)]
     keep = (expected > 1e-9) & (expected < 1 - 1e-9)
     np.testing.assert_allclose(ours[keep], expected[keep], atol=1e-9)
+
+
+def test_dirichlet_cv_picks_strong_regularisation_when_overfitting():
+    """Many classes, small split: the CV choice beats the weakly regularised fit on test NLL."""
+    rng = np.random.default_rng(5)
+    z, y = confidence_dependent_data(400, 20, rng)
+    zt, yt = confidence_dependent_data(5000, 20, rng)
+    cv = get_calibrator("dirichlet", reg_grid=[1e-2, 1.0, 100.0]).fit(z, y)
+    weak = get_calibrator("dirichlet", cv_folds=0, reg_lambda=1e-2, reg_mu=1e-2).fit(z, y)
+    assert set(cv.cv_scores_) <= {1e-2, 1.0, 100.0} and cv.reg_lambda_ > 1e-2
+    assert cv.reg_lambda_ == min(cv.cv_scores_, key=cv.cv_scores_.get)
+    assert ref_nll(cv.predict_proba(zt), yt) < ref_nll(weak.predict_proba(zt), yt)
