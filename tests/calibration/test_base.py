@@ -156,3 +156,19 @@ def test_class_balanced_weights():
     assert np.isclose(w.mean(), 1.0)
     w_t = class_balanced_weights(torch.tensor(y), num_classes=4)
     np.testing.assert_allclose(w_t, w)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_half_precision_and_zero_weights(name, data):
+    z, y, zt = data
+    w = np.ones(len(y))
+    w[::3] = 0.0  # zero weights are allowed and mean "leave the sample out"
+    hp = NO_CV.get(name, {})
+    if name == "ats":
+        hp = {"min_piece_size": 0}
+    a = get_calibrator(name, **hp).fit(z, y, sample_weight=w).predict_proba(zt)
+    b = get_calibrator(name, **hp).fit(z[w > 0], y[w > 0]).predict_proba(zt)
+    np.testing.assert_allclose(a, b, atol=2e-5)
+    cal = get_calibrator(name).fit(torch.tensor(z, dtype=torch.float16), torch.tensor(y))
+    out = cal.transform(torch.tensor(zt, dtype=torch.float16))
+    assert out.dtype == torch.float16 and bool(torch.isfinite(out).all())

@@ -86,8 +86,8 @@ def equal_mass_pieces(
     Edge ``j`` is the smallest confidence value whose cumulative weight reaches ``j W / M``;
     a sample belongs to piece ``searchsorted(edges, c, side="left")`` (so equal confidences
     always share a piece, and a sample of weight 2 acts exactly like a duplicated sample).
-    While a piece has total weight below ``min_piece_size`` and more than one piece remains,
-    the lightest piece is merged into its lighter neighbour. Returns the inner edges (length
+    While a piece has total weight below ``min_piece_size`` (or zero weight) and more than one
+    piece remains, the lightest piece is merged into its lighter neighbour. Returns the inner edges (length
     number of pieces - 1), sorted.
     """
     vals, inv = np.unique(conf, return_inverse=True)
@@ -104,7 +104,7 @@ def equal_mass_pieces(
         cw[bounds[j + 1]] - (cw[bounds[j]] if bounds[j] >= 0 else 0.0)
         for j in range(len(bounds) - 1)
     ]
-    while len(sizes) > 1 and min(sizes) < min_piece_size:
+    while len(sizes) > 1 and (min(sizes) < min_piece_size or min(sizes) <= 0):
         j = int(np.argmin(sizes))
         if j == 0:
             nb = 1
