@@ -174,7 +174,6 @@ def test_forward_backward_fast(name, cin, size):
     forward_backward(name, cin, size)
 
 
-@pytest.mark.slow
 def test_forward_backward_resnet110():
     forward_backward("resnet110", 3, 32)
 

@@ -5,9 +5,23 @@ images ``[B, C, H, W]`` to logits ``[B, num_classes]``; ``list_models()`` gives 
 See ``docs/models.md`` for the table of models, parameter counts and intended input sizes.
 """
 
-from gencal.models import resnet_cifar, small  # noqa: F401  (register the models)
+from gencal.models import densenet, resnet_cifar, resnet_wide_stem, small, wide_resnet  # noqa: F401
+from gencal.models.densenet import DenseNet
 from gencal.models.registry import get_model, list_models, register_model
 from gencal.models.resnet_cifar import CifarResNet
+from gencal.models.resnet_wide_stem import ResNet
 from gencal.models.small import MLP, SmallCNN
+from gencal.models.wide_resnet import WideResNet, WideResNetPostAct
 
-__all__ = ["MLP", "CifarResNet", "SmallCNN", "get_model", "list_models", "register_model"]
+__all__ = [
+    "MLP",
+    "CifarResNet",
+    "DenseNet",
+    "ResNet",
+    "SmallCNN",
+    "WideResNet",
+    "WideResNetPostAct",
+    "get_model",
+    "list_models",
+    "register_model",
+]
