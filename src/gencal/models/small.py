@@ -11,7 +11,8 @@
   ``in_channels * input_size**2`` (``input_size=8``: digits); pass ``in_features`` for tabular data.
 
 All use global average pooling, so any input at least as large as the intended size works.
-Convolutions use Kaiming normal (fan-out, ReLU) initialisation, BN starts at identity.
+Convolutions use Kaiming normal (fan-out, ReLU) initialisation, BN starts at identity, linear
+bias 0; the MLP keeps PyTorch's default initialisation.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from gencal.models._init import he_init
 from gencal.models.registry import register_model
 
 __all__ = ["MLP", "SmallCNN"]
@@ -48,12 +50,7 @@ class SmallCNN(nn.Module):
             c = w
         self.features = nn.Sequential(*layers)
         self.fc = nn.Linear(c, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        he_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.features(x)
