@@ -201,3 +201,22 @@ def test_kaiming_init_scale():
     assert abs(w.std().item() - (2 / 576) ** 0.5) < 0.1 * (2 / 576) ** 0.5
     w = get_model("cnn32").features[-4].weight  # 64 -> 128, fan_out 1152
     assert abs(w.std().item() - (2 / 1152) ** 0.5) < 0.1 * (2 / 1152) ** 0.5
+
+
+@pytest.mark.parametrize("name", ["resnet20", "cnn32", "densenet121", "wrn16_4"])
+def test_activations_stay_channels_last(name):
+    """No layer silently converts back to NCHW (option-A padding, concatenation, ...)."""
+    model = get_model(name).to(memory_format=torch.channels_last)
+    x = torch.randn(2, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    seen: list[tuple[str, bool]] = []
+
+    def hook(mod, inputs, out):
+        if out.ndim == 4 and out.shape[1] > 1 and out.shape[2] * out.shape[3] > 1:
+            seen.append((type(mod).__name__, out.is_contiguous(memory_format=torch.channels_last)))
+
+    for m in model.modules():
+        if len(list(m.children())) == 0 or hasattr(m, "shortcut"):
+            m.register_forward_hook(hook)
+    with torch.no_grad():
+        model(x)
+    assert seen and all(ok for _, ok in seen), [s for s in seen if not s[1]]
