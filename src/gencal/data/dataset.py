@@ -137,3 +137,33 @@ class ImageDataset:
             f"ImageDataset(name={self.name!r}, split={self.split!r}, n={len(self)}, "
             f"shape={tuple(self.images.shape[1:])}, classes={self.num_classes})"
         )
+
+
+def add_split_arrays(arrays: dict[str, np.ndarray], split: str, images, labels) -> None:
+    """Store one split (images, labels, per-channel mean/std) under ``<split>_*`` keys."""
+    mean, std = channel_stats(images)
+    arrays[f"{split}_images"] = images
+    arrays[f"{split}_labels"] = np.asarray(labels, dtype=np.int64)
+    arrays[f"{split}_mean"] = np.array(mean)
+    arrays[f"{split}_std"] = np.array(std)
+
+
+def dataset_from_arrays(
+    arrays: dict[str, np.ndarray], split: str, class_names: Sequence[str], name: str
+) -> ImageDataset:
+    """Build the :class:`ImageDataset` of ``split`` (normalised with the train split's stats)."""
+    stats = "train" if "train_mean" in arrays else split
+    return ImageDataset(
+        images=arrays[f"{split}_images"],
+        labels=arrays[f"{split}_labels"],
+        class_names=list(class_names),
+        mean=tuple(arrays[f"{stats}_mean"]),
+        std=tuple(arrays[f"{stats}_std"]),
+        name=name,
+        split=split,
+    )
+
+
+def only_split(split: str):
+    """A ``select`` predicate for :func:`gencal.data.cache.cached_arrays`: one split's arrays + stats."""
+    return lambda k: not k.endswith(("_images", "_labels")) or k.startswith(f"{split}_")
