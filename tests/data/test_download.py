@@ -113,9 +113,8 @@ def test_dataset_download_path(tmp_path, payload, monkeypatch, rng):
     """load_dataset(download=True) fetches the archive through download_url (official URL)."""
     from .test_cifar import _patch, write_cifar10
 
-    _, archive, sums = (
-        write_cifar10(tmp_path / "src", rng) if (tmp_path / "src").mkdir() is None else None
-    )
+    (tmp_path / "src").mkdir()
+    _, archive, sums = write_cifar10(tmp_path / "src", rng)
     _patch(monkeypatch, "cifar10", archive, sums)
     seen = []
 
