@@ -137,3 +137,14 @@ def test_loader_drop_last_shards_and_augment():
     assert all(torch.equal(u, v) for u, v in zip(a, b))
     # Black padding: padded pixels normalise to (0 - mean) / std = -2.
     assert any((x == -2.0).any() for x in a)
+
+
+def test_uint8_augment_equals_float_augment_and_threads_restored():
+    u8 = torch.randint(0, 256, (12, 3, 7, 7), dtype=torch.uint8)
+    aug = BatchAugment(crop_padding=3)
+    a = aug(u8, torch.Generator().manual_seed(5)).float() / 255
+    b = aug(u8.float() / 255, torch.Generator().manual_seed(5))
+    assert torch.equal(a, b)
+    before = torch.get_num_threads()
+    list(InMemoryLoader(_dataset(), batch_size=16, augment=aug, data_threads=1))
+    assert torch.get_num_threads() == before
