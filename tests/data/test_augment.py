@@ -148,3 +148,24 @@ def test_uint8_augment_equals_float_augment_and_threads_restored():
     before = torch.get_num_threads()
     list(InMemoryLoader(_dataset(), batch_size=16, augment=aug, data_threads=1))
     assert torch.get_num_threads() == before
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu():
+    ds = _dataset()
+    aug = BatchAugment(crop_padding=2, flip=True, mixup_alpha=0.3)
+    cpu = list(InMemoryLoader(ds, batch_size=16, augment=aug, seed=3))
+    gpu = list(InMemoryLoader(ds, batch_size=16, augment=aug, seed=3, device="cuda"))
+    for (xc, yc), (xg, yg) in zip(cpu, gpu):
+        assert xg.is_cuda and yg.is_cuda
+        torch.testing.assert_close(xg.cpu(), xc)
+        assert torch.equal(yg.cpu(), yc)
+    x = torch.rand(8, 3, 5, 5, device="cuda")
+    y = torch.arange(8, device="cuda")
+    g = torch.Generator(device="cuda").manual_seed(0)
+    out = aug(x, g)
+    assert out.is_cuda
+    xm, _ya, yb, _lam = aug.mixup(x, y, g)
+    assert xm.is_cuda and yb.is_cuda
+    t = to_float_tensor(ds.images[:4], ds.mean, ds.std, device="cuda")
+    torch.testing.assert_close(t.cpu(), to_float_tensor(ds.images[:4], ds.mean, ds.std))
