@@ -125,12 +125,14 @@ def test_loader_drop_last_shards_and_augment():
     ds = _dataset()
     loader = InMemoryLoader(ds, batch_size=16, drop_last=True, shuffle=False)
     assert len(loader) == 3 and all(x.shape[0] == 16 for x, _ in loader)
-    # Two ranks partition the data.
-    ys = [
-        torch.cat([y for _, y in InMemoryLoader(ds, batch_size=8, rank=r, world_size=2, seed=1)])
-        for r in (0, 1)
-    ]
-    assert len(ys[0]) + len(ys[1]) == 50
+    # Two ranks partition the data (one sample repeated to even out 51 = 26 + 26 - 1).
+    imgs51 = np.zeros((51, 2, 2, 1), np.uint8)
+    ds51 = ImageDataset(imgs51, np.arange(51), [str(i) for i in range(51)], (0.5,), (0.5,), "u")
+    parts = [InMemoryLoader(ds51, batch_size=4, rank=r, world_size=2, seed=1) for r in (0, 1)]
+    assert len(parts[0]) == len(parts[1]) == 7
+    ys = [torch.cat([y for _, y in part]).tolist() for part in parts]
+    assert len(ys[0]) == len(ys[1]) == 26
+    assert set(ys[0]) | set(ys[1]) == set(range(51))  # every sample, one of them twice
     aug = BatchAugment(crop_padding=2, flip=True)
     a = [x for x, _ in InMemoryLoader(ds, batch_size=16, augment=aug, seed=9)]
     b = [x for x, _ in InMemoryLoader(ds, batch_size=16, augment=aug, seed=9)]

@@ -50,8 +50,10 @@ class InMemoryLoader:
             (so the crop padding is black, as with torchvision; ``fill`` is then a pixel value),
             or ``None``.
         mean, std: per-channel normalisation (``None``: leave values in [0, 1]).
-        rank, world_size: shard each epoch's permutation for data-parallel training
-            (rank ``r`` takes positions ``r, r + world_size, ...``).
+        rank, world_size: shard each epoch's permutation for data-parallel training: like
+            ``DistributedSampler``, the permutation is padded with its first entries to a
+            multiple of ``world_size`` (so every rank gets the same number of batches) and rank
+            ``r`` takes positions ``r, r + world_size, ...``.
         channels_last: return batches in ``torch.channels_last`` memory format.
         data_threads: torch intra-op threads while a batch is made (restored afterwards);
             default 1 on CPU: these small ops gain little from threads, and on a busy machine
@@ -127,8 +129,7 @@ class InMemoryLoader:
         self.epoch = int(epoch)
 
     def _num_samples(self) -> int:
-        n = len(self.labels)
-        return len(range(self.rank, n, self.world_size))
+        return -(-len(self.labels) // self.world_size)
 
     def __len__(self) -> int:
         n = self._num_samples()
@@ -141,6 +142,9 @@ class InMemoryLoader:
             order = torch.randperm(n, generator=self.generator)
         else:
             order = torch.arange(n)
+        pad = (-n) % self.world_size
+        if pad:
+            order = torch.cat([order, order[:pad]])
         order = order[self.rank :: self.world_size].to(self.device)
         nb = len(self)
         for i in range(nb):
