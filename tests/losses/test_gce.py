@@ -284,3 +284,23 @@ def test_unfused_path_supports_double_backward():
     loss_fn = GenerativeCrossEntropy(fused=False)
     assert torch.autograd.gradcheck(lambda z: loss_fn(z, y), (x,))
     assert torch.autograd.gradgradcheck(lambda z: loss_fn(z, y), (x,))
+
+
+@pytest.mark.parametrize("ignore", [False, True])
+def test_underflowing_class_mass_falls_back_to_log_space(ignore):
+    # class 1 gets probability ~e^-200 on every sample (0 in float32) and is a label
+    g = torch.Generator().manual_seed(8)
+    x64 = torch.randn(9, 4, generator=g, dtype=torch.float64)
+    x64[:, 1] -= 200.0
+    y = torch.tensor([1, 0, 2, 3, 0, 2, 1, 3, 0])
+    if ignore:
+        y[4] = -100
+    x32 = x64.float().requires_grad_()
+    xr = x64.clone().requires_grad_()
+    val = GenerativeCrossEntropy()(x32, y)
+    ref = GenerativeCrossEntropy(fused=False)(xr, y)  # float64 autograd path
+    assert torch.isfinite(val)
+    assert val.item() == pytest.approx(ref.item(), rel=1e-5)
+    val.backward()
+    ref.backward()
+    torch.testing.assert_close(x32.grad.double(), xr.grad, rtol=1e-4, atol=1e-6)

@@ -21,42 +21,66 @@ __all__ = ["GenerativeCrossEntropy"]
 class _GCETerms(torch.autograd.Function):
     """Per-sample ``(-log q(y_i|x_i), log S_{y_i})`` with a hand-written, fused backward.
 
-    Forward: one ``log_softmax``, one ``logsumexp`` over the batch, two gathers. Backward, for
-    upstream per-sample gradients ``a`` (of the CE term) and ``b`` (of the regulariser), with
-    ``p = softmax(z)`` and ``w_k = sum_{i: y_i = k} b_i / S_k``::
+    Forward: one ``log_softmax``, one ``exp``, the class masses ``S = valid @ p`` as one
+    matrix-vector product, two gathers. If the mass of a labelled class underflows (every
+    probability of that class in the batch below ~1e-26 in float32), ``log S`` is recomputed
+    exactly with ``logsumexp`` in log space (a host sync decides; the slow path is rare).
+
+    Backward, for upstream per-sample gradients ``a`` (of the CE term) and ``b`` (of the
+    regulariser), with ``p = softmax(z)`` and ``w_k = sum_{i: y_i = k} b_i / S_k``::
 
         dz_j = a_j (p_j - e_{y_j}) + p_j * (w - <w, p_j>)      (valid rows; 0 for ignored rows)
 
-    which is the method.md gradient; three passes over ``[N, K]`` instead of autograd's chain of
-    log_softmax, masking, logsumexp and gather backwards. First-order only.
+    which is the method.md gradient: a matrix-vector product and two passes over ``[N, K]``
+    instead of autograd's chain of log_softmax, masking, logsumexp and gather backwards.
+    First-order only (``once_differentiable``).
     """
 
     @staticmethod
     def forward(ctx, logits, target, valid, mask_rows: bool):  # type: ignore[override]
         logp = torch.log_softmax(logits, dim=1)
-        if mask_rows:
-            masked = torch.where(valid.unsqueeze(1), logp, torch.finfo(logp.dtype).min)
-            log_mass = torch.logsumexp(masked, dim=0)
-        else:
-            log_mass = torch.logsumexp(logp, dim=0)
+        p = logp.exp()
         validf = valid.to(logp.dtype)
+        mass = validf @ p  # [K], S_k over the non-ignored rows
+        log_mass = mass.log()
+        finfo = torch.finfo(logp.dtype)
+        ctx.log_space = bool(p.numel()) and bool(
+            (mass.gather(0, target) < finfo.tiny * 2.0**40).any()
+        )
+        if ctx.log_space:
+            masked = torch.where(valid.unsqueeze(1), logp, finfo.min) if mask_rows else logp
+            log_mass = torch.logsumexp(masked, dim=0)
         ce_i = -logp.gather(1, target.unsqueeze(1)).squeeze(1) * validf
         reg_i = log_mass.gather(0, target) * validf
-        ctx.save_for_backward(logp, target, validf, log_mass)
+        ctx.save_for_backward(logp if ctx.log_space else p, target, validf, log_mass)
+        ctx.mask_rows = mask_rows
         return ce_i, reg_i
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_ce, grad_reg):  # type: ignore[override]
-        logp, target, validf, log_mass = ctx.saved_tensors
-        p = logp.exp()
+        saved, target, validf, log_mass = ctx.saved_tensors
         a = grad_ce * validf
         b = grad_reg * validf
         mass_grad = torch.zeros_like(log_mass).index_add_(0, target, b)
+        if ctx.log_space:
+            # some S_k underflowed: form p_jk w_k = exp(log p_jk - log S_k) G_k in log space
+            logp = saved
+            p = logp.exp()
+            ratio = torch.exp(logp - log_mass.unsqueeze(0))
+            r = torch.where(validf.unsqueeze(1) > 0, ratio * mass_grad.unsqueeze(0), 0.0)
+            grad = r + p * (a - r.sum(dim=1)).unsqueeze(1)
+            grad.scatter_add_(1, target.unsqueeze(1), -a.unsqueeze(1))
+            return grad, None, None, None
+        p = saved
         # classes without a (weighted) label have w_k = 0; never form 0 * exp(+huge)
         w = torch.where(mass_grad != 0, mass_grad * torch.exp(-log_mass), 0.0)
-        coef = (w.unsqueeze(0) - (p @ w).unsqueeze(1)) * validf.unsqueeze(1) + a.unsqueeze(1)
-        grad = p * coef
+        # grad = p * (w + c) row-wise with c_j = a_j - <w, p_j>: two passes over [N, K]
+        c = a - (p @ w) * validf
+        grad = p * w
+        grad.addcmul_(p, c.unsqueeze(1))
+        if ctx.mask_rows:  # ignored rows do not enter S_k: zero their gradient
+            grad.mul_(validf.unsqueeze(1))
         grad.scatter_add_(1, target.unsqueeze(1), -a.unsqueeze(1))
         return grad, None, None, None
 
