@@ -199,11 +199,7 @@ class GenerativeCrossEntropy(CalibrationLoss):
             # without validation (no device sync wanted) always mask; with it, check once
             mask_rows = not self.validate_args or bool(n_valid != target.shape[0])
             ce_i, reg_i = _GCETerms.apply(logits, target, valid, mask_rows)
-            loss_i = ce_i + self.lam * reg_i if self.lam != 0 else ce_i
-            self._set_parts(
-                ce=self._reduce(ce_i, n_valid), regulariser=self._reduce(reg_i, n_valid)
-            )
-            return self._reduce(loss_i, n_valid)
+            return self._combine(ce_i, reg_i, n_valid)
         logp = torch.log_softmax(logits, dim=1)  # [N, K]
         logp_y = logp.gather(1, target.unsqueeze(1)).squeeze(1)  # [N]
         # ignored rows get a huge finite negative value (not -inf: an all-ignored batch must
@@ -214,10 +210,18 @@ class GenerativeCrossEntropy(CalibrationLoss):
         zero = logp_y.new_zeros(())
         ce_i = torch.where(valid, -logp_y, zero)
         reg_i = torch.where(valid, log_den.gather(0, target), zero)
-        loss_i = ce_i + self.lam * reg_i if self.lam != 0 else ce_i
+        return self._combine(ce_i, reg_i, n_valid)
+
+    def _combine(
+        self, ce_i: torch.Tensor, reg_i: torch.Tensor, n_valid: torch.Tensor
+    ) -> torch.Tensor:
+        """Reduce both per-sample terms, record them as ``parts``, return ce + lam * reg."""
+        if self.reduction == "none":
+            self._set_parts(ce=ce_i, regulariser=reg_i)
+            return ce_i + self.lam * reg_i
         ce, reg = self._reduce(ce_i, n_valid), self._reduce(reg_i, n_valid)
         self._set_parts(ce=ce, regulariser=reg)
-        return self._reduce(loss_i, n_valid)
+        return ce + self.lam * reg
 
     def extra_repr(self) -> str:
         s = f"lam={self.lam}, class_mass={self.class_mass!r}"
