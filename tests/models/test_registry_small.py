@@ -77,6 +77,8 @@ def test_bad_num_classes_and_in_channels(bad):
 def test_bad_keyword_is_a_clear_error():
     with pytest.raises(GencalInputError, match="resnet20"):
         get_model("resnet20", widen_factor=3)
+    with pytest.raises(GencalInputError, match="drop_rate"):
+        get_model("resnet20", drop_rate=0.3)  # only the pre-activation WRNs take drop_rate
 
 
 def test_non_string_name():

@@ -6,6 +6,7 @@ logits ``[B, num_classes]``. Builders never move parameters to a device.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -54,9 +55,12 @@ def get_model(name: str, num_classes: int = 10, in_channels: int = 3, **kwargs: 
     for arg, value in (("num_classes", num_classes), ("in_channels", in_channels)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise GencalInputError(f"{arg}: expected a positive integer, got {value!r}")
+    builder = _REGISTRY[key]
     try:
-        return _REGISTRY[key](num_classes=num_classes, in_channels=in_channels, **kwargs)
+        inspect.signature(builder).bind(num_classes=num_classes, in_channels=in_channels, **kwargs)
     except TypeError as exc:
         raise GencalInputError(
-            f"model {name!r}: bad keyword arguments {sorted(kwargs)}: {exc}"
+            f"model {name!r}: bad keyword arguments {sorted(kwargs)} ({exc}); "
+            f"accepted: {list(inspect.signature(builder).parameters)}"
         ) from exc
+    return builder(num_classes=num_classes, in_channels=in_channels, **kwargs)
