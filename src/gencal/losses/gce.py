@@ -37,17 +37,21 @@ class _GCETerms(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, logits, target, valid, mask_rows: bool):  # type: ignore[override]
+    def forward(ctx, logits, target, valid):  # type: ignore[override]
         p = torch.softmax(logits, dim=1)
         validf = valid.to(p.dtype)
         mass = validf @ p  # [K], S_k over the non-ignored rows
         p_y = p.gather(1, target.unsqueeze(1)).squeeze(1)
-        # log(p_y) and log(S_k) are exact enough unless a value is near the underflow range;
-        # one host sync decides whether to redo the batch in log space (rare)
+        # log(p_y) and log(S_k) are exact enough unless a value is near the underflow range:
+        # one host sync decides whether to redo the batch in log space (rare) and whether
+        # there are ignored rows to mask
         thr = torch.finfo(p.dtype).tiny * 2.0**40
-        ctx.log_space = bool(p.numel()) and bool(
-            ((mass.gather(0, target) < thr) | (p_y < thr)).any()
-        )
+        if p.numel():
+            tiny = (mass.gather(0, target) < thr) | (p_y < thr)
+            mask_rows, log_space = torch.stack((valid.logical_not().any(), tiny.any())).tolist()
+        else:
+            mask_rows, log_space = False, False
+        ctx.log_space = log_space
         if ctx.log_space:
             logp = torch.log_softmax(logits, dim=1)
             masked = torch.where(valid.unsqueeze(1), logp, torch.finfo(p.dtype).min)
@@ -79,7 +83,7 @@ class _GCETerms(torch.autograd.Function):
             r = torch.where(validf.unsqueeze(1) > 0, ratio * mass_grad.unsqueeze(0), 0.0)
             grad = r + p * (a - r.sum(dim=1)).unsqueeze(1)
             grad.scatter_add_(1, target.unsqueeze(1), -a.unsqueeze(1))
-            return grad, None, None, None
+            return grad, None, None
         p = saved
         # classes without a (weighted) label have w_k = 0; never form 0 * exp(+huge)
         w = torch.where(mass_grad != 0, mass_grad * torch.exp(-log_mass), 0.0)
@@ -90,7 +94,7 @@ class _GCETerms(torch.autograd.Function):
         if ctx.mask_rows:  # ignored rows do not enter S_k: zero their gradient
             grad.mul_(validf.unsqueeze(1))
         grad.scatter_add_(1, target.unsqueeze(1), -a.unsqueeze(1))
-        return grad, None, None, None
+        return grad, None, None
 
 
 @register_loss("gce")
@@ -204,9 +208,7 @@ class GenerativeCrossEntropy(CalibrationLoss):
         n_valid: torch.Tensor,
     ) -> torch.Tensor:
         if self.class_mass == "batch" and self.fused:
-            # without validation (no device sync wanted) always mask; with it, check once
-            mask_rows = not self.validate_args or bool(n_valid != target.shape[0])
-            ce_i, reg_i = _GCETerms.apply(logits, target, valid, mask_rows)
+            ce_i, reg_i = _GCETerms.apply(logits, target, valid)
             return self._combine(ce_i, reg_i, n_valid)
         logp = torch.log_softmax(logits, dim=1)  # [N, K]
         logp_y = logp.gather(1, target.unsqueeze(1)).squeeze(1)  # [N]
