@@ -113,8 +113,10 @@ class GenerativeCrossEntropy(CalibrationLoss):
     i.e. cross-entropy plus a class-level confidence regulariser (the log of the total mass the
     model puts on each class present in the batch, weighted by its label frequency). The
     denominator includes the sample itself; classes absent from the batch contribute nothing; a
-    batch of one sample gives exactly 0. Computed in log space in O(N K) time and memory
-    (one ``log_softmax``, one ``logsumexp`` over the batch per class, one gather; no [N, N]).
+    batch of one sample gives exactly 0. O(N K) time and memory, no [N, N] matrix: one softmax,
+    the class masses as one matrix-vector product, logs of gathered values, a hand-written
+    backward; the batch is redone in log space (log_softmax, logsumexp over the batch) when a
+    value is near float underflow, so extreme logits stay exact and finite.
 
     Gradient with respect to the logits ``z_i`` of sample i (``reduction="mean"``, lam=1)::
 
