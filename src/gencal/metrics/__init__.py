@@ -17,6 +17,7 @@ from gencal.metrics.functional import (
 )
 from gencal.metrics.report import calibration_report
 from gencal.metrics.selective import aurc, fpr_at_95_tpr, ood_auroc
+from gencal.metrics.smooth import smooth_ece, smooth_ece_sigma
 
 __all__ = [
     "accuracy",
@@ -31,4 +32,6 @@ __all__ = [
     "maximum_calibration_error",
     "negative_log_likelihood",
     "ood_auroc",
+    "smooth_ece",
+    "smooth_ece_sigma",
 ]

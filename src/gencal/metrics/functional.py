@@ -144,9 +144,9 @@ def classwise_bins(
     size = k * n_bins
     vals64 = vals.to(torch.float64)
     count = torch.bincount(idx, minlength=size).to(torch.float64).view(k, n_bins)
-    s_p = torch.bincount(idx, weights=vals64, minlength=size).view(k, n_bins)
+    s_p = torch.bincount(idx, weights=vals64, minlength=size).to(torch.float64).view(k, n_bins)
     cand_count = torch.bincount(cols, minlength=k).to(torch.float64)
-    cand_sum = torch.bincount(cols, weights=vals64, minlength=k)
+    cand_sum = torch.bincount(cols, weights=vals64, minlength=k).to(torch.float64)
     col_sum = probs.sum(dim=0).to(torch.float64)
     count[:, 0] += n - cand_count
     s_p[:, 0] += (col_sum - cand_sum).clamp_(min=0.0)
