@@ -162,3 +162,13 @@ def test_classwise_exhaustive_edge_pairs():
         y = torch.tensor([0, 1])
         ref = naive_classwise(p.numpy(), y.numpy(), 5)
         assert classwise_calibration_error(p, y, 5) == pytest.approx(ref, abs=1e-12)
+
+
+def test_column_sums64_block_path():
+    from gencal.metrics.functional import column_sums64
+
+    x = torch.rand(1000 * 7 + 13, 5)
+    ref = x.double().sum(0)
+    got = column_sums64(x, block=64, exact_below=0)
+    assert torch.allclose(got, ref, rtol=1e-7, atol=0)
+    assert torch.equal(column_sums64(x), ref)
