@@ -176,9 +176,7 @@ def prepare_from_logits(logits: Any, labels: Any, *, validate_args: bool = True)
     With ``m = max_k z_k`` and ``c = max_k softmax(z)_k = 1 / sum_k exp(z_k - m)``, the
     log-sum-exp is ``m - log c`` so ``-log softmax(z)_y = m - z_y - log c``: exact, never clamped.
     """
-    z = as_tensor(logits, "logits")
-    src_dtype = z.dtype if z.is_floating_point() else None
-    z = to_float(z, "logits")
+    z = to_float(logits, "logits")
     y = to_labels(labels)
     check_logits(z, "logits", values=False)
     if validate_args and z.numel():
@@ -192,4 +190,5 @@ def prepare_from_logits(logits: Any, labels: Any, *, validate_args: bool = True)
     z_max = z.gather(1, pred[:, None]).squeeze(1)
     z_y = z.gather(1, y[:, None]).squeeze(1)
     nll = (z_max - z_y).to(torch.float64) - torch.log(conf.to(torch.float64))
-    return Prepared(p, y, conf, pred, p_true, nll, src_dtype)
+    # the probabilities are computed here (float32 at least): bin edges of that dtype
+    return Prepared(p, y, conf, pred, p_true, nll, None)
