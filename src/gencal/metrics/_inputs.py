@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import torch
@@ -141,8 +142,9 @@ class Prepared:
     def num_classes(self) -> int:
         return int(self.probs.shape[1])
 
-    @property
+    @cached_property
     def correct(self) -> torch.Tensor:
+        """``[N]`` bool: argmax == label (computed once)."""
         return self.pred == self.labels
 
 

@@ -56,9 +56,11 @@ def top_label_bins(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-bin ``(count, sum of confidence, sum of correct)`` in float64, equal-width bins."""
     b = bin_index(conf, n_bins, edge_dtype)
-    count = torch.bincount(b, minlength=n_bins).to(torch.float64)
+    # one integer bincount of (bin, correct) pairs gives both the counts and the hits
+    pairs = torch.bincount(b * 2 + correct.to(torch.int64), minlength=2 * n_bins).view(n_bins, 2)
+    count = pairs.sum(dim=1).to(torch.float64)
+    s_acc = pairs[:, 1].to(torch.float64)
     s_conf = torch.bincount(b, weights=conf.to(torch.float64), minlength=n_bins)
-    s_acc = torch.bincount(b, weights=correct.to(torch.float64), minlength=n_bins)
     return count, s_conf, s_acc
 
 
@@ -108,11 +110,20 @@ def equal_mass_edges(sorted_conf: torch.Tensor, n_bins: int) -> torch.Tensor:
 def _adaece_from_sorted(
     sorted_conf: torch.Tensor, sorted_correct: torch.Tensor, n_bins: int, norm: str
 ) -> float:
+    n = sorted_conf.shape[0]
     edges = equal_mass_edges(sorted_conf, n_bins)
-    b = torch.bucketize(sorted_conf, edges, right=False)  # hi_{b-1} < c <= hi_b
-    count = torch.bincount(b, minlength=n_bins).to(torch.float64)
-    s_conf = torch.bincount(b, weights=sorted_conf.to(torch.float64), minlength=n_bins)
-    s_acc = torch.bincount(b, weights=sorted_correct.to(torch.float64), minlength=n_bins)
+    # bins are contiguous runs of the sorted samples: bin b = positions [start_b, end_b) with
+    # end_b = #{c <= hi_b}, i.e. hi_{b-1} < c <= hi_b; sums are differences of prefix sums
+    ends = torch.searchsorted(sorted_conf, edges, right=True)
+    ends = torch.cat([ends, torch.tensor([n], device=ends.device)])
+    starts = torch.cat([torch.zeros(1, dtype=ends.dtype, device=ends.device), ends[:-1]])
+    zero64 = torch.zeros(1, dtype=torch.float64, device=sorted_conf.device)
+    c_conf = torch.cat([zero64, sorted_conf.to(torch.float64).cumsum(0)])
+    zero_i = torch.zeros(1, dtype=torch.int64, device=sorted_conf.device)
+    c_acc = torch.cat([zero_i, sorted_correct.to(torch.int64).cumsum(0)])
+    count = (ends - starts).to(torch.float64)
+    s_conf = c_conf[ends] - c_conf[starts]
+    s_acc = (c_acc[ends] - c_acc[starts]).to(torch.float64)
     return ce_from_bins(count, s_conf, s_acc, norm)
 
 
@@ -318,8 +329,9 @@ def accuracy(probs: Any, labels: Any, *, validate_args: bool = True) -> float:
 
 def _balanced_accuracy(prep: Prepared) -> float:
     k = prep.num_classes
-    support = torch.bincount(prep.labels, minlength=k).to(torch.float64)
-    hits = torch.bincount(prep.labels[prep.correct], minlength=k).to(torch.float64)
+    pairs = torch.bincount(prep.labels * 2 + prep.correct.to(torch.int64), minlength=2 * k)
+    pairs = pairs.view(k, 2).to(torch.float64)
+    support, hits = pairs.sum(dim=1), pairs[:, 1]
     present = support > 0
     return float((hits[present] / support[present]).mean())
 
