@@ -290,19 +290,17 @@ class ClassifierModule(L.LightningModule):
 
 @torch.no_grad()
 def cal_metrics(logits: torch.Tensor, labels: torch.Tensor, n_bins: int = 15) -> dict[str, float]:
-    """Accuracy, NLL and top-label ECE (equal-width bins, L1) of logits on the cal split."""
-    from torchmetrics.functional.classification import multiclass_calibration_error
+    """Accuracy, NLL (exact log-softmax) and top-label ECE (``n_bins`` equal-width bins, L1,
+    :func:`gencal.metrics.expected_calibration_error`) of logits on the cal split."""
+    from gencal.metrics import expected_calibration_error
 
     logits = logits.float()
     if len(labels) == 0:
         return {}
-    probs = logits.softmax(dim=1)
     return {
         "cal/acc": float((logits.argmax(1) == labels).float().mean()),
         "cal/nll": float(F.cross_entropy(logits, labels)),
-        "cal/ece": float(
-            multiclass_calibration_error(
-                probs, labels, num_classes=logits.shape[1], n_bins=n_bins, norm="l1"
-            )
+        "cal/ece": expected_calibration_error(
+            logits.softmax(dim=1), labels, n_bins=n_bins, validate_args=False
         ),
     }
