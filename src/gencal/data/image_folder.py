@@ -258,7 +258,7 @@ def load_image_folder(
         "size": size_t,
         "src": source_signature([source]),
     }
-    label = name or source.name.removesuffix(".zip")
+    label = source.name.removesuffix(".zip")  # same cache for the alias and image_folder
     arrays = cached_arrays(
         cache_dir,
         f"image_folder-{label}",
@@ -309,4 +309,4 @@ def load_cifar10_jpeg(
         raise DatasetNotFoundError(
             f"cifar10_jpeg: {path} not found; set $GENCAL_CIFAR10_JPEG or pass path=..."
         )
-    return load_image_folder(root, split, path=path, mode="RGB", name="cifar10_jpeg", **kw)
+    return load_image_folder(root, split, path=path, name="cifar10_jpeg", **kw)
