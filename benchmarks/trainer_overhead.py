@@ -28,6 +28,7 @@ import time
 import warnings
 
 import lightning as L
+import numpy as np
 import torch
 
 from gencal.data import BatchAugment, InMemoryLoader, load_dataset
@@ -36,6 +37,7 @@ from gencal.models import get_model
 from gencal.train.datamodule import _EpochBatches, common_train_steps
 from gencal.train.module import ClassifierModule, lr_factor
 
+NUM_CLASSES = 10
 OPT = {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "nesterov": False}
 SCHED = {"name": "cosine", "min_lr": 0.0}
 
@@ -52,10 +54,15 @@ def _data(quick: bool):
     return ds.images, ds.labels, ds.mean, ds.std, "cnn8", "digits"
 
 
+DEVICE = "cpu"
+PRECISION = "32-true"
+
+
 def _loader(images, labels, mean, std, batch, seed=0):
     return InMemoryLoader(
         images,
         labels,
+        device=DEVICE,
         batch_size=batch,
         shuffle=True,
         seed=seed,
@@ -71,14 +78,22 @@ class _EpochTimer(L.Callback):
         self.times: list[float] = []
 
     def on_train_epoch_start(self, trainer, pl_module):
+        _sync()
         self._t = time.perf_counter()
 
     def on_train_epoch_end(self, trainer, pl_module):
+        _sync()
         self.times.append(time.perf_counter() - self._t)
 
 
+def _sync():
+    if DEVICE.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
 def plain_epochs(model, loader, steps, epochs, start_epoch=0) -> list[float]:
-    loss_fn = get_loss("ce")
+    loss_fn = get_loss("ce", validate_args=False)
+    bf16 = PRECISION.startswith("bf16")
     opt = torch.optim.SGD(
         model.parameters(),
         lr=OPT["lr"],
@@ -89,14 +104,18 @@ def plain_epochs(model, loader, steps, epochs, start_epoch=0) -> list[float]:
     model.train()
     times = []
     for epoch in range(start_epoch, start_epoch + epochs):
+        _sync()
         t = time.perf_counter()
         loader.set_epoch(epoch)
         for _, (x, y) in zip(range(steps), loader):
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x), y)
+            with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+                logits = model(x)
+            loss = loss_fn(logits, y)
             loss.backward()
             opt.step()
         sched.step()
+        _sync()
         times.append(time.perf_counter() - t)
     return times
 
@@ -105,7 +124,7 @@ def gencal_epochs(model, loader, steps, epochs, mean, std) -> list[float]:
     module = ClassifierModule(
         model,
         get_loss("ce", validate_args=False),
-        num_classes=10,
+        num_classes=NUM_CLASSES,
         optimizer=OPT,
         schedule=SCHED,
         epochs=epochs,
@@ -117,8 +136,9 @@ def gencal_epochs(model, loader, steps, epochs, mean, std) -> list[float]:
     timer = _EpochTimer()
     trainer = L.Trainer(
         max_epochs=epochs,
-        accelerator="cpu",
+        accelerator="gpu" if DEVICE.startswith("cuda") else "cpu",
         devices=1,
+        precision=PRECISION,
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
@@ -152,14 +172,31 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rounds", type=int, default=None, help="alternating blocks per path")
     p.add_argument("--epochs", type=int, default=2, help="epochs per block")
     p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--device", default="cpu", help="cpu or cuda (GPU: in-memory data on it)")
+    p.add_argument("--precision", default=None, help="32-true (CPU default) or bf16-mixed")
+    p.add_argument("--model", default=None, help="model name (default: cnn28 / cnn8 quick)")
+    p.add_argument(
+        "--synthetic", type=int, default=0, help="N random 32x32x3 images (GPU runs, no data)"
+    )
     args = p.parse_args(argv)
+    global DEVICE, PRECISION, NUM_CLASSES
+    DEVICE = args.device
+    PRECISION = args.precision or ("bf16-mixed" if DEVICE.startswith("cuda") else "32-true")
     warnings.filterwarnings("ignore")
     import logging
 
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     torch.set_num_threads(args.threads)
     rounds = args.rounds or 2
-    images, labels, mean, std, model_name, data_name = _data(args.quick)
+    if args.synthetic:
+        g = np.random.default_rng(0)
+        images = g.integers(0, 256, (args.synthetic, 32, 32, 3), dtype=np.uint8)
+        labels = g.integers(0, 10, args.synthetic)
+        mean, std = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+        model_name, data_name = "resnet20", f"random uint8 32x32x3 x{args.synthetic}"
+    else:
+        images, labels, mean, std, model_name, data_name = _data(args.quick)
+    model_name = args.model or model_name
     steps = common_train_steps(len(labels), args.batch, 1)
     n_img = sum(
         min(args.batch, len(labels) - i * args.batch) for i in range(steps)
@@ -168,8 +205,10 @@ def main(argv: list[str] | None = None) -> None:
 
     def fresh_model():
         torch.manual_seed(0)
-        return get_model(model_name, num_classes=10, in_channels=c).to(
-            memory_format=torch.channels_last
+        return (
+            get_model(model_name, num_classes=NUM_CLASSES, in_channels=c)
+            .to(DEVICE)
+            .to(memory_format=torch.channels_last)
         )
 
     plain, ours = [], []
@@ -193,7 +232,8 @@ def main(argv: list[str] | None = None) -> None:
     tp, tg = statistics.median(plain), statistics.median(ours)
     print(
         f"data {data_name} ({n_img} images/epoch), model {model_name}, batch {args.batch}, "
-        f"threads {args.threads}, {len(plain)} epochs per path (interleaved blocks)"
+        f"threads {args.threads}, device {DEVICE}, precision {PRECISION}, "
+        f"{len(plain)} epochs per path (interleaved blocks)"
     )
     print(f"plain PyTorch loop : {n_img / tp:8.1f} img/s  (median epoch {tp:.3f} s)")
     print(f"gencal Lightning   : {n_img / tg:8.1f} img/s  (median epoch {tg:.3f} s)")
@@ -203,6 +243,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(f"epoch times plain  : {' '.join(f'{t:.3f}' for t in plain)}")
     print(f"epoch times gencal : {' '.join(f'{t:.3f}' for t in ours)}")
+    if DEVICE != "cpu":
+        return
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -17,7 +17,15 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gencal._checks import GencalInputError
 
-__all__ = ["compose_config", "config_groups", "configs_dir", "run_dir", "run_name", "to_config"]
+__all__ = [
+    "compose_config",
+    "compose_many",
+    "config_groups",
+    "configs_dir",
+    "run_dir",
+    "run_name",
+    "to_config",
+]
 
 #: config groups whose option can be chosen by name (``loss=gce``, ``grid: {loss: [...]}``)
 CONFIG_GROUPS = ("data", "model", "loss", "trainer", "calibrator", "experiment")
@@ -55,27 +63,36 @@ def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
     The overrides are recorded in the result's ``overrides`` key so that a sweep can recompose
     each grid point exactly as ``python -m gencal.train.app <overrides> loss=...`` would.
     """
+    return compose_many([overrides])[0]
+
+
+def compose_many(override_lists: Sequence[Sequence[str]]) -> list[DictConfig]:
+    """:func:`compose_config` for several override lists in one Hydra context (faster)."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    overrides = [str(o) for o in overrides]
     was_initialized = GlobalHydra.instance().is_initialized()
     if was_initialized:  # e.g. called from inside a Hydra app: compose in a fresh context
         saved = GlobalHydra.instance().hydra
         GlobalHydra.instance().clear()
+    out = []
     try:
         with initialize_config_dir(config_dir=str(configs_dir()), version_base="1.3"):
-            cfg = compose(config_name="config", overrides=overrides)
-    except Exception as exc:
-        raise GencalInputError(
-            f"cannot compose the config with overrides {overrides}: {exc}"
-        ) from exc
+            for overrides in override_lists:
+                overrides = [str(o) for o in overrides]
+                try:
+                    cfg = compose(config_name="config", overrides=overrides)
+                except Exception as exc:
+                    raise GencalInputError(
+                        f"cannot compose the config with overrides {overrides}: {exc}"
+                    ) from exc
+                with open_dict(cfg):
+                    cfg.overrides = overrides
+                out.append(cfg)
     finally:
         if was_initialized:
             GlobalHydra.instance().initialize(saved)
-    with open_dict(cfg):
-        cfg.overrides = overrides
-    return cfg
+    return out
 
 
 def to_config(cfg: Any) -> DictConfig:

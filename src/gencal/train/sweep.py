@@ -13,6 +13,7 @@ interrupted run resumes from its ``last.ckpt``.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import os
 import pickle
@@ -25,7 +26,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gencal._checks import GencalInputError
-from gencal.train.config import CONFIG_GROUPS, compose_config, run_dir, run_name, to_config
+from gencal.train.config import CONFIG_GROUPS, compose_many, run_dir, run_name, to_config
 
 __all__ = ["SweepError", "expand_grid", "run_sweep", "slurm_parameters", "sweep_worker"]
 
@@ -67,29 +68,31 @@ def expand_grid(cfg: Any) -> list[DictConfig]:
             raise GencalInputError(f"grid.{k}: expected a non-empty list of values, got {v!r}")
         values.append(v)
     base = [str(o) for o in (cfg.get("overrides") or []) if _override_key(str(o)) not in keys]
-    group_nodes: dict[tuple[str, str], Any] = {}
-    for k, vals in zip(keys, values):
-        if k in CONFIG_GROUPS:
-            for v in vals:
-                composed = compose_config([*base, f"{k}={v}"])
-                group_nodes[(k, str(v))] = composed[k]
+    choices = [(k, str(v)) for k, vals in zip(keys, values) if k in CONFIG_GROUPS for v in vals]
+    composed = compose_many([[*base, f"{k}={v}"] for k, v in choices])
+    group_nodes = {(k, v): c[k] for (k, v), c in zip(choices, composed)}
     extra_keys = [k for k in keys if k not in _NAMED_KEYS]
+    base_tree = OmegaConf.to_container(cfg, resolve=False)
+    group_trees = {
+        kv: OmegaConf.to_container(node, resolve=False) for kv, node in group_nodes.items()
+    }
     out = []
     for combo in itertools.product(*values):
-        c = cfg.copy()
-        with open_dict(c):
-            for k, v in zip(keys, combo):
-                if k in CONFIG_GROUPS:
-                    c[k] = group_nodes[(k, str(v))].copy()
-                else:
-                    OmegaConf.update(c, k, v, merge=True, force_add=True)
-            c.overrides = [*base, *(f"{k}={v}" for k, v in zip(keys, combo))]
-            if extra_keys and not cfg.get("run_name"):
-                c.run_name = None
-                suffix = "__".join(
-                    f"{k}={_format_value(v)}" for k, v in zip(keys, combo) if k in extra_keys
-                )
-                c.run_name = f"{run_name(c)}__{suffix}"
+        tree = copy.deepcopy(base_tree)
+        for k, v in zip(keys, combo):
+            if k in CONFIG_GROUPS:
+                tree[k] = copy.deepcopy(group_trees[(k, str(v))])
+        tree["overrides"] = [*base, *(f"{k}={v}" for k, v in zip(keys, combo))]
+        c = OmegaConf.create(tree)
+        for k, v in zip(keys, combo):
+            if k not in CONFIG_GROUPS:
+                OmegaConf.update(c, k, v, merge=True, force_add=True)
+        if extra_keys and not cfg.get("run_name"):
+            suffix = "__".join(
+                f"{k}={_format_value(v)}" for k, v in zip(keys, combo) if k in extra_keys
+            )
+            c.run_name = None
+            c.run_name = f"{run_name(c)}__{suffix}"
         out.append(c)
     names = [str(run_dir(c)) for c in out]
     if len(set(names)) != len(names):
