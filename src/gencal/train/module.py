@@ -270,9 +270,12 @@ class ClassifierModule(L.LightningModule):
             self._eval_buf.pop(0, None)
             return
         logits, labels = self._gather(0, self.n_cal)
+        # the cal split is small: metrics and the loss's update run on the CPU, where the
+        # histogram kernels are deterministic (CUDA bincount/index_add are not)
+        logits, labels = logits.detach().cpu(), labels.cpu()
         self.log_dict(cal_metrics(logits, labels, self.ece_bins), rank_zero_only=False)
         if getattr(self.loss_fn, "needs_update", False):
-            self.loss_fn.update(logits.detach(), labels)
+            self.loss_fn.update(logits, labels)
 
     def test_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
         x, y = batch[0], batch[1]
