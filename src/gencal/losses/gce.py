@@ -21,10 +21,10 @@ __all__ = ["GenerativeCrossEntropy"]
 class _GCETerms(torch.autograd.Function):
     """Per-sample ``(-log q(y_i|x_i), log S_{y_i})`` with a hand-written, fused backward.
 
-    Forward: one ``log_softmax``, one ``exp``, the class masses ``S = valid @ p`` as one
-    matrix-vector product, two gathers. If the mass of a labelled class underflows (every
-    probability of that class in the batch below ~1e-26 in float32), ``log S`` is recomputed
-    exactly with ``logsumexp`` in log space (a host sync decides; the slow path is rare).
+    Forward: one ``softmax``, the class masses ``S = valid @ p`` as one matrix-vector product,
+    ``log`` of the gathered ``p_y`` and of ``S``. If a true-class probability or the mass of a
+    labelled class is near underflow (below ~1e-26 in float32), the batch is redone in log
+    space (``log_softmax``, ``logsumexp``); a host sync decides, and the slow path is rare.
 
     Backward, for upstream per-sample gradients ``a`` (of the CE term) and ``b`` (of the
     regulariser), with ``p = softmax(z)`` and ``w_k = sum_{i: y_i = k} b_i / S_k``::
@@ -37,22 +37,34 @@ class _GCETerms(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, logits, target, valid, mask_rows: bool):  # type: ignore[override]
-        logp = torch.log_softmax(logits, dim=1)
-        p = logp.exp()
-        validf = valid.to(logp.dtype)
+    def forward(ctx, logits, target, valid):  # type: ignore[override]
+        p = torch.softmax(logits, dim=1)
+        validf = valid.to(p.dtype)
         mass = validf @ p  # [K], S_k over the non-ignored rows
-        log_mass = mass.log()
-        finfo = torch.finfo(logp.dtype)
-        ctx.log_space = bool(p.numel()) and bool(
-            (mass.gather(0, target) < finfo.tiny * 2.0**40).any()
-        )
+        p_y = p.gather(1, target.unsqueeze(1)).squeeze(1)
+        # log(p_y) and log(S_k) are exact enough unless a value is near the underflow range:
+        # one host sync decides whether to redo the batch in log space (rare) and whether
+        # there are ignored rows to mask
+        thr = torch.finfo(p.dtype).tiny * 2.0**40
+        if p.numel():
+            tiny = (mass.gather(0, target) < thr) | (p_y < thr)
+            mask_rows, log_space = torch.stack((valid.logical_not().any(), tiny.any())).tolist()
+        else:
+            mask_rows, log_space = False, False
+        ctx.log_space = log_space
         if ctx.log_space:
-            masked = torch.where(valid.unsqueeze(1), logp, finfo.min) if mask_rows else logp
-            log_mass = torch.logsumexp(masked, dim=0)
-        ce_i = -logp.gather(1, target.unsqueeze(1)).squeeze(1) * validf
+            logp = torch.log_softmax(logits, dim=1)
+            masked = torch.where(valid.unsqueeze(1), logp, torch.finfo(p.dtype).min)
+            log_mass = torch.logsumexp(masked if mask_rows else logp, dim=0)
+            logp_y = logp.gather(1, target.unsqueeze(1)).squeeze(1)
+            saved = logp
+        else:
+            log_mass = mass.log()
+            logp_y = p_y.log()
+            saved = p
+        ce_i = -logp_y * validf
         reg_i = log_mass.gather(0, target) * validf
-        ctx.save_for_backward(logp if ctx.log_space else p, target, validf, log_mass)
+        ctx.save_for_backward(saved, target, validf, log_mass)
         ctx.mask_rows = mask_rows
         return ce_i, reg_i
 
@@ -71,7 +83,7 @@ class _GCETerms(torch.autograd.Function):
             r = torch.where(validf.unsqueeze(1) > 0, ratio * mass_grad.unsqueeze(0), 0.0)
             grad = r + p * (a - r.sum(dim=1)).unsqueeze(1)
             grad.scatter_add_(1, target.unsqueeze(1), -a.unsqueeze(1))
-            return grad, None, None, None
+            return grad, None, None
         p = saved
         # classes without a (weighted) label have w_k = 0; never form 0 * exp(+huge)
         w = torch.where(mass_grad != 0, mass_grad * torch.exp(-log_mass), 0.0)
@@ -82,7 +94,7 @@ class _GCETerms(torch.autograd.Function):
         if ctx.mask_rows:  # ignored rows do not enter S_k: zero their gradient
             grad.mul_(validf.unsqueeze(1))
         grad.scatter_add_(1, target.unsqueeze(1), -a.unsqueeze(1))
-        return grad, None, None, None
+        return grad, None, None
 
 
 @register_loss("gce")
@@ -101,8 +113,10 @@ class GenerativeCrossEntropy(CalibrationLoss):
     i.e. cross-entropy plus a class-level confidence regulariser (the log of the total mass the
     model puts on each class present in the batch, weighted by its label frequency). The
     denominator includes the sample itself; classes absent from the batch contribute nothing; a
-    batch of one sample gives exactly 0. Computed in log space in O(N K) time and memory
-    (one ``log_softmax``, one ``logsumexp`` over the batch per class, one gather; no [N, N]).
+    batch of one sample gives exactly 0. O(N K) time and memory, no [N, N] matrix: one softmax,
+    the class masses as one matrix-vector product, logs of gathered values, a hand-written
+    backward; the batch is redone in log space (log_softmax, logsumexp over the batch) when a
+    value is near float underflow, so extreme logits stay exact and finite.
 
     Gradient with respect to the logits ``z_i`` of sample i (``reduction="mean"``, lam=1)::
 
@@ -196,14 +210,8 @@ class GenerativeCrossEntropy(CalibrationLoss):
         n_valid: torch.Tensor,
     ) -> torch.Tensor:
         if self.class_mass == "batch" and self.fused:
-            # without validation (no device sync wanted) always mask; with it, check once
-            mask_rows = not self.validate_args or bool(n_valid != target.shape[0])
-            ce_i, reg_i = _GCETerms.apply(logits, target, valid, mask_rows)
-            loss_i = ce_i + self.lam * reg_i if self.lam != 0 else ce_i
-            self._set_parts(
-                ce=self._reduce(ce_i, n_valid), regulariser=self._reduce(reg_i, n_valid)
-            )
-            return self._reduce(loss_i, n_valid)
+            ce_i, reg_i = _GCETerms.apply(logits, target, valid)
+            return self._combine(ce_i, reg_i, n_valid)
         logp = torch.log_softmax(logits, dim=1)  # [N, K]
         logp_y = logp.gather(1, target.unsqueeze(1)).squeeze(1)  # [N]
         # ignored rows get a huge finite negative value (not -inf: an all-ignored batch must
@@ -214,10 +222,18 @@ class GenerativeCrossEntropy(CalibrationLoss):
         zero = logp_y.new_zeros(())
         ce_i = torch.where(valid, -logp_y, zero)
         reg_i = torch.where(valid, log_den.gather(0, target), zero)
-        loss_i = ce_i + self.lam * reg_i if self.lam != 0 else ce_i
+        return self._combine(ce_i, reg_i, n_valid)
+
+    def _combine(
+        self, ce_i: torch.Tensor, reg_i: torch.Tensor, n_valid: torch.Tensor
+    ) -> torch.Tensor:
+        """Reduce both per-sample terms, record them as ``parts``, return ce + lam * reg."""
+        if self.reduction == "none":
+            self._set_parts(ce=ce_i, regulariser=reg_i)
+            return ce_i + self.lam * reg_i
         ce, reg = self._reduce(ce_i, n_valid), self._reduce(reg_i, n_valid)
         self._set_parts(ce=ce, regulariser=reg)
-        return self._reduce(loss_i, n_valid)
+        return ce + self.lam * reg
 
     def extra_repr(self) -> str:
         s = f"lam={self.lam}, class_mass={self.class_mass!r}"
