@@ -1,0 +1,141 @@
+"""``gencal bench``: train the grid, evaluate every run with every calibrator, aggregate, report.
+
+Every step skips finished work: ``run_sweep`` returns at once for runs whose ``logits.npz``
+exists, evaluation reuses existing records, and the report is rebuilt from the records (cheap).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gencal._checks import GencalInputError
+from gencal.bench.aggregate import collect_records, write_results_csv
+from gencal.bench.evaluate import EvalSummary, evaluate_runs, parse_calibrators
+
+__all__ = ["BenchResult", "compose_config", "config_dir", "experiment_dir", "run_bench"]
+
+
+def config_dir() -> Path:
+    """The Hydra config folder: ``$GENCAL_CONFIG_DIR``, the installed copy, or the checkout's."""
+    env = os.environ.get("GENCAL_CONFIG_DIR")
+    candidates = [Path(env)] if env else []
+    import gencal
+
+    pkg = Path(gencal.__file__).resolve().parent
+    candidates += [pkg / "configs", pkg.parents[1] / "configs"]
+    for c in candidates:
+        if (c / "config.yaml").is_file():
+            return c
+    raise GencalInputError(
+        "cannot find gencal's configs (config.yaml): set GENCAL_CONFIG_DIR to the configs folder"
+    )
+
+
+def compose_config(overrides: Sequence[str] = ()) -> Any:
+    """Compose ``config.yaml`` with Hydra overrides (``experiment=demo``, ``trainer.epochs=2``)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        with initialize_config_dir(config_dir=str(config_dir()), version_base=None):
+            return compose(config_name="config", overrides=list(overrides))
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise GencalInputError(f"bad configuration override(s) {list(overrides)}: {exc}") from None
+
+
+def _get(cfg: Any, key: str, default: Any = None) -> Any:
+    try:
+        v = cfg.get(key, default) if hasattr(cfg, "get") else getattr(cfg, key, default)
+    except Exception:
+        return default
+    return default if v is None else v
+
+
+def experiment_dir(cfg: Any) -> Path:
+    """``<output_root>/<experiment>`` of a composed config."""
+    exp = _get(cfg, "experiment")
+    if isinstance(exp, Mapping) or hasattr(exp, "keys"):
+        exp = exp.get("name")
+    if not exp:
+        raise GencalInputError("the config has no experiment name (set experiment=<name>)")
+    return Path(str(_get(cfg, "output_root", "runs"))) / str(exp)
+
+
+@dataclass
+class BenchResult:
+    experiment_dir: Path
+    run_dirs: list[Path]
+    evaluation: EvalSummary
+    report_dir: Path | None
+    records: list[dict[str, Any]]
+
+
+def run_bench(
+    cfg: Any,
+    *,
+    workers: int = 1,
+    launcher: str = "local",
+    redo_corrupt: bool = False,
+    report: bool = True,
+    figures: bool = True,
+    progress: bool = True,
+) -> BenchResult:
+    """Run the grid of ``cfg`` (``gencal.train.run_sweep``), evaluate, aggregate and report."""
+    from gencal.train import run_sweep
+
+    exp = experiment_dir(cfg)
+    calibrators = parse_calibrators(_to_plain(_get(cfg, "calibrators")))
+    run_dirs = [Path(p) for p in run_sweep(cfg, workers=workers, launcher=launcher)]
+    unfinished = [d for d in run_dirs if not (d / "logits.npz").is_file()]
+    if unfinished:
+        raise GencalInputError(
+            f"{len(unfinished)} run(s) did not finish (no logits.npz): "
+            + ", ".join(str(d) for d in unfinished[:5])
+            + (" ..." if len(unfinished) > 5 else "")
+            + "; see their logs, then rerun the same command to resume them"
+        )
+    ev = evaluate_runs(run_dirs, calibrators, redo_corrupt=redo_corrupt, progress=progress)
+    records = [r for r in collect_records(exp) if r["run"] in {d.name for d in run_dirs}]
+    write_results_csv(exp, collect_records(exp))
+    report_dir = None
+    if report:
+        from gencal.bench.report import build_report
+
+        order = _grid_losses(cfg)
+        report_dir = build_report(
+            exp,
+            figures=figures,
+            **({"loss_order": order} if order else {}),
+            calibrator_order=[c.name for c in calibrators],
+        )
+    return BenchResult(exp, run_dirs, ev, report_dir, records)
+
+
+def _grid_losses(cfg: Any) -> list[str]:
+    grid = _to_plain(_get(cfg, "grid")) or {}
+    losses = grid.get("loss") or grid.get("losses") or []
+    if isinstance(losses, str):
+        losses = [s.strip() for s in losses.split(",")]
+    out = []
+    for item in losses:
+        if isinstance(item, Mapping):
+            item = item.get("name")
+        if item:
+            out.append(str(item))
+    return out
+
+
+def _to_plain(x: Any) -> Any:
+    try:
+        from omegaconf import DictConfig, ListConfig, OmegaConf
+
+        if isinstance(x, (DictConfig, ListConfig)):
+            return OmegaConf.to_container(x, resolve=True)
+    except ImportError:  # pragma: no cover
+        pass
+    return x
