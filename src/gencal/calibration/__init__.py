@@ -1,1 +1,33 @@
-"""gencal.calibration"""
+"""gencal.calibration: post-hoc calibrators fitted on a calibration split's logits.
+
+``get_calibrator(name, **hparams)`` with names ``none ts ts_grid ats vector dirichlet isotonic
+histogram``; every calibrator has ``fit(logits, labels, sample_weight=None)``,
+``transform(logits) -> logits``, ``predict_proba(logits) -> probs`` and plain-JSON
+``save``/``load_calibrator``. See docs/calibration.md.
+"""
+
+from gencal.calibration.base import (
+    Calibrator,
+    class_balanced_weights,
+    get_calibrator,
+    list_calibrators,
+    load_calibrator,
+    register_calibrator,
+)
+from gencal.calibration.temperature import (
+    GridTemperatureScaling,
+    IdentityCalibrator,
+    TemperatureScaling,
+)
+
+__all__ = [
+    "Calibrator",
+    "GridTemperatureScaling",
+    "IdentityCalibrator",
+    "TemperatureScaling",
+    "class_balanced_weights",
+    "get_calibrator",
+    "list_calibrators",
+    "load_calibrator",
+    "register_calibrator",
+]

@@ -1,1 +1,34 @@
-"""gencal.metrics"""
+"""gencal.metrics: calibration and accuracy metrics, ``calibration_report``, reliability diagrams.
+
+Functional metrics take probabilities ``[N, K]`` and integer labels ``[N]`` and return floats;
+``calibration_report(labels, logits=... | probs=...)`` computes all of them in one pass.
+See ``docs/metrics.md`` for the conventions (bin edges, ties, normalisations).
+"""
+
+from gencal.metrics.functional import (
+    accuracy,
+    adaptive_calibration_error,
+    balanced_accuracy,
+    brier_score,
+    classwise_calibration_error,
+    expected_calibration_error,
+    maximum_calibration_error,
+    negative_log_likelihood,
+)
+from gencal.metrics.report import calibration_report
+from gencal.metrics.selective import aurc, fpr_at_95_tpr, ood_auroc
+
+__all__ = [
+    "accuracy",
+    "adaptive_calibration_error",
+    "aurc",
+    "balanced_accuracy",
+    "brier_score",
+    "calibration_report",
+    "classwise_calibration_error",
+    "expected_calibration_error",
+    "fpr_at_95_tpr",
+    "maximum_calibration_error",
+    "negative_log_likelihood",
+    "ood_auroc",
+]
