@@ -4,8 +4,8 @@ For a run folder holding ``logits.npz`` (written by :func:`gencal.train.train_ru
 calibrator name: the calibrator is fitted on the calibration split's logits and labels
 (``cal_logits``, ``cal_labels``), the test logits are turned into calibrated probabilities with
 ``predict_proba`` and scored with :func:`gencal.metrics.calibration_report` (15 bins; class
-groups added for long-tailed runs; ECE with 20 bins added as ``ece_20`` when the report lacks
-it). The record (see :mod:`gencal.bench.records`) is written atomically to
+groups added for long-tailed runs; ECE with 20 bins as ``ece_20b``; AURC) — see
+:func:`score_test_predictions`. The record (see :mod:`gencal.bench.records`) is written atomically to
 ``<run_dir>/eval/<calibrator>.json``.
 
 Existing valid records are never recomputed. Existing corrupt records are reported (every one
@@ -132,21 +132,40 @@ def run_identity(run_dir: Path, meta: Mapping[str, Any]) -> dict[str, Any]:
     return ident
 
 
-def _groups_arg(groups: Any) -> Any:
-    """JSON turns integer class keys into strings; give the metrics integer keys back."""
-    if isinstance(groups, Mapping):
-        return {
-            (int(k) if isinstance(k, str) and k.lstrip("-").isdigit() else k): v
-            for k, v in groups.items()
-        }
-    return groups
+def score_test_predictions(
+    cal: Any, test_logits: np.ndarray, test_labels: np.ndarray, meta: Any, n_bins: int = 15
+) -> dict[str, float]:
+    """The metrics of a fitted calibrator's test predictions, as stored in a record.
+
+    ``calibration_report`` on the calibrated logits ``cal.transform(test_logits)`` (exact NLL)
+    when they are finite, else on ``cal.predict_proba(test_logits)`` (isotonic/histogram give
+    ``log(0)``); with ``extra_ece_bins=(20,)`` (``ece_20b``, the paper's binning), class groups
+    from ``meta["groups"]`` for long-tailed runs, plus ``aurc`` (and ``smooth_ece`` when
+    gencal.metrics provides it) on the calibrated probabilities.
+    """
+    from gencal import metrics as M
+
+    z = np.asarray(cal.transform(test_logits), dtype=np.float64)
+    probs = np.asarray(cal.predict_proba(test_logits), dtype=np.float64)
+    kw: dict[str, Any] = {"n_bins": n_bins, "extra_ece_bins": (20,)}
+    groups = meta.get("groups") if isinstance(meta, Mapping) else None
+    if groups:
+        kw["groups"] = groups
+    if np.isfinite(z).all():
+        rec = dict(M.calibration_report(test_labels, logits=z, **kw))
+    else:
+        rec = dict(M.calibration_report(test_labels, probs=probs, **kw))
+    if "aurc" not in rec and hasattr(M, "aurc"):
+        rec["aurc"] = float(M.aurc(probs, test_labels))
+    if "smooth_ece" not in rec and hasattr(M, "smooth_ece"):
+        rec["smooth_ece"] = float(M.smooth_ece(probs, test_labels))
+    return {k: float(v) for k, v in rec.items()}
 
 
 def _evaluate_one(
     run: Any, spec: CalibratorSpec, ident: Mapping[str, Any], n_bins: int
 ) -> dict[str, Any]:
     from gencal.calibration import get_calibrator
-    from gencal.metrics import calibration_report, expected_calibration_error
 
     cal = get_calibrator(spec.registry_name, **dict(spec.hparams))
     cal_logits = np.asarray(run.cal_logits, dtype=np.float64)
@@ -156,14 +175,7 @@ def _evaluate_one(
     t0 = time.perf_counter()
     cal.fit(cal_logits, cal_labels)
     fit_time = time.perf_counter() - t0
-    probs = np.asarray(cal.predict_proba(test_logits), dtype=np.float64)
-    groups = run.meta.get("groups") if isinstance(run.meta, Mapping) else None
-    kw: dict[str, Any] = {"n_bins": n_bins}
-    if groups:
-        kw["groups"] = _groups_arg(groups)
-    metrics = dict(calibration_report(test_labels, probs=probs, **kw))
-    if not any(k in metrics for k in ("ece_20", "ece20")):
-        metrics["ece_20"] = float(expected_calibration_error(probs, test_labels, n_bins=20))
+    metrics = score_test_predictions(cal, test_logits, test_labels, run.meta, n_bins)
     return {
         "schema": RECORD_SCHEMA,
         **ident,
@@ -176,7 +188,7 @@ def _evaluate_one(
         "n_test": int(test_labels.shape[0]),
         "num_classes": int(test_logits.shape[1]),
         "code_version": str(run.meta.get("code_version", "unknown")),
-        "metrics": {k: float(v) for k, v in metrics.items()},
+        "metrics": metrics,
     }
 
 

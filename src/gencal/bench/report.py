@@ -73,7 +73,7 @@ class MetricSpec:
 KEY_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("accuracy", "Acc %", ("accuracy", "acc"), 100.0, 2, True),
     MetricSpec("ece", "ECE-15 %", ("ece", "ece_15", "ece15"), 100.0),
-    MetricSpec("ece_20", "ECE-20 %", ("ece_20", "ece20"), 100.0),
+    MetricSpec("ece_20", "ECE-20 %", ("ece_20b", "ece_20", "ece20"), 100.0),
     MetricSpec("adaece", "AdaECE %", ("adaece", "ada_ece", "adaptive_ece"), 100.0),
     MetricSpec("classwise_ece", "cw-ECE %", ("classwise_ece", "cw_ece", "cwece"), 100.0),
     MetricSpec("nll", "NLL", ("nll", "negative_log_likelihood"), 1.0, 3),
