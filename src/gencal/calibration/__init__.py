@@ -6,6 +6,7 @@ histogram``; every calibrator has ``fit(logits, labels, sample_weight=None)``,
 ``save``/``load_calibrator``. See docs/calibration.md.
 """
 
+from gencal.calibration.ats import AdaptiveTemperatureScaling
 from gencal.calibration.base import (
     Calibrator,
     class_balanced_weights,
@@ -21,6 +22,7 @@ from gencal.calibration.temperature import (
 )
 
 __all__ = [
+    "AdaptiveTemperatureScaling",
     "Calibrator",
     "GridTemperatureScaling",
     "IdentityCalibrator",
