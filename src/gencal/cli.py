@@ -171,7 +171,7 @@ def _build_parser() -> argparse.ArgumentParser:
     d.add_argument(
         "--data",
         choices=("digits", "fashion_mnist"),
-        default=None,
+        default="digits",
         help="dataset (default: the demo config's, scikit-learn digits)",
     )
     d.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="extra Hydra overrides")
@@ -282,8 +282,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     overrides = ["experiment=demo"]
-    if args.data:
-        overrides.append(f"data={args.data}")
+    if args.data == "fashion_mnist":
+        overrides += ["data=fashion_mnist", "model=cnn28"]  # 28x28 inputs need the 28x28 CNN
     return _bench(args, overrides + list(args.overrides), title="demo")
 
 
