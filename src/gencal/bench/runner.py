@@ -6,7 +6,6 @@ exists, evaluation reuses existing records, and the report is rebuilt from the r
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,36 +15,14 @@ from gencal._checks import GencalInputError
 from gencal.bench.aggregate import collect_records, write_results_csv
 from gencal.bench.evaluate import EvalSummary, evaluate_runs, parse_calibrators
 
-__all__ = ["BenchResult", "compose_config", "config_dir", "experiment_dir", "run_bench"]
-
-
-def config_dir() -> Path:
-    """The Hydra config folder: ``$GENCAL_CONFIG_DIR``, the installed copy, or the checkout's."""
-    env = os.environ.get("GENCAL_CONFIG_DIR")
-    candidates = [Path(env)] if env else []
-    import gencal
-
-    pkg = Path(gencal.__file__).resolve().parent
-    candidates += [pkg / "configs", pkg.parents[1] / "configs"]
-    for c in candidates:
-        if (c / "config.yaml").is_file():
-            return c
-    raise GencalInputError(
-        "cannot find gencal's configs (config.yaml): set GENCAL_CONFIG_DIR to the configs folder"
-    )
+__all__ = ["BenchResult", "compose_config", "experiment_dir", "run_bench"]
 
 
 def compose_config(overrides: Sequence[str] = ()) -> Any:
-    """Compose ``config.yaml`` with Hydra overrides (``experiment=demo``, ``trainer.epochs=2``)."""
-    from hydra import compose, initialize_config_dir
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
+    """Compose ``config.yaml`` with Hydra overrides (``gencal.train.config.compose_config``)."""
+    from gencal.train.config import compose_config as _compose
 
-    try:
-        with initialize_config_dir(config_dir=str(config_dir()), version_base=None):
-            return compose(config_name="config", overrides=list(overrides))
-    except (HydraException, OmegaConfBaseException) as exc:
-        raise GencalInputError(f"bad configuration override(s) {list(overrides)}: {exc}") from None
+    return _compose(list(overrides))
 
 
 def _get(cfg: Any, key: str, default: Any = None) -> Any:
