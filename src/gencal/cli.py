@@ -172,7 +172,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--data",
         choices=("digits", "fashion_mnist"),
         default="digits",
-        help="dataset (default: the demo config's, scikit-learn digits)",
+        help="dataset (default: scikit-learn digits)",
     )
     d.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="extra Hydra overrides")
     return p

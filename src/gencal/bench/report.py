@@ -539,7 +539,7 @@ def build_report(
         from gencal._checks import GencalInputError
 
         raise GencalInputError(
-            f"no results records under {exp}: evaluate the runs first (gencal bench ...)"
+            f"no results records under {exp}: evaluate the runs first (`gencal bench ...` or `gencal report {exp} --evaluate`)"
         )
     names = {k for r in recs for k in r["metrics"]}
     metrics = resolve_metrics(names)
