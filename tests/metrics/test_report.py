@@ -90,3 +90,20 @@ def test_report_bad_groups():
         calibration_report(y, probs=p, groups={7: "few"})
     with pytest.raises(GencalInputError, match="one group per class"):
         calibration_report(y, probs=p, groups=["many"])
+
+
+def test_report_smooth_ece_aurc_adaece_classwise_match_functional_references():
+    from gencal.metrics import (
+        adaptive_calibration_error,
+        aurc,
+        classwise_calibration_error,
+        smooth_ece,
+    )
+
+    p, y, _ = make_probs(700, 5, seed=14)
+    rec = calibration_report(y, probs=p)
+    # the functional forms are each tested against naive loops / peers elsewhere
+    assert rec["smooth_ece"] == pytest.approx(smooth_ece(p, y), abs=1e-12)
+    assert rec["aurc"] == pytest.approx(aurc(p, y), abs=1e-12)
+    assert rec["adaece"] == pytest.approx(adaptive_calibration_error(p, y), abs=1e-12)
+    assert rec["classwise_ece"] == pytest.approx(classwise_calibration_error(p, y), abs=1e-12)

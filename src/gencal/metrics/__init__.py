@@ -17,8 +17,25 @@ from gencal.metrics.functional import (
 )
 from gencal.metrics.report import calibration_report
 from gencal.metrics.selective import aurc, fpr_at_95_tpr, ood_auroc
+from gencal.metrics.smooth import smooth_ece, smooth_ece_sigma
+from gencal.metrics.stateful import (
+    Accuracy,
+    AdaptiveCalibrationError,
+    BrierScore,
+    ClasswiseCalibrationError,
+    ExpectedCalibrationError,
+    MaximumCalibrationError,
+    NegativeLogLikelihood,
+)
 
 __all__ = [
+    "Accuracy",
+    "AdaptiveCalibrationError",
+    "BrierScore",
+    "ClasswiseCalibrationError",
+    "ExpectedCalibrationError",
+    "MaximumCalibrationError",
+    "NegativeLogLikelihood",
     "accuracy",
     "adaptive_calibration_error",
     "aurc",
@@ -31,4 +48,6 @@ __all__ = [
     "maximum_calibration_error",
     "negative_log_likelihood",
     "ood_auroc",
+    "smooth_ece",
+    "smooth_ece_sigma",
 ]

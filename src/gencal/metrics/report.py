@@ -10,6 +10,8 @@ import torch
 from gencal._checks import GencalInputError
 from gencal.metrics import functional as F
 from gencal.metrics._inputs import Prepared, prepare_from_logits, prepare_from_probs
+from gencal.metrics.selective import aurc_from_sorted
+from gencal.metrics.smooth import smooth_ece_from_scores
 
 __all__ = ["GROUP_METRICS", "calibration_report", "parse_groups"]
 
@@ -89,8 +91,8 @@ def calibration_report(
 
     Exactly one of ``logits=`` / ``probs=`` (``[N, K]``), by keyword; nothing is guessed. The
     softmax, max and argmax are computed once. Keys: ``n_samples accuracy error
-    balanced_accuracy mean_confidence nll brier ece ece_l2 mce adaece classwise_ece`` (``n_bins``
-    equal-width or equal-mass bins), ``ece_<n>b`` for each of ``extra_ece_bins`` (e.g. 20, the
+    balanced_accuracy mean_confidence nll brier ece ece_l2 mce adaece classwise_ece smooth_ece
+    aurc`` (``n_bins`` equal-width or equal-mass bins), ``ece_<n>b`` for each of ``extra_ece_bins`` (e.g. 20, the
     paper's), and
 
     - with ``groups`` (``{class: "many"|"medium"|"few"}`` or a length-K list): ``"<metric>@<group>"``
@@ -129,8 +131,11 @@ def calibration_report(
             *F.top_label_bins(conf, correct, nb, prep.edge_dtype), norm="l1"
         )
     sorted_conf, order = torch.sort(conf, stable=True)
-    rec["adaece"] = F._adaece_from_sorted(sorted_conf, correct[order], n_bins, "l1")
+    sorted_correct = correct[order]
+    rec["adaece"] = F._adaece_from_sorted(sorted_conf, sorted_correct, n_bins, "l1")
     rec["classwise_ece"] = F._classwise(prep, n_bins, "l1")
+    rec["smooth_ece"] = smooth_ece_from_scores(conf, correct)
+    rec["aurc"] = aurc_from_sorted(sorted_conf.flip(0), sorted_correct.flip(0))
 
     if groups is not None:
         for grp, classes in parse_groups(groups, prep.num_classes).items():

@@ -18,6 +18,7 @@ from gencal.metrics._inputs import (
 __all__ = [
     "aurc",
     "aurc_from_scores",
+    "aurc_from_sorted",
     "fpr_at_95_tpr",
     "fpr_from_scores",
     "ood_auroc",
@@ -27,18 +28,25 @@ __all__ = [
 
 def aurc_from_scores(conf: torch.Tensor, correct: torch.Tensor) -> float:
     """AURC from confidences and correctness; see :func:`aurc`."""
-    n = conf.shape[0]
-    if n == 0:
+    if conf.shape[0] == 0:
         return float("nan")
-    sc, order = torch.sort(conf.to(torch.float64), descending=True, stable=True)
-    err = (~correct[order]).to(torch.float64)
-    _, inverse, counts = torch.unique_consecutive(sc, return_inverse=True, return_counts=True)
-    g_err = torch.zeros(counts.shape[0], dtype=torch.float64, device=conf.device)
+    sc, order = torch.sort(conf, descending=True, stable=True)
+    return aurc_from_sorted(sc, correct[order])
+
+
+def aurc_from_sorted(sorted_conf: torch.Tensor, sorted_correct: torch.Tensor) -> float:
+    """AURC from confidences sorted in *decreasing* order and the matching correctness."""
+    n = sorted_conf.shape[0]
+    dev = sorted_conf.device
+    err = (~sorted_correct).to(torch.float64)
+    _, inverse, counts = torch.unique_consecutive(
+        sorted_conf, return_inverse=True, return_counts=True
+    )
+    g_err = torch.zeros(counts.shape[0], dtype=torch.float64, device=dev)
     g_err.index_add_(0, inverse, err)
-    g_end = counts.cumsum(0)
-    g_start = g_end - counts  # samples before the group
+    g_start = counts.cumsum(0) - counts  # samples before each tie group
     cum_before = g_err.cumsum(0) - g_err
-    pos = torch.arange(1, n + 1, dtype=torch.float64, device=conf.device)
+    pos = torch.arange(1, n + 1, dtype=torch.float64, device=dev)
     # expected errors among the first i samples when ties are ordered at random
     e_i = cum_before[inverse] + (pos - g_start[inverse]) * (g_err / counts)[inverse]
     return float((e_i / pos).mean())

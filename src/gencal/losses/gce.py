@@ -1,0 +1,145 @@
+"""Generative Cross-Entropy (Zhan, Zhou & Shen, arXiv 2604.06689).
+
+Not to be confused with *Generalized* Cross Entropy (Zhang & Sabuncu, NeurIPS 2018), the
+noise-robust loss ``(1 - p_y^q) / q``, which is unrelated and is not implemented here.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from gencal._checks import GencalInputError
+from gencal.losses.base import CalibrationLoss
+from gencal.losses.registry import register_loss
+
+__all__ = ["GenerativeCrossEntropy"]
+
+
+@register_loss("gce")
+class GenerativeCrossEntropy(CalibrationLoss):
+    r"""Generative Cross-Entropy: maximise ``log p(x|y)`` instead of ``log p(y|x)``.
+
+    Zhan, Zhou & Shen, "Towards Accurate and Calibrated Classification: Regularizing
+    Cross-Entropy From A Generative Perspective", arXiv 2604.06689 (2026). The name clash is
+    unfortunate: this is **not** Generalized Cross Entropy (Zhang & Sabuncu, NeurIPS 2018).
+
+    With ``q = softmax(logits)`` and a batch of ``n`` (non-ignored) samples, ``n_k`` of class k::
+
+        loss_i = -log q(y_i|x_i) + lam * log sum_{j in batch} q(y_i|x_j)
+        mean   = CE + lam * sum_k (n_k / n) * log S_k,      S_k = sum_j q(k|x_j)
+
+    i.e. cross-entropy plus a class-level confidence regulariser (the log of the total mass the
+    model puts on each class present in the batch, weighted by its label frequency). The
+    denominator includes the sample itself; classes absent from the batch contribute nothing; a
+    batch of one sample gives exactly 0. Computed in log space in O(N K) time and memory
+    (one ``log_softmax``, one ``logsumexp`` over the batch per class, one gather; no [N, N]).
+
+    Gradient with respect to the logits ``z_i`` of sample i (``reduction="mean"``, lam=1)::
+
+        dL/dz_i = (1/n) [ (p_i - e_{y_i}) + p_i * (w - <w, p_i>) ],   w_k = n_k / S_k
+
+    whose regulariser part vanishes when each class's predicted batch mass equals its count.
+
+    Args:
+        lam: weight of the regulariser; 1 is the paper's loss, 0 is cross-entropy.
+        class_mass: ``"batch"`` (the paper) or ``"ema"``, an **extension that is not part of
+            the paper** for many-class / small-batch settings: the per-class mean probability
+            mass ``m_k = S_k / n`` in the denominator is replaced by the exponential moving
+            average updated with the current batch, ``(1 - ema_momentum) * S_k / n +
+            ema_momentum * m_k^{old}``, where ``m^{old}`` (a detached buffer) carries earlier
+            batches; gradients flow through the current batch's share. The denominator is then
+            ``n * m_k^{new}`` so that the value equals the batch form when ``ema_momentum=0``.
+            The buffer is updated only in training mode; the first batch initialises it.
+        ema_momentum: weight of the past in the EMA (``0 <= ema_momentum < 1``).
+        reduction: ``"mean"`` (the formula above), ``"sum"`` or ``"none"`` (``[N]``, the
+            per-sample form ``loss_i``; 0 on ignored rows).
+        ignore_index: rows with this label are left out of both the numerator and the batch
+            denominator ``S_k``.
+
+    ``parts`` = ``{"ce": ..., "regulariser": ...}`` (unweighted, reduced like the loss), so that
+    ``loss = parts["ce"] + lam * parts["regulariser"]``.
+    """
+
+    def __init__(
+        self,
+        lam: float = 1.0,
+        class_mass: str = "batch",
+        ema_momentum: float = 0.9,
+        reduction: str = "mean",
+        ignore_index: int = -100,
+        validate_args: bool = True,
+    ) -> None:
+        super().__init__(
+            reduction=reduction, ignore_index=ignore_index, validate_args=validate_args
+        )
+        if not math.isfinite(float(lam)):
+            raise GencalInputError(f"lam: must be finite, got {lam}")
+        if class_mass not in ("batch", "ema"):
+            raise GencalInputError(f"class_mass: expected 'batch' or 'ema', got {class_mass!r}")
+        if not 0.0 <= float(ema_momentum) < 1.0:
+            raise GencalInputError(f"ema_momentum: must lie in [0, 1), got {ema_momentum}")
+        self.lam = float(lam)
+        self.class_mass = class_mass
+        self.ema_momentum = float(ema_momentum)
+        self.running_mass: torch.Tensor | None
+        self.register_buffer("running_mass", None)
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        key = prefix + "running_mass"
+        if key in state_dict and self.running_mass is None:
+            self.running_mass = torch.empty_like(state_dict[key])
+        super()._load_from_state_dict(state_dict, prefix, *args)
+
+    def _log_denominator(self, log_mass: torch.Tensor, n_valid: torch.Tensor) -> torch.Tensor:
+        """log of the per-class denominator ([K]); the EMA extension lives here."""
+        if self.class_mass == "batch":
+            return log_mass
+        log_n = n_valid.clamp(min=1).to(log_mass.dtype).log()
+        log_mean = log_mass - log_n
+        old = self.running_mass
+        if old is not None and old.shape == log_mass.shape:
+            mu = self.ema_momentum
+            log_old = old.to(log_mass).clamp(min=torch.finfo(log_mass.dtype).tiny).log()
+            log_new = torch.logaddexp(
+                log_mean + math.log1p(-mu), log_old + (math.log(mu) if mu > 0 else -math.inf)
+            )
+        else:
+            log_new = log_mean
+        if self.training:
+            new = log_new.detach().exp().float()
+            if old is not None and old.shape == new.shape:
+                # an all-ignored batch leaves the estimate unchanged (no device sync)
+                new = torch.where(n_valid > 0, new, old)
+            self.running_mass = new
+        return log_new + log_n
+
+    def _forward(
+        self,
+        logits: torch.Tensor,
+        target: torch.Tensor,
+        valid: torch.Tensor,
+        n_valid: torch.Tensor,
+    ) -> torch.Tensor:
+        logp = torch.log_softmax(logits, dim=1)  # [N, K]
+        logp_y = logp.gather(1, target.unsqueeze(1)).squeeze(1)  # [N]
+        # ignored rows get a huge finite negative value (not -inf: an all-ignored batch must
+        # give a zero gradient, and logsumexp's backward of an all -inf column is NaN)
+        masked = torch.where(valid.unsqueeze(1), logp, torch.finfo(logp.dtype).min)
+        log_mass = torch.logsumexp(masked, dim=0)  # [K], log S_k
+        log_den = self._log_denominator(log_mass, n_valid)
+        zero = logp_y.new_zeros(())
+        ce_i = torch.where(valid, -logp_y, zero)
+        reg_i = torch.where(valid, log_den.gather(0, target), zero)
+        loss_i = ce_i + self.lam * reg_i if self.lam != 0 else ce_i
+        ce, reg = self._reduce(ce_i, n_valid), self._reduce(reg_i, n_valid)
+        self._set_parts(ce=ce, regulariser=reg)
+        return self._reduce(loss_i, n_valid)
+
+    def extra_repr(self) -> str:
+        s = f"lam={self.lam}, class_mass={self.class_mass!r}"
+        if self.class_mass == "ema":
+            s += f", ema_momentum={self.ema_momentum}"
+        return s + ", " + super().extra_repr()
