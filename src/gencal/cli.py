@@ -190,7 +190,7 @@ def _add_bench_args(p: argparse.ArgumentParser, default_workers: int = 1) -> Non
         "--launcher",
         default="local",
         metavar="NAME",
-        help="local (default), joblib, or submitit_slurm for a SLURM cluster",
+        help="local (default: worker processes on this machine) or slurm (submitit job array)",
     )
     p.add_argument("--output-root", metavar="DIR", help="where runs go (default: config's, runs/)")
     p.add_argument(
@@ -259,6 +259,13 @@ def _bench(args: argparse.Namespace, overrides: list[str], *, title: str) -> int
     wall = time.time() - t0
     trained = sum(1 for d in res.run_dirs if (d / "logits.npz").stat().st_mtime >= t0)
     ev = res.evaluation
+    if res.pending:
+        print(
+            f"{len(res.pending)} run(s) submitted to SLURM and not finished yet; rerun this "
+            "command when they are done to evaluate them and rebuild the report."
+        )
+    if not res.records:
+        return 0
     print()
     print(
         format_summary(
@@ -349,6 +356,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"gencal: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        from gencal.train.sweep import SweepError
+
+        if debug or not isinstance(exc, SweepError):
+            raise
+        print(
+            f"gencal: error: {exc}\nThe other runs finished and are kept; fix the problem "
+            "and rerun the same command to train only the failed runs.",
+            file=sys.stderr,
+        )
+        return 1
     except KeyboardInterrupt:
         print("gencal: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130

@@ -48,8 +48,9 @@ def test_bench_end_to_end_and_rerun(tmp_path, monkeypatch, capsys):
     ):
         assert (rep / f).is_file(), f
     figs = sorted(p.name for p in (rep / "figures").glob("*.png"))
-    assert "acc_vs_ece_digits__cnn8.png" in figs
-    assert {f"reliability_digits__cnn8__{lo}.png" for lo in ("ce", "gce")} <= set(figs)
+    model = str(cfg.model.name)
+    assert f"acc_vs_ece_digits__{model}.png" in figs
+    assert {f"reliability_digits__{model}__{lo}.png" for lo in ("ce", "gce")} <= set(figs)
     html = (rep / "index.html").read_text()
     assert html.count("data:image/png;base64,") == len(figs)
 

@@ -50,6 +50,7 @@ class BenchResult:
     evaluation: EvalSummary
     report_dir: Path | None
     records: list[dict[str, Any]]
+    pending: list[Path]  # SLURM runs submitted but not finished yet
 
 
 def run_bench(
@@ -67,9 +68,15 @@ def run_bench(
 
     exp = experiment_dir(cfg)
     calibrators = parse_calibrators(_to_plain(_get(cfg, "calibrators")))
-    run_dirs = [Path(p) for p in run_sweep(cfg, workers=workers, launcher=launcher)]
+    run_dirs = [
+        Path(p) for p in run_sweep(cfg, workers=workers, launcher=launcher, progress=progress)
+    ]
     unfinished = [d for d in run_dirs if not (d / "logits.npz").is_file()]
-    if unfinished:
+    pending: list[Path] = []
+    if unfinished and launcher == "slurm":  # submitted, not waited for: report what is done
+        pending = unfinished
+        run_dirs = [d for d in run_dirs if d not in unfinished]
+    elif unfinished:
         raise GencalInputError(
             f"{len(unfinished)} run(s) did not finish (no logits.npz): "
             + ", ".join(str(d) for d in unfinished[:5])
@@ -77,10 +84,11 @@ def run_bench(
             + "; see their logs, then rerun the same command to resume them"
         )
     ev = evaluate_runs(run_dirs, calibrators, redo_corrupt=redo_corrupt, progress=progress)
-    records = [r for r in collect_records(exp) if r["run"] in {d.name for d in run_dirs}]
-    write_results_csv(exp, collect_records(exp))
+    all_records = collect_records(exp)
+    records = [r for r in all_records if r["run"] in {d.name for d in run_dirs}]
+    write_results_csv(exp, all_records)
     report_dir = None
-    if report:
+    if report and records:
         from gencal.bench.report import build_report
 
         order = _grid_losses(cfg)
@@ -90,7 +98,7 @@ def run_bench(
             **({"loss_order": order} if order else {}),
             calibrator_order=[c.name for c in calibrators],
         )
-    return BenchResult(exp, run_dirs, ev, report_dir, records)
+    return BenchResult(exp, run_dirs, ev, report_dir, records, pending)
 
 
 def _grid_losses(cfg: Any) -> list[str]:

@@ -45,9 +45,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Run the Hydra app with ``argv`` (default: ``sys.argv[1:]``)."""
     import hydra
 
-    app = hydra.main(config_path=str(configs_dir()), config_name="config", version_base="1.3")(
-        task
-    )
+    app = hydra.main(config_path=str(configs_dir()), config_name="config", version_base="1.3")(task)
     if argv is None:
         app()
         return

@@ -67,7 +67,9 @@ def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
         with initialize_config_dir(config_dir=str(configs_dir()), version_base="1.3"):
             cfg = compose(config_name="config", overrides=overrides)
     except Exception as exc:
-        raise GencalInputError(f"cannot compose the config with overrides {overrides}: {exc}") from exc
+        raise GencalInputError(
+            f"cannot compose the config with overrides {overrides}: {exc}"
+        ) from exc
     finally:
         if was_initialized:
             GlobalHydra.instance().initialize(saved)

@@ -194,7 +194,9 @@ class ClassifierModule(L.LightningModule):
         if name != "sgd":
             from gencal._checks import GencalInputError
 
-            raise GencalInputError(f"trainer.optimizer.name: only 'sgd' is implemented, got {name!r}")
+            raise GencalInputError(
+                f"trainer.optimizer.name: only 'sgd' is implemented, got {name!r}"
+            )
         lr = float(o.get("lr", 0.1))
         opt = torch.optim.SGD(
             self.parameters(),
@@ -218,9 +220,7 @@ class ClassifierModule(L.LightningModule):
         """Rows of all ranks for eval loader ``key`` in the original order: (logits, labels)."""
         rows = self._eval_buf.pop(key, [])
         local = (
-            torch.cat(rows)
-            if rows
-            else torch.empty(0, self.num_classes + 1, device=self.device)
+            torch.cat(rows) if rows else torch.empty(0, self.num_classes + 1, device=self.device)
         )
         world = self.trainer.world_size if self.trainer is not None else 1
         if world == 1:

@@ -58,7 +58,11 @@ def expand_grid(cfg: Any) -> list[DictConfig]:
     keys = [str(k) for k in grid]
     values = []
     for k in keys:
-        v = OmegaConf.to_container(grid[k], resolve=True) if OmegaConf.is_config(grid[k]) else grid[k]
+        v = (
+            OmegaConf.to_container(grid[k], resolve=True)
+            if OmegaConf.is_config(grid[k])
+            else grid[k]
+        )
         if not isinstance(v, list) or not v:
             raise GencalInputError(f"grid.{k}: expected a non-empty list of values, got {v!r}")
         values.append(v)
