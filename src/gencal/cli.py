@@ -267,11 +267,7 @@ def _bench(args: argparse.Namespace, overrides: list[str], *, title: str) -> int
     if not res.records:
         return 0
     print()
-    print(
-        format_summary(
-            res.records, calibrator_order=[*dict.fromkeys(r["calibrator"] for r in res.records)]
-        )
-    )
+    print(format_summary(res.records, res.loss_order, res.calibrator_order))
     print(
         f"{title}: {len(res.run_dirs)} runs ({trained} trained now, "
         f"{len(res.run_dirs) - trained} reused), {len(ev.written)} calibrator fits "

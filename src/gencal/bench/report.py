@@ -665,7 +665,7 @@ def format_summary(
         head2 = f"{'loss':<10}{'acc %':>12}"
         for (spec, _), w in zip(shown, widths):
             head1 += " |" + f"{spec.label + ' after calibrator':^{w * len(cals)}}"
-            head2 += " |" + "".join(f"{c:>{w}}" for c in cals)
+            head2 += " |" + "".join(f"{c:>{w - 1}} " for c in cals)
         lines += [head1.rstrip(), head2]
         for loss in losses:
             line = f"{loss:<10}"

@@ -51,6 +51,8 @@ class BenchResult:
     report_dir: Path | None
     records: list[dict[str, Any]]
     pending: list[Path]  # SLURM runs submitted but not finished yet
+    loss_order: list[str]
+    calibrator_order: list[str]
 
 
 def run_bench(
@@ -88,17 +90,15 @@ def run_bench(
     records = [r for r in all_records if r["run"] in {d.name for d in run_dirs}]
     write_results_csv(exp, all_records)
     report_dir = None
+    loss_order = _grid_losses(cfg) or ["ce", "gce", "focal", "flsd53"]
+    cal_order = [c.name for c in calibrators]
     if report and records:
         from gencal.bench.report import build_report
 
-        order = _grid_losses(cfg)
         report_dir = build_report(
-            exp,
-            figures=figures,
-            **({"loss_order": order} if order else {}),
-            calibrator_order=[c.name for c in calibrators],
+            exp, figures=figures, loss_order=loss_order, calibrator_order=cal_order
         )
-    return BenchResult(exp, run_dirs, ev, report_dir, records, pending)
+    return BenchResult(exp, run_dirs, ev, report_dir, records, pending, loss_order, cal_order)
 
 
 def _grid_losses(cfg: Any) -> list[str]:
