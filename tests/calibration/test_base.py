@@ -30,7 +30,7 @@ def data():
 
 
 def test_registry_names():
-    expected = {"none", "ts", "ts_grid", "ats"}
+    expected = {"none", "ts", "ts_grid", "ats", "vector", "dirichlet", "isotonic", "histogram"}
     assert expected <= set(ALL)
     with pytest.raises(GencalInputError, match="unknown calibrator"):
         get_calibrator("platt_typo")

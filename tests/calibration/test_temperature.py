@@ -86,3 +86,19 @@ def test_ts_grid_matches_reference_search():
     nlls = [_ref_weighted_nll(z, y, np.ones(len(y)), t) for t in grid]
     cal_nll = get_calibrator("ts_grid", criterion="nll").fit(z, y)
     assert cal_nll.temperature_ == grid[int(np.argmin(nlls))]
+
+
+def test_ts_solvers_agree():
+    rng = np.random.default_rng(8)
+    z, y = single_temperature_data(3_000, 20, rng, t=3.3)
+    a = get_calibrator("ts", solver="newton").fit(z, y).temperature_
+    b = get_calibrator("ts", solver="brent").fit(z, y).temperature_
+    assert abs(np.log(a / b)) < 1e-8
+    assert abs(np.log(a / _ref_ts(z, y))) < 1e-5
+
+
+def test_ts_constant_logits_give_unit_temperature():
+    # logits constant across classes: the NLL does not depend on T; T stays at 1
+    z = np.tile(np.arange(20, dtype=np.float64)[:, None], (1, 3))
+    y = np.arange(20) % 3
+    assert get_calibrator("ts").fit(z, y).temperature_ == pytest.approx(1.0)

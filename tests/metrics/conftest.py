@@ -51,6 +51,10 @@ def top_label(probs):
     return p.max(axis=1), p.argmax(axis=1)
 
 
-@pytest.fixture
-def small():
-    return make_probs(500, 7, seed=1)
+@pytest.fixture(autouse=True, scope="package")
+def _one_thread():
+    """Small tensors: thread wake-ups on the shared 2-core machine cost more than the work."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

@@ -15,6 +15,8 @@ from gencal.calibration.base import (
     load_calibrator,
     register_calibrator,
 )
+from gencal.calibration.binning import HistogramBinning, IsotonicCalibration
+from gencal.calibration.linear import DirichletCalibration, VectorScaling
 from gencal.calibration.temperature import (
     GridTemperatureScaling,
     IdentityCalibrator,
@@ -24,9 +26,13 @@ from gencal.calibration.temperature import (
 __all__ = [
     "AdaptiveTemperatureScaling",
     "Calibrator",
+    "DirichletCalibration",
     "GridTemperatureScaling",
+    "HistogramBinning",
     "IdentityCalibrator",
+    "IsotonicCalibration",
     "TemperatureScaling",
+    "VectorScaling",
     "class_balanced_weights",
     "get_calibrator",
     "list_calibrators",

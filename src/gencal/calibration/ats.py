@@ -9,8 +9,8 @@ Fit (on a calibration split only):
 2. Pieces: equal-mass (weighted-quantile) edges of the raw confidence cut the split into
    ``n_pieces`` pieces; ties never straddle an edge; while a piece holds less than
    ``min_piece_size`` (total sample weight), it is merged with its smaller neighbour.
-3. Per piece ``b`` a temperature by gradient-free 1-D root finding in ``u = log T``
-   (bracket expansion + Brent on a monotone function; no learning rate):
+3. Per piece ``b`` a temperature by 1-D root finding in ``u = log T`` of a monotone function
+   (safeguarded Newton inside a sign bracket; no learning rate, no gradient-descent loop):
 
    - ``objective="nll"``: the zero of the NLL derivative; ``"ece"``: the temperature at which
      the piece's mean confidence equals its accuracy (its one-bin calibration error is 0).
@@ -52,9 +52,9 @@ import numpy as np
 from sklearn.isotonic import isotonic_regression
 
 from gencal._checks import GencalInputError
-from gencal.calibration._temperature import TemperatureProblem, solve_nonincreasing_root
+from gencal.calibration._temperature import TemperatureProblem, solve_root_newton
 from gencal.calibration.base import Calibrator, register_calibrator, top_confidence_np
-from gencal.calibration.temperature import fit_temperature
+from gencal.calibration.temperature import _in_log_t, fit_temperature
 
 __all__ = ["AdaptiveTemperatureScaling", "equal_mass_pieces", "max_rise_bound"]
 
@@ -207,7 +207,7 @@ class AdaptiveTemperatureScaling(Calibrator):
         centres = np.bincount(piece, weights=ww * conf, minlength=n_p) / sizes
 
         def deriv(p: TemperatureProblem):
-            return p.nll_grad if self.objective == "nll" else p.conf_gap
+            return p.nll_grad_and_slope if self.objective == "nll" else p.conf_gap_and_slope
 
         g_glob = deriv(glob)
         raw = np.empty(n_p)
@@ -216,7 +216,7 @@ class AdaptiveTemperatureScaling(Calibrator):
             m = piece == b
             pb = TemperatureProblem(z[m], y[m], None if w is None else w[m])
             fb = deriv(pb)
-            own = solve_nonincreasing_root(lambda u, fb=fb: fb(float(np.exp(-u))), lo, hi, u_g)
+            own = solve_root_newton(lambda u, fb=fb: _in_log_t(fb, u), lo, hi, u_g)
             raw[b] = own
             if n_p == 1:
                 shrunk[b] = u_g
@@ -227,11 +227,12 @@ class AdaptiveTemperatureScaling(Calibrator):
             else:
                 kap = self.shrinkage / glob.weight
 
-                def h(u: float, fb=fb, kap=kap) -> float:
-                    beta = float(np.exp(-u))
-                    return fb(beta) + kap * g_glob(beta)
+                def both(beta: float, fb=fb, kap=kap) -> tuple[float, float]:
+                    v, dv = fb(beta)
+                    vg, dvg = g_glob(beta)
+                    return v + kap * vg, dv + kap * dvg
 
-                shrunk[b] = solve_nonincreasing_root(h, lo, hi, u_g)
+                shrunk[b] = solve_root_newton(lambda u, f=both: _in_log_t(f, u), lo, hi, u_g)
         log_t = np.clip(shrunk, lo, hi)
         if self.clip_slope and n_p > 1:
             log_t = project_slopes(centres, log_t, sizes, k)

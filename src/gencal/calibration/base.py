@@ -126,11 +126,25 @@ def class_balanced_weights(labels: Any, num_classes: int | None = None) -> np.nd
 
 
 def _to_numpy_logits(logits: Any, name: str = "logits") -> np.ndarray:
+    """Validated float64 numpy copy of ``logits [N, K]`` (K >= 2, all finite).
+
+    The shape/dtype checks are :func:`gencal._checks.check_logits`; the finiteness check runs
+    in numpy on the float64 copy (same message), which is much cheaper than a torch pass on a
+    busy CPU.
+    """
     t = as_tensor(logits, name)
-    check_logits(t, name)
+    check_logits(t, name, values=False)
     if t.shape[1] < 2:
         raise GencalInputError(f"{name}: need at least 2 classes, got K={t.shape[1]}")
-    return t.detach().cpu().to(torch.float64).numpy()
+    if isinstance(logits, np.ndarray):
+        z = np.asarray(logits, dtype=np.float64)
+    else:
+        z = t.detach().cpu().to(torch.float64).numpy()
+    if not np.isfinite(z).all():
+        n_nan = int(np.isnan(z).sum())
+        n_inf = int(np.isinf(z).sum())
+        raise GencalInputError(f"{name}: contains non-finite values ({n_nan} NaN, {n_inf} inf)")
+    return z
 
 
 def _like(out: np.ndarray, ref: Any) -> Any:
@@ -200,7 +214,7 @@ class Calibrator:
             )
         check_labels(y_t, k, n=n)
         y = y_t.detach().cpu().numpy().astype(np.int64)
-        if np.unique(y).size < 2:
+        if np.count_nonzero(np.bincount(y, minlength=k)) < 2:
             raise GencalInputError(
                 f"labels: the calibration split holds a single class ({int(y[0])}); "
                 "calibration needs at least two classes"

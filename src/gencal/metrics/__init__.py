@@ -5,6 +5,7 @@ Functional metrics take probabilities ``[N, K]`` and integer labels ``[N]`` and 
 See ``docs/metrics.md`` for the conventions (bin edges, ties, normalisations).
 """
 
+from gencal.metrics.bootstrap import BootstrapCI, bootstrap_ci
 from gencal.metrics.functional import (
     accuracy,
     adaptive_calibration_error,
@@ -15,6 +16,7 @@ from gencal.metrics.functional import (
     maximum_calibration_error,
     negative_log_likelihood,
 )
+from gencal.metrics.groups import groups_from_counts, metric_by_group, parse_groups
 from gencal.metrics.report import calibration_report
 from gencal.metrics.selective import aurc, fpr_at_95_tpr, ood_auroc
 from gencal.metrics.smooth import smooth_ece, smooth_ece_sigma
@@ -31,6 +33,7 @@ from gencal.metrics.stateful import (
 __all__ = [
     "Accuracy",
     "AdaptiveCalibrationError",
+    "BootstrapCI",
     "BrierScore",
     "ClasswiseCalibrationError",
     "ExpectedCalibrationError",
@@ -40,14 +43,18 @@ __all__ = [
     "adaptive_calibration_error",
     "aurc",
     "balanced_accuracy",
+    "bootstrap_ci",
     "brier_score",
     "calibration_report",
     "classwise_calibration_error",
     "expected_calibration_error",
     "fpr_at_95_tpr",
+    "groups_from_counts",
     "maximum_calibration_error",
+    "metric_by_group",
     "negative_log_likelihood",
     "ood_auroc",
+    "parse_groups",
     "smooth_ece",
     "smooth_ece_sigma",
 ]
