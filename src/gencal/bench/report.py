@@ -659,36 +659,41 @@ def format_summary(
         cals = list(dict.fromkeys(s.calibrator for s in rows_s))
         seeds = sorted({x for s in rows_s for x in s.seeds})
         shown = [metrics[m] for m in ("ece", "nll") if m in metrics]
-        widths = [13 if spec.scale == 1 else 11 for spec, _ in shown]
         lines.append(f"{setting[0]} / {setting[1]}: {len(seeds)} seeds, mean±std over seeds")
-        head1 = f"{'':<10}{'':>12}"
-        head2 = f"{'loss':<10}{'acc %':>12}"
-        for (spec, _), w in zip(shown, widths):
-            head1 += " |" + f"{spec.label + ' after calibrator':^{w * len(cals)}}"
-            head2 += " |" + "".join(f"{c:>{w - 1}} " for c in cals)
-        lines += [head1.rstrip(), head2]
-        for loss in losses:
-            line = f"{loss:<10}"
-            s0 = cell.get((loss, "none")) or cell.get((loss, cals[0]))
-            if "accuracy" in metrics and s0 is not None:
-                spec, k = metrics["accuracy"]
-                line += f"{pm(s0.mean.get(k, math.nan), s0.std.get(k, math.nan), spec, 1):>12}"
-            else:
-                line += f"{'–':>12}"
-            for (spec, k), w in zip(shown, widths):
-                digits = min(spec.digits, 2) if spec.scale != 1 else 3
-                line += " |"
-                for c in cals:
-                    s = cell.get((loss, c))
-                    txt = (
-                        pm(s.mean.get(k, math.nan), s.std.get(k, math.nan), spec, digits)
-                        if s
-                        else "–"
-                    )
-                    t = tests.get((*setting, c, loss, k))
-                    sig = t is not None and not math.isnan(t.p_value) and t.p_value < 0.05
-                    line += f"{txt + ('*' if sig else ' '):>{w}}"
-            lines.append(line.rstrip())
+        # side by side for up to 3 calibrators, else one block per metric (fits ~100 columns)
+        blocks = [shown] if len(cals) <= 3 else [[m] for m in shown]
+        for bi, block in enumerate(blocks):
+            widths = [13 if spec.scale == 1 else 11 for spec, _ in block]
+            head1 = f"{'':<10}{'':>12}"
+            head2 = f"{'loss':<10}{'acc %':>12}"
+            for (spec, _), w in zip(block, widths):
+                head1 += " |" + f"{spec.label + ' after calibrator':^{w * len(cals)}}"
+                head2 += " |" + "".join(f"{c:>{w - 1}} " for c in cals)
+            if bi:
+                lines.append("")
+            lines += [head1.rstrip(), head2.rstrip()]
+            for loss in losses:
+                line = f"{loss:<10}"
+                s0 = cell.get((loss, "none")) or cell.get((loss, cals[0]))
+                if "accuracy" in metrics and s0 is not None:
+                    spec, k = metrics["accuracy"]
+                    line += f"{pm(s0.mean.get(k, math.nan), s0.std.get(k, math.nan), spec, 1):>12}"
+                else:
+                    line += f"{'–':>12}"
+                for (spec, k), w in zip(block, widths):
+                    digits = min(spec.digits, 2) if spec.scale != 1 else 3
+                    line += " |"
+                    for c in cals:
+                        s = cell.get((loss, c))
+                        txt = (
+                            pm(s.mean.get(k, math.nan), s.std.get(k, math.nan), spec, digits)
+                            if s
+                            else "–"
+                        )
+                        t = tests.get((*setting, c, loss, k))
+                        sig = t is not None and not math.isnan(t.p_value) and t.p_value < 0.05
+                        line += f"{txt + ('*' if sig else ' '):>{w}}"
+                lines.append(line.rstrip())
         lines.append(
             f"* p < 0.05 vs {reference}, paired over seeds (t-test; Wilcoxon for n >= "
             f"{WILCOXON_MIN_N}). Lower ECE/NLL is better."
