@@ -199,3 +199,23 @@ def test_help_has_examples(capsys):
 def test_report_on_missing_dir_is_a_clear_error(tmp_path, capsys):
     rc, _, err = _run(["report", str(tmp_path / "nope")], capsys)
     assert rc == 2 and "does not exist" in err
+
+
+def test_bench_bad_override_is_a_clear_error(tmp_path, capsys):
+    rc, _, err = _run(
+        ["bench", "experiment=no_such_preset", "--output-root", str(tmp_path)], capsys
+    )
+    assert rc == 2 and "no_such_preset" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_report_command_on_records(tmp_path, capsys):
+    from tests.bench.conftest import make_records, write_experiment
+
+    exp = write_experiment(tmp_path, make_records(3))
+    rc, out, _ = _run(["report", str(exp), "--no-figures", "--summary"], capsys)
+    assert rc == 0 and "index.html" in out and "ECE-15 % after calibrator" in out
+    assert (exp / "report" / "index.html").is_file()
+    (exp / "digits__mlp__ce__s0" / "eval" / "ts.json").write_text("{oops")
+    rc, _, err = _run(["report", str(exp), "--no-figures"], capsys)
+    assert rc == 2 and "digits__mlp__ce__s0/eval/ts.json" in err and "invalid JSON" in err
