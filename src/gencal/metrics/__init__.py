@@ -17,6 +17,7 @@ from gencal.metrics.functional import (
     negative_log_likelihood,
 )
 from gencal.metrics.groups import groups_from_counts, metric_by_group, parse_groups
+from gencal.metrics.reliability import ReliabilityData, plot_reliability, reliability_data
 from gencal.metrics.report import calibration_report
 from gencal.metrics.selective import aurc, fpr_at_95_tpr, ood_auroc
 from gencal.metrics.smooth import smooth_ece, smooth_ece_sigma
@@ -39,6 +40,7 @@ __all__ = [
     "ExpectedCalibrationError",
     "MaximumCalibrationError",
     "NegativeLogLikelihood",
+    "ReliabilityData",
     "accuracy",
     "adaptive_calibration_error",
     "aurc",
@@ -55,6 +57,8 @@ __all__ = [
     "negative_log_likelihood",
     "ood_auroc",
     "parse_groups",
+    "plot_reliability",
+    "reliability_data",
     "smooth_ece",
     "smooth_ece_sigma",
 ]
