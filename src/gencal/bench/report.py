@@ -347,8 +347,9 @@ def reliability_figures(
             c for c in by_cal if c not in calibrator_order
         ]
         named = {f"{loss} + {c}": by_cal[c] for c in order}
-        fig = plot_reliability(named)
-        fig.suptitle(f"{data} / {model} / {loss}: test predictions pooled over seeds", y=1.02)
+        fig = plot_reliability(
+            named, title=f"{data} / {model} / {loss}: test predictions pooled over seeds"
+        )
         paths.append(_save_fig(fig, fig_dir / f"reliability_{data}__{model}__{loss}.png"))
     return paths
 
