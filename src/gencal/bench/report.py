@@ -206,13 +206,13 @@ def paired_tables(
             continue
         idx = {(t.calibrator, t.loss, t.metric): t for t in ts}
         pairs = list(dict.fromkeys((t.calibrator, t.loss) for t in ts))
-        cols = ["Calibrator", "Loss vs " + ts[0].reference, "n", "test"]
+        cols = ["Loss vs " + ts[0].reference, "Calibrator", "n", "test"]
         cols += [key_to_spec[k].label for _, k in metrics if any(t.metric == k for t in ts)]
         used = [(spec, k) for spec, k in metrics if any(t.metric == k for t in ts)]
         rows, bold = [], set()
         for i, (cal, loss) in enumerate(pairs):
             first = next(t for t in ts if (t.calibrator, t.loss) == (cal, loss))
-            row = [cal, loss, str(first.n), first.test]
+            row = [loss, cal, str(first.n), first.test]
             for j, (spec, k) in enumerate(used):
                 t = idx.get((cal, loss, k))
                 if t is None:
@@ -422,6 +422,21 @@ def scatter_figures(
 # --------------------------------------------------------------------------- outputs
 
 
+def _ordered(tests: list[PairedTest], summaries: Sequence[Summary]) -> list[PairedTest]:
+    """Tests in the display order of the summaries: loss, then calibrator."""
+    losses = list(dict.fromkeys(s.loss for s in summaries))
+    cals = list(dict.fromkeys(s.calibrator for s in summaries))
+    return sorted(
+        tests,
+        key=lambda t: (
+            t.data,
+            t.model,
+            losses.index(t.loss) if t.loss in losses else len(losses),
+            cals.index(t.calibrator) if t.calibrator in cals else len(cals),
+        ),
+    )
+
+
 def _summary_csv(summaries: Sequence[Summary]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -545,7 +560,7 @@ def build_report(
     names = {k for r in recs for k in r["metrics"]}
     metrics = resolve_metrics(names)
     summaries = summarise(recs, loss_order, calibrator_order)
-    tests = paired_tests(recs, [k for _, k in metrics], reference=reference)
+    tests = _ordered(paired_tests(recs, [k for _, k in metrics], reference=reference), summaries)
 
     main_t = metric_tables(summaries, metrics)
     pivot_t = pivot_tables(summaries, metrics, ("ece", "nll"))
