@@ -679,9 +679,9 @@ def format_summary(
         # side by side for up to 3 calibrators, else one block per metric (fits ~100 columns)
         blocks = [shown] if len(cals) <= 3 else [[m] for m in shown]
         for bi, block in enumerate(blocks):
-            widths = [13 if spec.scale == 1 else 11 for spec, _ in block]
-            head1 = f"{'':<10}{'':>12}"
-            head2 = f"{'loss':<10}{'acc %':>12}"
+            widths = [13 if spec.scale == 1 else 12 for spec, _ in block]
+            head1 = f"{'':<9}{'':>11}"
+            head2 = f"{'loss':<9}{'acc %':>11}"
             for (spec, _), w in zip(block, widths):
                 head1 += " |" + f"{spec.label + ' after calibrator':^{w * len(cals)}}"
                 head2 += " |" + "".join(f"{c:>{w - 1}} " for c in cals)
@@ -689,13 +689,13 @@ def format_summary(
                 lines.append("")
             lines += [head1.rstrip(), head2.rstrip()]
             for loss in losses:
-                line = f"{loss:<10}"
+                line = f"{loss:<9}"
                 s0 = cell.get((loss, "none")) or cell.get((loss, cals[0]))
                 if "accuracy" in metrics and s0 is not None:
                     spec, k = metrics["accuracy"]
-                    line += f"{pm(s0.mean.get(k, math.nan), s0.std.get(k, math.nan), spec, 1):>12}"
+                    line += f"{pm(s0.mean.get(k, math.nan), s0.std.get(k, math.nan), spec, 1):>11}"
                 else:
-                    line += f"{'–':>12}"
+                    line += f"{'–':>11}"
                 for (spec, k), w in zip(block, widths):
                     digits = min(spec.digits, 2) if spec.scale != 1 else 3
                     line += " |"
