@@ -153,3 +153,16 @@ def test_long_tailed_groups_in_records(tmp_path):
     acc_few = (tz[few].argmax(1) == 3).mean()
     assert rec["metrics"]["accuracy@few"] == pytest.approx(acc_few)
     assert {"ece@many", "ece@medium", "ece@few"} <= set(rec["metrics"])
+
+
+def test_retrained_run_gets_fresh_records(tmp_path, fit_counter):
+    exp = tmp_path / "toyexp"
+    rd = make_run(exp, "ce", 0)
+    evaluate_runs([rd], ["ts"], progress=False)
+    old = json.loads(record_path(rd, "ts").read_text())
+    make_run(exp, "ce", 0, n_test=150)  # "retrained": new logits in the same folder
+    ev = evaluate_runs([rd], ["ts"], progress=False)
+    assert ev.stale == [record_path(rd, "ts")] and len(fit_counter) == 2
+    new = json.loads(record_path(rd, "ts").read_text())
+    assert new["n_test"] == 150 != old["n_test"]
+    assert new["logits_sha256"] != old["logits_sha256"]

@@ -8,13 +8,16 @@ groups added for long-tailed runs; ECE with 20 bins as ``ece_20b``; AURC) — se
 :func:`score_test_predictions`. The record (see :mod:`gencal.bench.records`) is written atomically to
 ``<run_dir>/eval/<calibrator>.json``.
 
-Existing valid records are never recomputed. Existing corrupt records are reported (every one
+Existing valid records are never recomputed, unless they are stale: each record stores the
+SHA-256 of the ``logits.npz`` it was computed from (``logits_sha256``), and a record of a run
+that was retrained since (different logits) is recomputed and overwritten. Existing corrupt records are reported (every one
 of them, after the remaining work is done) by raising :class:`CorruptRecordError`; with
 ``redo_corrupt=True`` the bad file is renamed to ``<name>.json.corrupt`` and re-evaluated.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -199,7 +202,16 @@ class EvalSummary:
     written: list[Path] = field(default_factory=list)
     reused: list[Path] = field(default_factory=list)
     corrupt: dict[Path, str] = field(default_factory=dict)
+    stale: list[Path] = field(default_factory=list)  # valid records of retrained runs, redone
     fit_calls: int = 0
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def evaluate_run(
@@ -225,15 +237,19 @@ def evaluate_run(
         raise GencalInputError(f"run {rd} is not finished: {rd / 'logits.npz'} is missing")
     run = None
     ident = None
+    digest = _file_sha256(rd / "logits.npz")
     for spec in specs:
         path = record_path(rd, spec.name)
         if path.exists():
             try:
-                read_record(path)
-                summary.reused.append(path)
-                if on_step:
-                    on_step()
-                continue
+                old = read_record(path)
+                if old.get("logits_sha256", digest) == digest:
+                    summary.reused.append(path)
+                    if on_step:
+                        on_step()
+                    continue
+                # valid but stale: the run was retrained since (its logits changed)
+                summary.stale.append(path)
             except CorruptRecordError as exc:
                 if not redo_corrupt:
                     summary.corrupt.update(exc.problems)
@@ -249,7 +265,11 @@ def evaluate_run(
             except Exception as exc:
                 raise GencalInputError(f"cannot read the logits of run {rd}: {exc}") from exc
             ident = run_identity(rd, run.meta if isinstance(run.meta, Mapping) else {})
-        record = _evaluate_one(run, spec, ident, n_bins)
+        try:
+            record = _evaluate_one(run, spec, ident, n_bins)
+        except GencalInputError as exc:
+            raise GencalInputError(f"run {rd}, calibrator {spec.name!r}: {exc}") from exc
+        record["logits_sha256"] = digest
         summary.fit_calls += 1
         write_record(path, record)
         summary.written.append(path)
