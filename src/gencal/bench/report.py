@@ -501,7 +501,7 @@ def _tests_csv(tests: Sequence[PairedTest]) -> str:
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;
 max-width:1200px;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:13px}
+table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:13px}.tw{overflow-x:auto}
 th,td{border:1px solid #ccc;padding:3px 8px;text-align:right;white-space:nowrap}
 th{background:#f0f0f0}td:first-child,td:nth-child(2){text-align:left}
 tbody tr:nth-child(even){background:#fafafa}

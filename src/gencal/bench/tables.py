@@ -36,7 +36,7 @@ class Table:
         out = [f"<h3>{html.escape(self.title)}</h3>"]
         if self.note:
             out.append(f"<p class='note'>{html.escape(self.note)}</p>")
-        out.append("<table><thead><tr>")
+        out.append("<div class='tw'><table><thead><tr>")
         out += [f"<th>{html.escape(c)}</th>" for c in self.columns]
         out.append("</tr></thead><tbody>")
         for i, row in enumerate(self.rows):
@@ -45,7 +45,7 @@ class Table:
                 s = html.escape(c)
                 out.append(f"<td><b>{s}</b></td>" if (i, j) in self.bold else f"<td>{s}</td>")
             out.append("</tr>")
-        out.append("</tbody></table>")
+        out.append("</tbody></table></div>")
         return "".join(out)
 
     def to_latex(self) -> str:
