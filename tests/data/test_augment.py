@@ -125,15 +125,49 @@ def test_loader_drop_last_shards_and_augment():
     ds = _dataset()
     loader = InMemoryLoader(ds, batch_size=16, drop_last=True, shuffle=False)
     assert len(loader) == 3 and all(x.shape[0] == 16 for x, _ in loader)
-    # Two ranks partition the data.
-    ys = [
-        torch.cat([y for _, y in InMemoryLoader(ds, batch_size=8, rank=r, world_size=2, seed=1)])
-        for r in (0, 1)
-    ]
-    assert len(ys[0]) + len(ys[1]) == 50
+    # Two ranks partition the data (one sample repeated to even out 51 = 26 + 26 - 1).
+    imgs51 = np.zeros((51, 2, 2, 1), np.uint8)
+    ds51 = ImageDataset(imgs51, np.arange(51), [str(i) for i in range(51)], (0.5,), (0.5,), "u")
+    parts = [InMemoryLoader(ds51, batch_size=4, rank=r, world_size=2, seed=1) for r in (0, 1)]
+    assert len(parts[0]) == len(parts[1]) == 7
+    ys = [torch.cat([y for _, y in part]).tolist() for part in parts]
+    assert len(ys[0]) == len(ys[1]) == 26
+    assert set(ys[0]) | set(ys[1]) == set(range(51))  # every sample, one of them twice
     aug = BatchAugment(crop_padding=2, flip=True)
     a = [x for x, _ in InMemoryLoader(ds, batch_size=16, augment=aug, seed=9)]
     b = [x for x, _ in InMemoryLoader(ds, batch_size=16, augment=aug, seed=9)]
     assert all(torch.equal(u, v) for u, v in zip(a, b))
     # Black padding: padded pixels normalise to (0 - mean) / std = -2.
     assert any((x == -2.0).any() for x in a)
+
+
+def test_uint8_augment_equals_float_augment_and_threads_restored():
+    u8 = torch.randint(0, 256, (12, 3, 7, 7), dtype=torch.uint8)
+    aug = BatchAugment(crop_padding=3)
+    a = aug(u8, torch.Generator().manual_seed(5)).float() / 255
+    b = aug(u8.float() / 255, torch.Generator().manual_seed(5))
+    assert torch.equal(a, b)
+    before = torch.get_num_threads()
+    list(InMemoryLoader(_dataset(), batch_size=16, augment=aug, data_threads=1))
+    assert torch.get_num_threads() == before
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu():
+    ds = _dataset()
+    aug = BatchAugment(crop_padding=2, flip=True, mixup_alpha=0.3)
+    cpu = list(InMemoryLoader(ds, batch_size=16, augment=aug, seed=3))
+    gpu = list(InMemoryLoader(ds, batch_size=16, augment=aug, seed=3, device="cuda"))
+    for (xc, yc), (xg, yg) in zip(cpu, gpu):
+        assert xg.is_cuda and yg.is_cuda
+        torch.testing.assert_close(xg.cpu(), xc)
+        assert torch.equal(yg.cpu(), yc)
+    x = torch.rand(8, 3, 5, 5, device="cuda")
+    y = torch.arange(8, device="cuda")
+    g = torch.Generator(device="cuda").manual_seed(0)
+    out = aug(x, g)
+    assert out.is_cuda
+    xm, _ya, yb, _lam = aug.mixup(x, y, g)
+    assert xm.is_cuda and yb.is_cuda
+    t = to_float_tensor(ds.images[:4], ds.mean, ds.std, device="cuda")
+    torch.testing.assert_close(t.cpu(), to_float_tensor(ds.images[:4], ds.mean, ds.std))

@@ -115,3 +115,26 @@ def test_real_fashion_mnist(tmp_path):
     assert te.class_counts.tolist() == [1000] * 10
     x = tr.images.astype(np.float32) / 255
     assert abs(x.mean() - tr.mean[0]) < 1e-3 and abs(x.std() - tr.std[0]) < 1e-3
+
+
+def test_cache_write_is_atomic(tmp_path, monkeypatch):
+    write_idx_set(tmp_path / "mnist", gz=False)
+    real_savez = np.savez
+
+    def crash(fh, **arrays):
+        real_savez(fh, **arrays)
+        fh.write(b"partial")
+        raise KeyboardInterrupt  # killed mid-write
+
+    monkeypatch.setattr(np, "savez", crash)
+    with pytest.raises(KeyboardInterrupt):
+        load_dataset("mnist", root=tmp_path)
+    assert list((tmp_path / "cache").iterdir()) == []  # no cache file, no temporary left
+    monkeypatch.setattr(np, "savez", real_savez)
+    ds = load_dataset("mnist", root=tmp_path)
+    assert len(ds) == 20 and len(list((tmp_path / "cache").glob("mnist-*.npz"))) == 1
+    # A corrupt cache file is rebuilt, not used.
+    cached = next((tmp_path / "cache").glob("mnist-*.npz"))
+    cached.write_bytes(b"garbage")
+    again = load_dataset("mnist", root=tmp_path)
+    assert np.array_equal(again.images, ds.images)

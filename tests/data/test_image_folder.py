@@ -142,3 +142,17 @@ def test_real_cifar10_jpeg(tmp_path):
     with zipfile.ZipFile(z) as zf:
         arr = np.asarray(Image.open(zf.open("test/ship/0007.jpg")).convert("RGB"))
     assert np.array_equal(te.images[8 * 1000 + 7], arr)
+
+
+def test_streaming_with_worker_processes(tmp_path, rng):
+    ref = make_tree(tmp_path / "tree", rng, n=4)
+    z = zip_tree(tmp_path / "tree", tmp_path / "t.zip")
+    ds = StreamingImageFolder(z, "test")
+    loader = streaming_loader(ds, batch_size=5, shuffle=True, seed=0, num_workers=2)
+    xs, ys = zip(*loader)
+    x = np.concatenate([b.numpy() for b in xs])
+    y = np.concatenate([b.numpy() for b in ys])
+    assert x.shape == (12, 6, 5, 3)
+    # Shuffled, but each (image, label) pair is intact and every image appears once.
+    order = [int(np.flatnonzero((ref["test"][0] == img).all(axis=(1, 2, 3)))[0]) for img in x]
+    assert sorted(order) == list(range(12)) and np.array_equal(ref["test"][1][order], y)

@@ -182,3 +182,19 @@ def test_every_registered_model_is_covered():
         "wrn28_10", "densenet121",
     }  # fmt: skip
     assert set(list_models()) == covered
+
+
+@pytest.mark.parametrize(
+    ("name", "get_weight", "fan_out"),
+    [
+        ("wrn16_4", lambda m: m.blocks[-1].conv2.weight, 9 * 256),
+        ("densenet121", lambda m: m.features[-1].conv2.weight, 9 * 32),
+        ("resnet18", lambda m: m.layer4[-1].conv2.weight, 9 * 512),
+    ],
+)
+def test_he_fan_out_init(name, get_weight, fan_out):
+    torch.manual_seed(0)
+    w = get_weight(get_model(name))
+    expected = (2 / fan_out) ** 0.5
+    assert abs(w.std().item() - expected) < 0.05 * expected
+    assert abs(w.mean().item()) < 0.05 * expected

@@ -157,10 +157,10 @@ class AdaptiveTemperatureScaling(Calibrator):
 
     def __init__(
         self,
-        n_pieces: int = 8,
+        n_pieces: int = 6,
         min_piece_size: float = 100.0,
         objective: str = "nll",
-        shrinkage: float = 100.0,
+        shrinkage: float = 30.0,
         shrinkage_mode: str = "pseudo",
         t_min: float = 0.05,
         t_max: float = 20.0,

@@ -5,10 +5,13 @@
 cifar10_jpeg``. See ``docs/data.md``.
 """
 
-from gencal.data import digits as _digits  # noqa: F401  (registers loaders)
+from gencal.data import cifar as _cifar  # noqa: F401  (registers loaders)
+from gencal.data import digits as _digits  # noqa: F401
 from gencal.data import image_folder as _image_folder  # noqa: F401
+from gencal.data import medmnist as _medmnist  # noqa: F401
 from gencal.data import mnist as _mnist  # noqa: F401
-from gencal.data.augment import BatchAugment, normalize_, to_float_tensor
+from gencal.data import tiny_imagenet as _tiny_imagenet  # noqa: F401
+from gencal.data.augment import BatchAugment, normalize_, to_float_tensor, uint8_nchw_to_float
 from gencal.data.cache import default_root
 from gencal.data.dataset import ImageDataset, channel_stats
 from gencal.data.download import download_url
@@ -38,5 +41,6 @@ __all__ = [
     "stratified_split",
     "streaming_loader",
     "to_float_tensor",
+    "uint8_nchw_to_float",
     "verify_file",
 ]

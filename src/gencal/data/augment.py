@@ -33,6 +33,19 @@ def _as_uint8_tensor(
     return images if device is None else images.to(device, non_blocking=True)
 
 
+def _affine(
+    c: int, mean: Sequence[float] | None, std: Sequence[float] | None, dtype, device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``scale, shift`` with ``(v / 255 - mean) / std == v * scale - shift`` per channel."""
+    mean = [0.0] * c if mean is None else list(mean)
+    std = [1.0] * c if std is None else list(std)
+    if len(mean) != c or len(std) != c:
+        raise GencalInputError(f"mean/std: expected {c} values, got {len(mean)}/{len(std)}")
+    scale = torch.tensor([1.0 / (255.0 * s) for s in std], dtype=dtype, device=device)
+    shift = torch.tensor([m / s for m, s in zip(mean, std)], dtype=dtype, device=device)
+    return scale.view(1, c, 1, 1), shift.view(1, c, 1, 1)
+
+
 def normalize_(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
     """In place ``x[:, c] = (x[:, c] - mean[c]) / std[c]`` for a float ``[B, C, H, W]`` tensor."""
     c = x.shape[1]
@@ -41,6 +54,23 @@ def normalize_(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> 
     m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, c, 1, 1)
     s = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, c, 1, 1)
     return x.sub_(m).div_(s)
+
+
+def uint8_nchw_to_float(
+    u8: torch.Tensor,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    *,
+    dtype: torch.dtype = torch.float32,
+    channels_last: bool = False,
+) -> torch.Tensor:
+    """uint8 ``[B, C, H, W]`` -> float ``(v / 255 - mean) / std`` in one fused multiply-add."""
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    x = u8.to(dtype).contiguous(memory_format=fmt)
+    if mean is None and std is None:
+        return x.div_(255.0)
+    scale, shift = _affine(x.shape[1], mean, std, dtype, x.device)
+    return x.mul_(scale).sub_(shift)
 
 
 def to_float_tensor(
@@ -52,27 +82,24 @@ def to_float_tensor(
     dtype: torch.dtype = torch.float32,
     channels_last: bool = False,
 ) -> torch.Tensor:
-    """uint8 ``[B, H, W, C]`` -> float ``[B, C, H, W]`` in [0, 1], then ``(x - mean) / std``.
+    """uint8 ``[B, H, W, C]`` -> float ``[B, C, H, W]``: ``(v / 255 - mean) / std``.
 
-    ``mean``/``std`` are per channel in [0, 1] units (``None``: no normalisation). The uint8 data
+    ``mean``/``std`` are per channel in [0, 1] units (``None``: values in [0, 1]). The uint8 data
     is moved to ``device`` before conversion (4x less to copy). ``channels_last=True`` returns the
     tensor in ``torch.channels_last`` memory format (faster convolutions on CPU).
     """
     u8 = _as_uint8_tensor(images, device)
-    x = u8.permute(0, 3, 1, 2).to(dtype).div_(255.0)  # keeps NHWC strides = channels_last
-    x = x.contiguous(
-        memory_format=torch.channels_last if channels_last else torch.contiguous_format
+    return uint8_nchw_to_float(
+        u8.permute(0, 3, 1, 2), mean, std, dtype=dtype, channels_last=channels_last
     )
-    if mean is not None or std is not None:
-        c = x.shape[1]
-        normalize_(
-            x, mean if mean is not None else [0.0] * c, std if std is not None else [1.0] * c
-        )
-    return x
 
 
 class BatchAugment:
-    """Random crop (zero padding), horizontal flip and mixup for float batches ``[B, C, H, W]``.
+    """Random crop (zero padding), horizontal flip and mixup for batches ``[B, C, H, W]``.
+
+    Crop and flip work on any dtype (the loader applies them to uint8 images before the float
+    conversion: 4x less memory traffic, and the padding is black as in torchvision); mixup needs
+    floats.
 
     Crop: the batch is padded once by ``crop_padding`` pixels with ``fill`` and each image gets an
     offset ``(dy, dx)`` drawn uniformly from ``{0, ..., 2 * crop_padding}``; the output pixel
@@ -117,11 +144,9 @@ class BatchAugment:
         return self.crop_padding == 0 and not self.flip
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Random crop + flip of a float batch ``[B, C, H, W]``; returns a new tensor."""
-        if x.ndim != 4 or not x.is_floating_point():
-            raise GencalInputError(
-                f"x: expected a float [B, C, H, W] batch, got {x.dtype} {tuple(x.shape)}"
-            )
+        """Random crop + flip of a batch ``[B, C, H, W]``; returns a new tensor."""
+        if x.ndim != 4:
+            raise GencalInputError(f"x: expected a [B, C, H, W] batch, got shape {tuple(x.shape)}")
         if self.is_identity or x.shape[0] == 0:
             return x
         b, c, h, w = x.shape
@@ -154,7 +179,7 @@ class BatchAugment:
         y: torch.Tensor,
         generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
-        """Mix a batch: ``(x_mixed, y_a, y_b, lam)``; with ``mixup_alpha == 0``: ``(x, y, y, 1.0)``."""
+        """Mix a float batch: ``(x_mixed, y_a, y_b, lam)``; ``mixup_alpha == 0``: ``(x, y, y, 1.0)``."""
         if self.mixup_alpha <= 0 or x.shape[0] == 0:
             return x, y, y, 1.0
         gdev = generator.device if generator is not None else torch.device("cpu")

@@ -11,14 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from gencal.io import atomic_save_npz
 
 __all__ = ["CACHE_VERSION", "cached_arrays", "default_root", "source_signature"]
 
@@ -50,6 +49,28 @@ def source_signature(paths: Iterable[str | os.PathLike[str]]) -> list[list[Any]]
             st = p.stat()
             sig.append([str(p), st.st_size, st.st_mtime_ns])
     return sig
+
+
+def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Uncompressed ``.npz`` streamed to a temporary file in the same folder, then renamed.
+
+    (Unlike ``gencal.io.atomic_save_npz`` it never holds a second copy of the arrays in memory,
+    which matters for Tiny-ImageNet's 1.2 GB.)
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
 
 
 def cache_path(cache_dir: Path, name: str, key: dict[str, Any]) -> Path:
@@ -84,5 +105,5 @@ def cached_arrays(
         except (OSError, ValueError, zipfile.BadZipFile, EOFError):
             pass  # unreadable cache: rebuild below
     arrays = build()
-    atomic_save_npz(path, compressed=False, **arrays)
+    _atomic_savez(path, arrays)
     return {k: v for k, v in arrays.items() if keep(k)}

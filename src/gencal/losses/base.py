@@ -80,7 +80,14 @@ class CalibrationLoss(nn.Module):
 
     # ------------------------------------------------------------------ helpers
     def _validate(self, logits: torch.Tensor, target: torch.Tensor) -> None:
-        check_logits(logits, "logits", values=self.validate_args)
+        values = self.validate_args
+        if values and logits.is_floating_point() and logits.ndim == 2 and logits.numel():
+            # Fast path: a NaN or inf anywhere makes the sum non-finite, and one reduction is
+            # several times cheaper than isfinite().all(); only a non-finite sum (bad values, or
+            # a rare overflow of finite ones) pays for the element-wise check and its message.
+            total = logits.detach().sum(dtype=torch.float32 if logits.itemsize < 4 else None)
+            values = not bool(torch.isfinite(total))
+        check_logits(logits, "logits", values=values)
         check_labels(
             target,
             logits.shape[1],

@@ -18,6 +18,73 @@ from gencal.losses.registry import register_loss
 __all__ = ["GenerativeCrossEntropy"]
 
 
+class _GCETerms(torch.autograd.Function):
+    """Per-sample ``(-log q(y_i|x_i), log S_{y_i})`` with a hand-written, fused backward.
+
+    Forward: one ``log_softmax``, one ``exp``, the class masses ``S = valid @ p`` as one
+    matrix-vector product, two gathers. If the mass of a labelled class underflows (every
+    probability of that class in the batch below ~1e-26 in float32), ``log S`` is recomputed
+    exactly with ``logsumexp`` in log space (a host sync decides; the slow path is rare).
+
+    Backward, for upstream per-sample gradients ``a`` (of the CE term) and ``b`` (of the
+    regulariser), with ``p = softmax(z)`` and ``w_k = sum_{i: y_i = k} b_i / S_k``::
+
+        dz_j = a_j (p_j - e_{y_j}) + p_j * (w - <w, p_j>)      (valid rows; 0 for ignored rows)
+
+    which is the method.md gradient: a matrix-vector product and two passes over ``[N, K]``
+    instead of autograd's chain of log_softmax, masking, logsumexp and gather backwards.
+    First-order only (``once_differentiable``).
+    """
+
+    @staticmethod
+    def forward(ctx, logits, target, valid, mask_rows: bool):  # type: ignore[override]
+        logp = torch.log_softmax(logits, dim=1)
+        p = logp.exp()
+        validf = valid.to(logp.dtype)
+        mass = validf @ p  # [K], S_k over the non-ignored rows
+        log_mass = mass.log()
+        finfo = torch.finfo(logp.dtype)
+        ctx.log_space = bool(p.numel()) and bool(
+            (mass.gather(0, target) < finfo.tiny * 2.0**40).any()
+        )
+        if ctx.log_space:
+            masked = torch.where(valid.unsqueeze(1), logp, finfo.min) if mask_rows else logp
+            log_mass = torch.logsumexp(masked, dim=0)
+        ce_i = -logp.gather(1, target.unsqueeze(1)).squeeze(1) * validf
+        reg_i = log_mass.gather(0, target) * validf
+        ctx.save_for_backward(logp if ctx.log_space else p, target, validf, log_mass)
+        ctx.mask_rows = mask_rows
+        return ce_i, reg_i
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_ce, grad_reg):  # type: ignore[override]
+        saved, target, validf, log_mass = ctx.saved_tensors
+        a = grad_ce * validf
+        b = grad_reg * validf
+        mass_grad = torch.zeros_like(log_mass).index_add_(0, target, b)
+        if ctx.log_space:
+            # some S_k underflowed: form p_jk w_k = exp(log p_jk - log S_k) G_k in log space
+            logp = saved
+            p = logp.exp()
+            ratio = torch.exp(logp - log_mass.unsqueeze(0))
+            r = torch.where(validf.unsqueeze(1) > 0, ratio * mass_grad.unsqueeze(0), 0.0)
+            grad = r + p * (a - r.sum(dim=1)).unsqueeze(1)
+            grad.scatter_add_(1, target.unsqueeze(1), -a.unsqueeze(1))
+            return grad, None, None, None
+        p = saved
+        # classes without a (weighted) label have w_k = 0; never form 0 * exp(+huge)
+        w = torch.where(mass_grad != 0, mass_grad * torch.exp(-log_mass), 0.0)
+        # grad = p * (w + c) row-wise with c_j = a_j - <w, p_j>: two passes over [N, K]
+        c = a - (p @ w) * validf
+        grad = p * w
+        grad.addcmul_(p, c.unsqueeze(1))
+        if ctx.mask_rows:  # ignored rows do not enter S_k: zero their gradient
+            grad.mul_(validf.unsqueeze(1))
+        grad.scatter_add_(1, target.unsqueeze(1), -a.unsqueeze(1))
+        return grad, None, None, None
+
+
 @register_loss("gce")
 class GenerativeCrossEntropy(CalibrationLoss):
     r"""Generative Cross-Entropy: maximise ``log p(x|y)`` instead of ``log p(y|x)``.
@@ -54,6 +121,9 @@ class GenerativeCrossEntropy(CalibrationLoss):
             ``n * m_k^{new}`` so that the value equals the batch form when ``ema_momentum=0``.
             The buffer is updated only in training mode; the first batch initialises it.
         ema_momentum: weight of the past in the EMA (``0 <= ema_momentum < 1``).
+        fused: use the hand-written fused backward (the gradient above; first-order only).
+            ``False`` uses plain autograd, which supports double backward. The EMA extension
+            always uses autograd.
         reduction: ``"mean"`` (the formula above), ``"sum"`` or ``"none"`` (``[N]``, the
             per-sample form ``loss_i``; 0 on ignored rows).
         ignore_index: rows with this label are left out of both the numerator and the batch
@@ -68,6 +138,7 @@ class GenerativeCrossEntropy(CalibrationLoss):
         lam: float = 1.0,
         class_mass: str = "batch",
         ema_momentum: float = 0.9,
+        fused: bool = True,
         reduction: str = "mean",
         ignore_index: int = -100,
         validate_args: bool = True,
@@ -84,6 +155,7 @@ class GenerativeCrossEntropy(CalibrationLoss):
         self.lam = float(lam)
         self.class_mass = class_mass
         self.ema_momentum = float(ema_momentum)
+        self.fused = bool(fused)
         self.running_mass: torch.Tensor | None
         self.register_buffer("running_mass", None)
 
@@ -123,6 +195,15 @@ class GenerativeCrossEntropy(CalibrationLoss):
         valid: torch.Tensor,
         n_valid: torch.Tensor,
     ) -> torch.Tensor:
+        if self.class_mass == "batch" and self.fused:
+            # without validation (no device sync wanted) always mask; with it, check once
+            mask_rows = not self.validate_args or bool(n_valid != target.shape[0])
+            ce_i, reg_i = _GCETerms.apply(logits, target, valid, mask_rows)
+            loss_i = ce_i + self.lam * reg_i if self.lam != 0 else ce_i
+            self._set_parts(
+                ce=self._reduce(ce_i, n_valid), regulariser=self._reduce(reg_i, n_valid)
+            )
+            return self._reduce(loss_i, n_valid)
         logp = torch.log_softmax(logits, dim=1)  # [N, K]
         logp_y = logp.gather(1, target.unsqueeze(1)).squeeze(1)  # [N]
         # ignored rows get a huge finite negative value (not -inf: an all-ignored batch must
