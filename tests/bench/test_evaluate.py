@@ -166,3 +166,19 @@ def test_retrained_run_gets_fresh_records(tmp_path, fit_counter):
     new = json.loads(record_path(rd, "ts").read_text())
     assert new["n_test"] == 150 != old["n_test"]
     assert new["logits_sha256"] != old["logits_sha256"]
+
+
+def test_changed_calibrator_settings_are_redone(tmp_path, fit_counter):
+    from gencal.bench import parse_calibrators
+
+    rd = make_run(tmp_path / "toyexp", "ce", 0)
+    evaluate_runs([rd], parse_calibrators(["ats"]), progress=False)
+    evaluate_runs([rd], parse_calibrators(["ats"]), progress=False)
+    assert len(fit_counter) == 1
+    ev = evaluate_runs(
+        [rd], parse_calibrators([{"name": "ats", "min_piece_size": 30}]), progress=False
+    )
+    assert ev.stale == [record_path(rd, "ats")] and len(fit_counter) == 2
+    rec = json.loads(record_path(rd, "ats").read_text())
+    assert rec["calibrator_hparams"] == {"min_piece_size": 30}
+    assert rec["calibrator_state"]["params"]["min_piece_size"] == 30

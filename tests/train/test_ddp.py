@@ -56,7 +56,10 @@ def test_two_process_ddp_run_gathers_every_sample_in_order(tmp_path):
     model.load_state_dict({k[6:]: v for k, v in ckpt["state_dict"].items() if k[:6] == "model."})
     model.eval()
     with torch.no_grad():
-        for images, saved in ((train.images[cal_idx], run.cal_logits), (test.images, run.test_logits)):
+        for images, saved in (
+            (train.images[cal_idx], run.cal_logits),
+            (test.images, run.test_logits),
+        ):
             want = model(to_float_tensor(images, train.mean, train.std)).numpy()
             np.testing.assert_allclose(saved, want, rtol=1e-4, atol=1e-4)
 

@@ -10,7 +10,8 @@ groups added for long-tailed runs; ECE with 20 bins as ``ece_20b``; AURC) — se
 
 Existing valid records are never recomputed, unless they are stale: each record stores the
 SHA-256 of the ``logits.npz`` it was computed from (``logits_sha256``), and a record of a run
-that was retrained since (different logits) is recomputed and overwritten. Existing corrupt records are reported (every one
+that was retrained since (different logits), or whose calibrator name/hyper-parameters differ
+from the requested ones, is recomputed and overwritten. Existing corrupt records are reported (every one
 of them, after the remaining work is done) by raising :class:`CorruptRecordError`; with
 ``redo_corrupt=True`` the bad file is renamed to ``<name>.json.corrupt`` and re-evaluated.
 """
@@ -18,6 +19,7 @@ of them, after the remaining work is done) by raising :class:`CorruptRecordError
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -206,6 +208,10 @@ class EvalSummary:
     fit_calls: int = 0
 
 
+def _jsonable(x: Any) -> str:
+    return json.dumps(x, sort_keys=True, default=str)
+
+
 def _file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -243,12 +249,19 @@ def evaluate_run(
         if path.exists():
             try:
                 old = read_record(path)
-                if old.get("logits_sha256", digest) == digest:
+                same_logits = old.get("logits_sha256", digest) == digest
+                same_cal = old.get(
+                    "calibrator_name", spec.registry_name
+                ) == spec.registry_name and (
+                    _jsonable(old.get("calibrator_hparams", dict(spec.hparams)))
+                    == _jsonable(dict(spec.hparams))
+                )
+                if same_logits and same_cal:
                     summary.reused.append(path)
                     if on_step:
                         on_step()
                     continue
-                # valid but stale: the run was retrained since (its logits changed)
+                # valid but stale: the run was retrained, or the calibrator's settings changed
                 summary.stale.append(path)
             except CorruptRecordError as exc:
                 if not redo_corrupt:
