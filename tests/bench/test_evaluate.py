@@ -182,3 +182,32 @@ def test_changed_calibrator_settings_are_redone(tmp_path, fit_counter):
     rec = json.loads(record_path(rd, "ats").read_text())
     assert rec["calibrator_hparams"] == {"min_piece_size": 30}
     assert rec["calibrator_state"]["params"]["min_piece_size"] == 30
+
+
+def test_run_identity_from_folder_names(tmp_path):
+    from gencal.bench.evaluate import run_identity
+
+    meta = {
+        "config": {
+            "experiment": "e",
+            "seed": 2,
+            "data": {"name": "digits"},
+            "model": {"name": "mlp"},
+            "loss": {"name": "focal"},
+        }
+    }
+    ident = run_identity(tmp_path / "e" / "digits-lt10__mlp__focal__s2__loss.gamma=1", meta)
+    assert (ident["data"], ident["loss"], ident["seed"]) == (
+        "digits-lt10",
+        "focal[loss.gamma=1]",
+        2,
+    )
+    ident = run_identity(tmp_path / "e" / "my_custom_run", meta)
+    assert (ident["data"], ident["model"], ident["loss"], ident["seed"]) == (
+        "digits",
+        "mlp",
+        "focal",
+        2,
+    )
+    with pytest.raises(ValueError, match="cannot tell its"):
+        run_identity(tmp_path / "e" / "my_custom_run", {})

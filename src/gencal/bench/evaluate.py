@@ -109,17 +109,25 @@ def _get(cfg: Any, dotted: str, default: Any = None) -> Any:
 
 
 def run_identity(run_dir: Path, meta: Mapping[str, Any]) -> dict[str, Any]:
-    """experiment/data/model/loss/seed of a run, from its config (folder name as fallback)."""
+    """experiment/data/model/loss/seed of a run.
+
+    The folder name ``<data>__<model>__<loss>__s<seed>[__<key>=<value>...]`` written by
+    gencal.train is the source of truth when it parses: it tells long-tailed data apart
+    (``digits-lt10``) and carries the extra grid keys of a sweep, which are appended to the
+    loss label (``focal[loss.gamma=1]``) so that different settings never pool as seeds.
+    Otherwise (a custom ``run_name``) the run's config gives the names.
+    """
     cfg = meta.get("config") or {}
     parts = run_dir.name.split("__")
     fb: dict[str, Any] = {}
-    if len(parts) == 4 and parts[3].startswith("s") and parts[3][1:].lstrip("-").isdigit():
-        fb = {"data": parts[0], "model": parts[1], "loss": parts[2], "seed": int(parts[3][1:])}
+    if len(parts) >= 4 and parts[3].startswith("s") and parts[3][1:].lstrip("-").isdigit():
+        loss = parts[2] + (f"[{','.join(parts[4:])}]" if len(parts) > 4 else "")
+        fb = {"data": parts[0], "model": parts[1], "loss": loss, "seed": int(parts[3][1:])}
     ident = {
         "experiment": _get(cfg, "experiment") or run_dir.parent.name,
-        "data": _get(cfg, "data.name") or fb.get("data"),
-        "model": _get(cfg, "model.name") or fb.get("model"),
-        "loss": _get(cfg, "loss.name") or fb.get("loss"),
+        "data": fb.get("data") or _get(cfg, "data.name"),
+        "model": fb.get("model") or _get(cfg, "model.name"),
+        "loss": fb.get("loss") or _get(cfg, "loss.name"),
         "seed": _get(cfg, "seed", fb.get("seed")),
         "run": run_dir.name,
     }

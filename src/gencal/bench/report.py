@@ -585,7 +585,9 @@ def build_report(
         "Each calibrator is fitted on the run's calibration split and evaluated on its test split. "
         "Tables: mean ± std (ddof=1) over seeds; paired tests pair runs by seed.",
     ]
-    md = [f"# {title}", "", *intro_txt, ""] + [t.to_markdown() for t in all_tables]
+    summary_txt = format_summary(recs, loss_order, calibrator_order, reference)
+    md = [f"# {title}", "", *intro_txt, "", "```", summary_txt.rstrip(), "```", ""]
+    md += [t.to_markdown() for t in all_tables]
     tex = ["% gencal report tables; needs \\usepackage{booktabs}", ""] + [
         t.to_latex() for t in all_tables
     ]
@@ -628,6 +630,7 @@ def build_report(
         "<code>figures/</code>."
     ]
     sections = [
+        ("Summary", [f"<pre>{html.escape(summary_txt)}</pre>"]),
         ("Every loss x every calibrator", [t.to_html() for t in main_t]),
         ("ECE-15 and NLL by loss and calibrator", [t.to_html() for t in pivot_t]),
         ("Paired tests against cross-entropy", [t.to_html() for t in test_t]),
