@@ -219,3 +219,13 @@ def test_report_command_on_records(tmp_path, capsys):
     (exp / "digits__mlp__ce__s0" / "eval" / "ts.json").write_text("{oops")
     rc, _, err = _run(["report", str(exp), "--no-figures"], capsys)
     assert rc == 2 and "digits__mlp__ce__s0/eval/ts.json" in err and "invalid JSON" in err
+
+
+def test_calibrate_refuses_pickled_objects_in_pt(tmp_path, capsys):
+    import pickle
+
+    f = tmp_path / "evil.pt"
+    f.write_bytes(pickle.dumps({"logits": object}))
+    rc, _, err = _run(["calibrate", str(f)], capsys)
+    assert rc == 2 and "weights_only" in err
+    assert _listing(tmp_path) == ["evil.pt"]

@@ -18,7 +18,7 @@ cal/test form) and ``<out>.json`` with the calibrator's JSON state, loadable wit
 from __future__ import annotations
 
 import os
-import zipfile
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +54,9 @@ def _load_array_file(path: Path, what: str) -> Any:
         if suffix == ".npy":
             return np.load(path, allow_pickle=False)
         if suffix in (".pt", ".pth"):
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                obj = torch.load(path, map_location="cpu", weights_only=True)
             if isinstance(obj, torch.Tensor):
                 return obj.detach().numpy()
             if isinstance(obj, Mapping):
@@ -67,9 +69,13 @@ def _load_array_file(path: Path, what: str) -> Any:
             )
     except GencalInputError:
         raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, RuntimeError, KeyError) as exc:
+    except Exception as exc:  # any failure to read a user's file is reported, not raised
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        hint = ""
+        if suffix in (".pt", ".pth"):
+            hint = "; .pt files are loaded with weights_only=True: save plain tensors"
         raise GencalInputError(
-            f"{what}: cannot read {path} ({type(exc).__name__}: {exc})"
+            f"{what}: cannot read {path} ({type(exc).__name__}: {first}){hint}"
         ) from None
     raise GencalInputError(
         f"{what}: unsupported file type {suffix!r} for {path}; use .npz, .npy or .pt"
