@@ -303,12 +303,35 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if args.evaluate:
         dirs = [d for d in find_run_dirs(exp) if (d / "logits.npz").is_file()]
         evaluate_runs(dirs, parse_calibrators(args.calibrators), redo_corrupt=args.redo_corrupt)
-    out = build_report(exp, args.out, figures=not args.no_figures)
+    orders = _orders_from_runs(exp)
+    out = build_report(exp, args.out, figures=not args.no_figures, **orders)
     if args.summary:
-        print(format_summary(collect_records(exp)))
+        print(format_summary(collect_records(exp), **orders))
     print(f"report: {out.resolve()}")
     print(f"HTML report: {(out / 'index.html').resolve()}")
     return 0
+
+
+def _orders_from_runs(exp: Path) -> dict[str, list[str]]:
+    """Loss and calibrator display order from a run's saved config (grid.loss, calibrators)."""
+    from gencal.bench.aggregate import find_run_dirs
+    from gencal.bench.runner import _grid_losses, _to_plain
+
+    for rd in find_run_dirs(exp):
+        if (rd / "config.yaml").is_file():
+            try:
+                from omegaconf import OmegaConf
+
+                cfg = OmegaConf.load(rd / "config.yaml")
+                cals = _to_plain(cfg.get("calibrators")) or []
+                out = {"loss_order": _grid_losses(cfg)}
+                out["calibrator_order"] = [
+                    c if isinstance(c, str) else str(c.get("label", c.get("name"))) for c in cals
+                ]
+                return {k: v for k, v in out.items() if v}
+            except Exception:  # an unreadable config only changes the row order
+                return {}
+    return {}
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
@@ -364,6 +387,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "and rerun the same command to train only the failed runs.",
             file=sys.stderr,
         )
+        return 1
+    except BrokenPipeError:  # e.g. `gencal report ... | head`
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
         return 1
     except KeyboardInterrupt:
         print("gencal: interrupted; rerun the same command to resume", file=sys.stderr)
