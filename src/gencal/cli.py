@@ -377,6 +377,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"gencal: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `gencal report ... | head`
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     except Exception as exc:
         from gencal.train.sweep import SweepError
 
@@ -387,10 +391,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             "and rerun the same command to train only the failed runs.",
             file=sys.stderr,
         )
-        return 1
-    except BrokenPipeError:  # e.g. `gencal report ... | head`
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
         return 1
     except KeyboardInterrupt:
         print("gencal: interrupted; rerun the same command to resume", file=sys.stderr)
