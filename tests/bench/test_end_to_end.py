@@ -84,7 +84,7 @@ def test_bench_end_to_end_and_rerun(tmp_path, monkeypatch, capsys):
             f"{v.mean() * 100:.2f} ± {v.std(ddof=1) * 100:.2f}" in (rep / "report.md").read_text()
         )
 
-    # second time, through the CLI: no training, no calibrator fit, no record rewritten
+    # second time, through the CLI (`gencal demo`): no training, no calibrator fit, no record rewritten
     stamps = {
         p: p.stat().st_mtime_ns for p in exp.rglob("*") if p.suffix in (".npz", ".ckpt", ".json")
     }
@@ -101,7 +101,11 @@ def test_bench_end_to_end_and_rerun(tmp_path, monkeypatch, capsys):
         monkeypatch.setattr(
             gt, "train_run", lambda *a, **k: trains.append(1) or orig_train(*a, **k)
         )
-    rc = main(["bench", *OVERRIDES, "--output-root", str(tmp_path), "-q", "--no-figures"])
+    # `gencal demo` is `gencal bench experiment=demo` + the summary
+    demo_args = [o for o in OVERRIDES if o != "experiment=demo"]
+    rc = main(
+        ["demo", *demo_args, "--output-root", str(tmp_path), "-q", "--no-figures", "--workers", "1"]
+    )
     out = capsys.readouterr().out
     assert rc == 0
     assert "0 trained now, 4 reused" in out and "0 calibrator fits (12 reused)" in out

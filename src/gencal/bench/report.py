@@ -584,6 +584,10 @@ def build_report(
         f"{', '.join(cals)}; seeds: {', '.join(map(str, seeds))}.",
         "Each calibrator is fitted on the run's calibration split and evaluated on its test split. "
         "Tables: mean ± std (ddof=1) over seeds; paired tests pair runs by seed.",
+        "Evidence for the open questions about GCE: is its gain over CE significant (paired "
+        "tests over seeds, with n and the test used); how does raw GCE compare with the focal "
+        "variants, and what is left after post-hoc calibration (every loss x every calibrator); "
+        "what do the predictions look like (reliability diagrams).",
     ]
     summary_txt = format_summary(recs, loss_order, calibrator_order, reference)
     md = [f"# {title}", "", *intro_txt, "", "```", summary_txt.rstrip(), "```", ""]
