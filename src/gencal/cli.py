@@ -179,13 +179,15 @@ def _build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _add_bench_args(p: argparse.ArgumentParser, default_workers: int = 1) -> None:
+def _add_bench_args(p: argparse.ArgumentParser, default_workers: int | None = None) -> None:
     p.add_argument(
         "--workers",
         type=int,
         default=default_workers,
         metavar="N",
-        help=f"runs trained in parallel; CPU threads are split between them (default {default_workers})",
+        help="runs trained in parallel; CPU threads are split between them (default "
+        + (str(default_workers) if default_workers else "one per core on CPU, 1 on GPU")
+        + ")",
     )
     p.add_argument(
         "--launcher",
@@ -242,7 +244,7 @@ def _bench(args: argparse.Namespace, overrides: list[str], *, title: str) -> int
     from gencal.bench.report import format_summary
     from gencal.bench.runner import compose_config, run_bench
 
-    if args.workers < 1:
+    if args.workers is not None and args.workers < 1:
         raise GencalInputError(f"--workers must be at least 1, got {args.workers}")
     if args.output_root:
         overrides = [*overrides, f"output_root={args.output_root}"]

@@ -58,7 +58,7 @@ class BenchResult:
 def run_bench(
     cfg: Any,
     *,
-    workers: int = 1,
+    workers: int | None = None,
     launcher: str = "local",
     redo_corrupt: bool = False,
     report: bool = True,
