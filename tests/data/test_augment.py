@@ -133,6 +133,10 @@ def test_loader_drop_last_shards_and_augment():
     ys = [torch.cat([y for _, y in part]).tolist() for part in parts]
     assert len(ys[0]) == len(ys[1]) == 26
     assert set(ys[0]) | set(ys[1]) == set(range(51))  # every sample, one of them twice
+    # Evaluation (no shuffle): every sample exactly once, in order across ranks.
+    ev = [InMemoryLoader(ds51, batch_size=4, shuffle=False, rank=r, world_size=2) for r in (0, 1)]
+    got = [torch.cat([y for _, y in part]).tolist() for part in ev]
+    assert got == [list(range(0, 51, 2)), list(range(1, 51, 2))]
     aug = BatchAugment(crop_padding=2, flip=True)
     a = [x for x, _ in InMemoryLoader(ds, batch_size=16, augment=aug, seed=9)]
     b = [x for x, _ in InMemoryLoader(ds, batch_size=16, augment=aug, seed=9)]

@@ -27,6 +27,12 @@ def test_registry_names():
         load_dataset("nope")
     with pytest.raises(GencalInputError, match="split"):
         load_dataset("digits", split="bogus")
+    with pytest.raises(GencalInputError, match=r"unknown option\(s\) \['sise'\].*'size'"):
+        load_dataset("medmnist/pathmnist", sise=64)
+    with pytest.raises(GencalInputError, match="unknown option"):
+        load_dataset("cifar10", label_mod="fine")
+    with pytest.raises(GencalInputError, match="unknown option"):
+        load_dataset("cifar10_jpeg", mdoe="L")
 
 
 def test_digits_split_and_scaling(tmp_path):

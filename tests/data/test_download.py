@@ -127,3 +127,31 @@ def test_dataset_download_path(tmp_path, payload, monkeypatch, rng):
     ds = load_dataset("cifar10", root=tmp_path / "root", download=True, opener=opener)
     assert seen == [cifar_mod.CIFAR_SPECS["cifar10"].url] and len(ds) == 20
     assert (tmp_path / "root" / "cifar-10-python.tar.gz").is_file()
+
+
+def test_mnist_download_from_mirror(tmp_path, monkeypatch):
+    """IDX download: the first mirror fails, the second serves the four official file names."""
+    import dataclasses
+
+    from gencal.data import load_dataset
+    from gencal.data import mnist as mnist_mod
+
+    from .conftest import write_idx_set
+
+    arrays, _, gz_sums = write_idx_set(tmp_path / "served", gz=True)
+    spec = dataclasses.replace(mnist_mod.IDX_SPECS["mnist"], gz_md5=gz_sums)
+    monkeypatch.setitem(mnist_mod.IDX_SPECS, "mnist", spec)
+    urls = []
+
+    def opener(req, timeout=None):
+        urls.append(req.full_url)
+        if req.full_url.startswith(spec.mirrors[0]):
+            raise urllib.error.URLError("mirror down")
+        name = req.full_url.rsplit("/", 1)[1]
+        return FakeResponse((tmp_path / "served" / name).read_bytes(), 200)
+
+    ds = load_dataset("mnist", root=tmp_path / "root", split="test", download=True, opener=opener)
+    assert np.array_equal(ds.images[..., 0], arrays["t10k-images-idx3-ubyte"])
+    assert urls[0] == spec.mirrors[0] + "t10k-images-idx3-ubyte.gz"
+    assert urls[1] == spec.mirrors[1] + "t10k-images-idx3-ubyte.gz"
+    assert (tmp_path / "root" / "mnist" / "t10k-labels-idx1-ubyte.gz").is_file()

@@ -32,7 +32,7 @@ from gencal.data.integrity import (
     verify_bytes,
     verify_file,
 )
-from gencal.data.registry import register_dataset
+from gencal.data.registry import forward_signature, register_dataset
 
 __all__ = ["CIFAR_SPECS", "safe_unpickle"]
 
@@ -230,3 +230,7 @@ def _load_cifar10(root: Path, split: str, **kw) -> ImageDataset:
 @register_dataset("cifar100")
 def _load_cifar100(root: Path, split: str, **kw) -> ImageDataset:
     return load_cifar(CIFAR_SPECS["cifar100"], root, split, **kw)
+
+
+forward_signature(_load_cifar10, load_cifar)
+forward_signature(_load_cifar100, load_cifar)

@@ -28,7 +28,7 @@ from gencal._checks import GencalInputError
 from gencal.data.cache import cached_arrays, source_signature
 from gencal.data.dataset import ImageDataset, channel_stats
 from gencal.data.integrity import DataIntegrityError, DatasetNotFoundError
-from gencal.data.registry import register_dataset
+from gencal.data.registry import forward_signature, register_dataset
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -258,7 +258,7 @@ def load_image_folder(
         "size": size_t,
         "src": source_signature([source]),
     }
-    label = name or source.name.removesuffix(".zip")
+    label = source.name.removesuffix(".zip")  # same cache for the alias and image_folder
     arrays = cached_arrays(
         cache_dir,
         f"image_folder-{label}",
@@ -309,4 +309,7 @@ def load_cifar10_jpeg(
         raise DatasetNotFoundError(
             f"cifar10_jpeg: {path} not found; set $GENCAL_CIFAR10_JPEG or pass path=..."
         )
-    return load_image_folder(root, split, path=path, mode="RGB", name="cifar10_jpeg", **kw)
+    return load_image_folder(root, split, path=path, name="cifar10_jpeg", **kw)
+
+
+forward_signature(load_cifar10_jpeg, load_image_folder, drop=("name",))

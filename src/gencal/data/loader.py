@@ -50,10 +50,12 @@ class InMemoryLoader:
             (so the crop padding is black, as with torchvision; ``fill`` is then a pixel value),
             or ``None``.
         mean, std: per-channel normalisation (``None``: leave values in [0, 1]).
-        rank, world_size: shard each epoch's permutation for data-parallel training: like
-            ``DistributedSampler``, the permutation is padded with its first entries to a
-            multiple of ``world_size`` (so every rank gets the same number of batches) and rank
-            ``r`` takes positions ``r, r + world_size, ...``.
+        rank, world_size: shard each epoch's order for data-parallel training: rank ``r``
+            takes positions ``r, r + world_size, ...``.
+        even_shards: pad the order with its first entries to a multiple of ``world_size`` so
+            that every rank gets the same number of batches (``DistributedSampler``'s
+            behaviour; a rank with one batch fewer would hang the gradient all-reduce).
+            Default: ``shuffle`` (training pads; evaluation sees every sample exactly once).
         channels_last: return batches in ``torch.channels_last`` memory format.
         data_threads: torch intra-op threads while a batch is made (restored afterwards);
             default 1 on CPU: these small ops gain little from threads, and on a busy machine
@@ -82,6 +84,7 @@ class InMemoryLoader:
         world_size: int = 1,
         channels_last: bool = False,
         data_threads: int | None = -1,
+        even_shards: bool | None = None,
     ) -> None:
         if isinstance(images, ImageDataset):
             ds = images
@@ -122,6 +125,7 @@ class InMemoryLoader:
         if data_threads == -1:
             data_threads = 1 if self.device.type == "cpu" else None
         self.data_threads = data_threads
+        self.even_shards = self.shuffle if even_shards is None else bool(even_shards)
         self.epoch = 0
         self.generator = torch.Generator(device="cpu")
 
@@ -129,7 +133,10 @@ class InMemoryLoader:
         self.epoch = int(epoch)
 
     def _num_samples(self) -> int:
-        return -(-len(self.labels) // self.world_size)
+        n = len(self.labels)
+        if self.even_shards:
+            return -(-n // self.world_size)
+        return len(range(self.rank, n, self.world_size))
 
     def __len__(self) -> int:
         n = self._num_samples()
@@ -142,7 +149,7 @@ class InMemoryLoader:
             order = torch.randperm(n, generator=self.generator)
         else:
             order = torch.arange(n)
-        pad = (-n) % self.world_size
+        pad = (-n) % self.world_size if self.even_shards else 0
         if pad:
             order = torch.cat([order, order[:pad]])
         order = order[self.rank :: self.world_size].to(self.device)

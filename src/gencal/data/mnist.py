@@ -27,7 +27,7 @@ from gencal.data.integrity import (
     DatasetNotFoundError,
     bytes_digest,
 )
-from gencal.data.registry import register_dataset
+from gencal.data.registry import forward_signature, register_dataset
 
 __all__ = ["IDX_SPECS", "load_idx_dataset", "read_idx"]
 
@@ -225,3 +225,7 @@ def _load_mnist(root: Path, split: str, **kw) -> ImageDataset:
 @register_dataset("fashion_mnist")
 def _load_fashion(root: Path, split: str, **kw) -> ImageDataset:
     return load_idx_dataset(IDX_SPECS["fashion_mnist"], root, split, **kw)
+
+
+forward_signature(_load_mnist, load_idx_dataset)
+forward_signature(_load_fashion, load_idx_dataset)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +31,14 @@ def register_dataset(name: str, *, prefix: bool = False) -> Callable[[Loader], L
         return fn
 
     return deco
+
+
+def forward_signature(wrapper: Loader, target: Callable, drop: tuple[str, ...] = ("spec",)) -> None:
+    """Give a thin ``**kw`` wrapper its target's signature (so unknown options are reported)."""
+    sig = inspect.signature(target)
+    wrapper.__signature__ = sig.replace(  # type: ignore[attr-defined]
+        parameters=[p for p in sig.parameters.values() if p.name not in drop]
+    )
 
 
 def list_datasets() -> list[str]:
@@ -78,4 +87,10 @@ def load_dataset(
         raise GencalInputError(f"unknown dataset {name!r}; available: {', '.join(list_datasets())}")
     if split not in ("train", "val", "test"):
         raise GencalInputError(f"split: expected 'train', 'val' or 'test', got {split!r}")
+    params = inspect.signature(fn).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        unknown = sorted(set(kwargs) - set(params))
+        if unknown:
+            options = sorted(k for k in params if k not in ("root", "split", "flag"))
+            raise GencalInputError(f"{name}: unknown option(s) {unknown}; accepted: {options}")
     return fn(root_path, split, download=download, cache_dir=cdir, **kwargs)
