@@ -107,3 +107,37 @@ def test_tiny_batch_warning_for_gce(tmp_path):
     cfg = tiny_cfg(tmp_path, "loss=gce", "data.batch_size=4", epochs=1)
     with pytest.warns(UserWarning, match="tiny for GCE"):
         train_run(cfg)
+
+
+def test_streaming_loader_trains_from_an_image_folder(tmp_path):
+    """data.loader=stream: uint8 batches from a DataLoader, converted/augmented on the device."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 30), ("test", 8)):
+        for c, name in enumerate(("dark", "light")):
+            folder = tmp_path / "imgs" / split / name
+            folder.mkdir(parents=True)
+            for i in range(n):
+                base = 40 + 150 * c
+                arr = np.clip(base + rng.integers(-30, 30, (8, 8, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(arr).save(folder / f"{i:03d}.png")
+    cfg = tiny_cfg(
+        tmp_path / "out",
+        "data.name=image_folder",
+        "data.loader=stream",
+        "data.num_workers=0",
+        f"+data.kwargs.path={tmp_path / 'imgs'}",
+        "+data.mean=[0.5,0.5,0.5]",
+        "+data.std=[0.3,0.3,0.3]",
+        "data.batch_size=16",
+        "data.cal_fraction=0.2",
+        "data.augment.crop_padding=1",
+        "data.augment.flip=true",
+        epochs=3,
+    )
+    run = load_run(train_run(cfg))
+    assert run.class_names == ["dark", "light"]
+    np.testing.assert_array_equal(run.test_labels, np.repeat([0, 1], 8))
+    assert len(run.cal_labels) == 12 and sorted(set(run.cal_labels.tolist())) == [0, 1]
+    assert (run.test_logits.argmax(1) == run.test_labels).mean() == 1.0  # an easy problem

@@ -318,6 +318,7 @@ def train_run(cfg: Any, *, callbacks: list | None = None, quiet: bool = True) ->
         warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
         warnings.filterwarnings("ignore", message=".*all_gather is deprecated.*")
+        warnings.filterwarnings("ignore", message=".*overridden `transfer_batch_to_device`.*")
         warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
         trainer.fit(module, datamodule=dm, ckpt_path=str(last) if last.is_file() else None)
         trainer.test(module, datamodule=dm, verbose=False)
