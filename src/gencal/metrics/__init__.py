@@ -17,7 +17,6 @@ from gencal.metrics.functional import (
     negative_log_likelihood,
 )
 from gencal.metrics.groups import groups_from_counts, metric_by_group, parse_groups
-from gencal.metrics.reliability import ReliabilityData, plot_reliability, reliability_data
 from gencal.metrics.report import calibration_report
 from gencal.metrics.selective import aurc, fpr_at_95_tpr, ood_auroc
 from gencal.metrics.smooth import smooth_ece, smooth_ece_sigma
@@ -62,3 +61,14 @@ __all__ = [
     "smooth_ece",
     "smooth_ece_sigma",
 ]
+
+_LAZY = {"ReliabilityData", "plot_reliability", "reliability_data"}
+
+
+def __getattr__(name: str):
+    # matplotlib is imported only when a reliability diagram is asked for
+    if name in _LAZY:
+        from gencal.metrics import reliability
+
+        return getattr(reliability, name)
+    raise AttributeError(f"module 'gencal.metrics' has no attribute {name!r}")

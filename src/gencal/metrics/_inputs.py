@@ -7,6 +7,7 @@ and a float64 copy of the matrix would cost more than computing every metric).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,19 +55,35 @@ def _check_finite_fast(x: torch.Tensor, name: str) -> tuple[float, float]:
     """Raise if ``x`` holds NaN/inf; return (min, max). One ``aminmax`` pass (NaN propagates)."""
     lo, hi = torch.aminmax(x)
     lo_f, hi_f = float(lo), float(hi)
-    if not (torch.isfinite(lo) and torch.isfinite(hi)):
-        n_nan = int(torch.isnan(x).sum())
-        n_inf = int(torch.isinf(x).sum())
-        raise GencalInputError(f"{name}: contains non-finite values ({n_nan} NaN, {n_inf} inf)")
+    if not (math.isfinite(lo_f) and math.isfinite(hi_f)):
+        _raise_non_finite(x, name)
     return lo_f, hi_f
 
 
-def check_probs_fast(probs: torch.Tensor, name: str = "probs", atol: float | None = None) -> None:
-    """Same contract as :func:`gencal._checks.check_probs`, in two passes over the matrix."""
+def _raise_non_finite(x: torch.Tensor, name: str) -> None:
+    n_nan = int(torch.isnan(x).sum())
+    n_inf = int(torch.isinf(x).sum())
+    raise GencalInputError(f"{name}: contains non-finite values ({n_nan} NaN, {n_inf} inf)")
+
+
+def check_probs_fast(
+    probs: torch.Tensor,
+    name: str = "probs",
+    atol: float | None = None,
+    row_max: torch.Tensor | None = None,
+) -> None:
+    """Same contract as :func:`gencal._checks.check_probs` in two passes over the matrix
+    (``amin`` and the row sums; the maximum comes from ``row_max`` when the caller already took
+    it). NaN and inf propagate into the minimum, the row maxima or the row sums."""
     check_probs(probs, name, values=False)
     if not probs.numel():
         return
-    lo, hi = _check_finite_fast(probs, name)
+    lo = float(probs.amin())
+    hi = float(row_max.max()) if row_max is not None else float(probs.amax())
+    err = (probs.sum(dim=1) - 1.0).abs()
+    worst = float(err.max())
+    if not (math.isfinite(lo) and math.isfinite(hi) and math.isfinite(worst)):
+        _raise_non_finite(probs, name)
     if lo < 0 or hi > 1:
         raise GencalInputError(
             f"{name}: values must lie in [0, 1] (found min {lo:.3g}, max {hi:.3g}); "
@@ -75,7 +92,6 @@ def check_probs_fast(probs: torch.Tensor, name: str = "probs", atol: float | Non
     if atol is None:
         # float32 row sums of K terms carry ~K*eps rounding: allow for it on top of 1e-4.
         atol = 1e-4 if probs.dtype == torch.float64 else 1e-4 + 2 * probs.shape[1] * 6e-8
-    worst = float((probs.sum(dim=1) - 1.0).abs().max())
     if worst > atol:
         raise GencalInputError(
             f"{name}: rows must sum to 1 (worst row is off by {worst:.3g}); "
@@ -141,17 +157,15 @@ def prepare_from_probs(probs: Any, labels: Any, *, validate_args: bool = True) -
     p = as_tensor(probs, "probs")
     src_dtype = p.dtype if p.is_floating_point() else None
     y = to_labels(labels)
+    p = to_float(p, "probs")
+    check_probs(p, "probs", values=False)
+    _check_labels_for(y, p.shape[0], p.shape[1], validate_args)
+    conf, pred = p.max(dim=1)
     if validate_args:
         atol = 1e-3 if src_dtype in (torch.float16, torch.bfloat16) else None
-        p = to_float(p, "probs")
-        check_probs_fast(p, "probs", atol=atol)
-    else:
-        p = to_float(p, "probs")
-        check_probs(p, "probs", values=False)
-    _check_labels_for(y, p.shape[0], p.shape[1], validate_args)
+        check_probs_fast(p, "probs", atol=atol, row_max=conf)
     if y.device != p.device:
         y = y.to(p.device)
-    conf, pred = p.max(dim=1)
     p_true = p.gather(1, y[:, None]).squeeze(1)
     return Prepared(p, y, conf, pred, p_true, None, src_dtype)
 
@@ -162,9 +176,7 @@ def prepare_from_logits(logits: Any, labels: Any, *, validate_args: bool = True)
     With ``m = max_k z_k`` and ``c = max_k softmax(z)_k = 1 / sum_k exp(z_k - m)``, the
     log-sum-exp is ``m - log c`` so ``-log softmax(z)_y = m - z_y - log c``: exact, never clamped.
     """
-    z = as_tensor(logits, "logits")
-    src_dtype = z.dtype if z.is_floating_point() else None
-    z = to_float(z, "logits")
+    z = to_float(logits, "logits")
     y = to_labels(labels)
     check_logits(z, "logits", values=False)
     if validate_args and z.numel():
@@ -178,4 +190,5 @@ def prepare_from_logits(logits: Any, labels: Any, *, validate_args: bool = True)
     z_max = z.gather(1, pred[:, None]).squeeze(1)
     z_y = z.gather(1, y[:, None]).squeeze(1)
     nll = (z_max - z_y).to(torch.float64) - torch.log(conf.to(torch.float64))
-    return Prepared(p, y, conf, pred, p_true, nll, src_dtype)
+    # the probabilities are computed here (float32 at least): bin edges of that dtype
+    return Prepared(p, y, conf, pred, p_true, nll, None)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import numpy as np
 import torch
 
 from gencal._checks import GencalInputError
@@ -134,6 +135,21 @@ def column_sums64(x: torch.Tensor, block: int = 256, exact_below: int = 1 << 22)
     return out
 
 
+def _entries_above(x: torch.Tensor, thr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Column index and value of every entry ``> thr`` of ``x [N, K]`` (row-major order).
+
+    On CPU this goes through numpy, whose comparison and ``flatnonzero`` are several times
+    faster than ``torch.gt`` + ``nonzero`` here; both give the same entries in the same order.
+    """
+    k = x.shape[1]
+    if x.device.type == "cpu" and not x.requires_grad:
+        xn = x.contiguous().numpy().reshape(-1)
+        flat = np.flatnonzero(xn > thr.numpy())
+        return torch.from_numpy(flat % k), torch.from_numpy(xn.take(flat))
+    rows, cols = (x > thr).nonzero(as_tuple=True)
+    return cols, x[rows, cols]
+
+
 def classwise_bins(
     probs: torch.Tensor,
     labels: torch.Tensor,
@@ -152,15 +168,14 @@ def classwise_bins(
     n, k = probs.shape
     # the first interior edge as compared by bin_index: entries <= it stay in the first bin
     thr = bin_edges(n_bins, edge_dtype or probs.dtype, probs.device)[1].to(probs.dtype)
-    rows, cols = (probs > thr).nonzero(as_tuple=True)
-    vals = probs[rows, cols]
+    cols, vals = _entries_above(probs, thr)
     idx = cols * n_bins + bin_index(vals, n_bins, edge_dtype)
     size = k * n_bins
     vals64 = vals.to(torch.float64)
     count = torch.bincount(idx, minlength=size).to(torch.float64).view(k, n_bins)
     s_p = torch.bincount(idx, weights=vals64, minlength=size).to(torch.float64).view(k, n_bins)
-    cand_count = torch.bincount(cols, minlength=k).to(torch.float64)
-    cand_sum = torch.bincount(cols, weights=vals64, minlength=k).to(torch.float64)
+    cand_count = count.sum(dim=1)  # every candidate lands in one bin of its column
+    cand_sum = s_p.sum(dim=1)
     col_sum = column_sums64(probs)
     count[:, 0] += n - cand_count
     s_p[:, 0] += (col_sum - cand_sum).clamp_(min=0.0)
