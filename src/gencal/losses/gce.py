@@ -21,10 +21,10 @@ __all__ = ["GenerativeCrossEntropy"]
 class _GCETerms(torch.autograd.Function):
     """Per-sample ``(-log q(y_i|x_i), log S_{y_i})`` with a hand-written, fused backward.
 
-    Forward: one ``log_softmax``, one ``exp``, the class masses ``S = valid @ p`` as one
-    matrix-vector product, two gathers. If the mass of a labelled class underflows (every
-    probability of that class in the batch below ~1e-26 in float32), ``log S`` is recomputed
-    exactly with ``logsumexp`` in log space (a host sync decides; the slow path is rare).
+    Forward: one ``softmax``, the class masses ``S = valid @ p`` as one matrix-vector product,
+    ``log`` of the gathered ``p_y`` and of ``S``. If a true-class probability or the mass of a
+    labelled class is near underflow (below ~1e-26 in float32), the batch is redone in log
+    space (``log_softmax``, ``logsumexp``); a host sync decides, and the slow path is rare.
 
     Backward, for upstream per-sample gradients ``a`` (of the CE term) and ``b`` (of the
     regulariser), with ``p = softmax(z)`` and ``w_k = sum_{i: y_i = k} b_i / S_k``::
@@ -38,21 +38,29 @@ class _GCETerms(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, logits, target, valid, mask_rows: bool):  # type: ignore[override]
-        logp = torch.log_softmax(logits, dim=1)
-        p = logp.exp()
-        validf = valid.to(logp.dtype)
+        p = torch.softmax(logits, dim=1)
+        validf = valid.to(p.dtype)
         mass = validf @ p  # [K], S_k over the non-ignored rows
-        log_mass = mass.log()
-        finfo = torch.finfo(logp.dtype)
+        p_y = p.gather(1, target.unsqueeze(1)).squeeze(1)
+        # log(p_y) and log(S_k) are exact enough unless a value is near the underflow range;
+        # one host sync decides whether to redo the batch in log space (rare)
+        thr = torch.finfo(p.dtype).tiny * 2.0**40
         ctx.log_space = bool(p.numel()) and bool(
-            (mass.gather(0, target) < finfo.tiny * 2.0**40).any()
+            ((mass.gather(0, target) < thr) | (p_y < thr)).any()
         )
         if ctx.log_space:
-            masked = torch.where(valid.unsqueeze(1), logp, finfo.min) if mask_rows else logp
-            log_mass = torch.logsumexp(masked, dim=0)
-        ce_i = -logp.gather(1, target.unsqueeze(1)).squeeze(1) * validf
+            logp = torch.log_softmax(logits, dim=1)
+            masked = torch.where(valid.unsqueeze(1), logp, torch.finfo(p.dtype).min)
+            log_mass = torch.logsumexp(masked if mask_rows else logp, dim=0)
+            logp_y = logp.gather(1, target.unsqueeze(1)).squeeze(1)
+            saved = logp
+        else:
+            log_mass = mass.log()
+            logp_y = p_y.log()
+            saved = p
+        ce_i = -logp_y * validf
         reg_i = log_mass.gather(0, target) * validf
-        ctx.save_for_backward(logp if ctx.log_space else p, target, validf, log_mass)
+        ctx.save_for_backward(saved, target, validf, log_mass)
         ctx.mask_rows = mask_rows
         return ce_i, reg_i
 
@@ -199,11 +207,7 @@ class GenerativeCrossEntropy(CalibrationLoss):
             # without validation (no device sync wanted) always mask; with it, check once
             mask_rows = not self.validate_args or bool(n_valid != target.shape[0])
             ce_i, reg_i = _GCETerms.apply(logits, target, valid, mask_rows)
-            loss_i = ce_i + self.lam * reg_i if self.lam != 0 else ce_i
-            self._set_parts(
-                ce=self._reduce(ce_i, n_valid), regulariser=self._reduce(reg_i, n_valid)
-            )
-            return self._reduce(loss_i, n_valid)
+            return self._combine(ce_i, reg_i, n_valid)
         logp = torch.log_softmax(logits, dim=1)  # [N, K]
         logp_y = logp.gather(1, target.unsqueeze(1)).squeeze(1)  # [N]
         # ignored rows get a huge finite negative value (not -inf: an all-ignored batch must
@@ -214,10 +218,18 @@ class GenerativeCrossEntropy(CalibrationLoss):
         zero = logp_y.new_zeros(())
         ce_i = torch.where(valid, -logp_y, zero)
         reg_i = torch.where(valid, log_den.gather(0, target), zero)
-        loss_i = ce_i + self.lam * reg_i if self.lam != 0 else ce_i
+        return self._combine(ce_i, reg_i, n_valid)
+
+    def _combine(
+        self, ce_i: torch.Tensor, reg_i: torch.Tensor, n_valid: torch.Tensor
+    ) -> torch.Tensor:
+        """Reduce both per-sample terms, record them as ``parts``, return ce + lam * reg."""
+        if self.reduction == "none":
+            self._set_parts(ce=ce_i, regulariser=reg_i)
+            return ce_i + self.lam * reg_i
         ce, reg = self._reduce(ce_i, n_valid), self._reduce(reg_i, n_valid)
         self._set_parts(ce=ce, regulariser=reg)
-        return self._reduce(loss_i, n_valid)
+        return ce + self.lam * reg
 
     def extra_repr(self) -> str:
         s = f"lam={self.lam}, class_mass={self.class_mass!r}"
