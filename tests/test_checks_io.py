@@ -55,3 +55,14 @@ def test_atomic_writes_leave_no_temporaries(tmp_path):
     q = atomic_save_npz(tmp_path / "x.npz", x=np.arange(5))
     assert np.array_equal(np.load(q)["x"], np.arange(5))
     assert sorted(f.name for f in tmp_path.rglob("*") if f.is_file()) == ["r.json", "x.npz"]
+
+
+def test_atomic_write_uses_umask_permissions(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        p = atomic_write_json(tmp_path / "r.json", {"a": 1})
+    finally:
+        os.umask(old)
+    assert (p.stat().st_mode & 0o777) == 0o644

@@ -18,12 +18,23 @@ import numpy as np
 __all__ = ["atomic_save_npz", "atomic_write_bytes", "atomic_write_json", "atomic_write_text"]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically; parent folders are created."""
+    """Write ``data`` to ``path`` atomically; parent folders are created.
+
+    The file gets the permissions an ordinary ``open(path, "w")`` would give (0666 minus the
+    umask), not ``mkstemp``'s private 0600.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

@@ -1,1 +1,35 @@
-"""gencal.losses"""
+"""gencal.losses: Generative Cross-Entropy and the baseline training losses.
+
+Every loss is an ``nn.Module`` called as ``loss(logits [N, K], target [N])`` with
+``reduction`` and ``ignore_index``; look them up by name with :func:`get_loss`
+(``list_losses()`` gives the names). See docs/losses.md.
+"""
+
+from gencal.losses.adafocal import AdaFocal
+from gencal.losses.base import CalibrationLoss
+from gencal.losses.brier import BrierLoss
+from gencal.losses.ce import CrossEntropy, LabelSmoothing
+from gencal.losses.focal import FLSD53, DualFocalLoss, FocalLoss
+from gencal.losses.gce import GenerativeCrossEntropy
+from gencal.losses.mbls import MbLSLoss
+from gencal.losses.mdca import MDCALoss
+from gencal.losses.mmce import MMCELoss
+from gencal.losses.registry import get_loss, list_losses, register_loss
+
+__all__ = [
+    "FLSD53",
+    "AdaFocal",
+    "BrierLoss",
+    "CalibrationLoss",
+    "CrossEntropy",
+    "DualFocalLoss",
+    "FocalLoss",
+    "GenerativeCrossEntropy",
+    "LabelSmoothing",
+    "MDCALoss",
+    "MMCELoss",
+    "MbLSLoss",
+    "get_loss",
+    "list_losses",
+    "register_loss",
+]

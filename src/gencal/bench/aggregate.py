@@ -1,0 +1,107 @@
+"""Aggregate the records of an experiment into one table, ``<experiment_dir>/results.csv``.
+
+One row per (run, calibrator): the identifier columns (``experiment data model loss seed
+calibrator run``), then ``fit_time_s n_cal n_test num_classes``, then every metric found in any
+record (sorted by name; empty where a record lacks it). Written atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from gencal._checks import GencalInputError
+from gencal.bench.records import ID_FIELDS, CorruptRecordError, read_record
+from gencal.io import atomic_write_text
+
+__all__ = [
+    "EXTRA_FIELDS",
+    "collect_records",
+    "find_run_dirs",
+    "read_results_csv",
+    "write_results_csv",
+]
+
+EXTRA_FIELDS: tuple[str, ...] = ("fit_time_s", "n_cal", "n_test", "num_classes")
+
+
+def find_run_dirs(experiment_dir: str | os.PathLike[str]) -> list[Path]:
+    """Run folders of an experiment: direct sub-folders holding ``logits.npz`` or ``eval/``."""
+    exp = Path(experiment_dir)
+    if not exp.is_dir():
+        raise GencalInputError(f"experiment folder {exp} does not exist")
+    return sorted(
+        d
+        for d in exp.iterdir()
+        if d.is_dir() and ((d / "logits.npz").is_file() or (d / "eval").is_dir())
+    )
+
+
+def collect_records(experiment_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Read every record of an experiment. All corrupt records are reported together."""
+    records: list[dict[str, Any]] = []
+    problems: dict[Path, str] = {}
+    for rd in find_run_dirs(experiment_dir):
+        for p in sorted((rd / "eval").glob("*.json")):
+            try:
+                records.append(read_record(p))
+            except CorruptRecordError as exc:
+                problems.update(exc.problems)
+    if problems:
+        raise CorruptRecordError(problems)
+    records.sort(key=lambda r: (r["data"], r["model"], r["loss"], r["seed"], r["calibrator"]))
+    return records
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return "" if math.isnan(v) else repr(v)
+    return str(v)
+
+
+def records_to_csv(records: list[dict[str, Any]]) -> str:
+    """The CSV text of ``results.csv`` for these records."""
+    metric_names = sorted({k for r in records for k in r["metrics"]})
+    header = [*ID_FIELDS, *EXTRA_FIELDS, *metric_names]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    for r in records:
+        row = [r[f] for f in ID_FIELDS] + [r.get(f) for f in EXTRA_FIELDS]
+        row += [r["metrics"].get(m) for m in metric_names]
+        w.writerow([_fmt(v) for v in row])
+    return buf.getvalue()
+
+
+def write_results_csv(
+    experiment_dir: str | os.PathLike[str], records: list[dict[str, Any]] | None = None
+) -> Path:
+    """Write ``<experiment_dir>/results.csv`` atomically and return its path."""
+    if records is None:
+        records = collect_records(experiment_dir)
+    return atomic_write_text(Path(experiment_dir) / "results.csv", records_to_csv(records))
+
+
+def read_results_csv(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Read ``results.csv`` back into record-like dicts (metrics as floats, NaN where empty)."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    out = []
+    for row in rows:
+        rec: dict[str, Any] = {f: row[f] for f in ID_FIELDS}
+        rec["seed"] = int(rec["seed"])
+        for f in EXTRA_FIELDS:
+            rec[f] = float(row[f]) if row.get(f) else math.nan
+        rec["metrics"] = {
+            k: (float(v) if v != "" else math.nan)
+            for k, v in row.items()
+            if k not in ID_FIELDS and k not in EXTRA_FIELDS
+        }
+        out.append(rec)
+    return out

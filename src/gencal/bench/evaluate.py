@@ -1,0 +1,336 @@
+"""Evaluate finished runs with every calibrator and store one record per (run, calibrator).
+
+For a run folder holding ``logits.npz`` (written by :func:`gencal.train.train_run`) and each
+calibrator name: the calibrator is fitted on the calibration split's logits and labels
+(``cal_logits``, ``cal_labels``), the test logits are turned into calibrated probabilities with
+``predict_proba`` and scored with :func:`gencal.metrics.calibration_report` (15 bins; class
+groups added for long-tailed runs; ECE with 20 bins as ``ece_20b``; AURC) — see
+:func:`score_test_predictions`. The record (see :mod:`gencal.bench.records`) is written atomically to
+``<run_dir>/eval/<calibrator>.json``.
+
+Existing valid records are never recomputed, unless they are stale: each record stores the
+SHA-256 of the ``logits.npz`` it was computed from (``logits_sha256``), and a record of a run
+that was retrained since (different logits), or whose calibrator name/hyper-parameters differ
+from the requested ones, is recomputed and overwritten. Existing corrupt records are reported (every one
+of them, after the remaining work is done) by raising :class:`CorruptRecordError`; with
+``redo_corrupt=True`` the bad file is renamed to ``<name>.json.corrupt`` and re-evaluated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gencal._checks import GencalInputError
+from gencal.bench.records import (
+    RECORD_SCHEMA,
+    CorruptRecordError,
+    read_record,
+    record_path,
+    write_record,
+)
+
+__all__ = [
+    "CalibratorSpec",
+    "EvalSummary",
+    "evaluate_run",
+    "evaluate_runs",
+    "parse_calibrators",
+    "run_identity",
+]
+
+#: The calibrators of the benchmark when the config names none.
+DEFAULT_CALIBRATORS: tuple[str, ...] = ("none", "ts", "ats")
+
+
+@dataclass(frozen=True)
+class CalibratorSpec:
+    """A calibrator name (used as the record's file name) plus hyper-parameters for get_calibrator."""
+
+    name: str
+    registry_name: str
+    hparams: tuple[tuple[str, Any], ...] = ()
+
+
+def parse_calibrators(spec: Iterable[Any] | None) -> list[CalibratorSpec]:
+    """Accept ``["none", "ts", {"name": "ats", "n_bins": 10}, {"ats10": {"name": "ats", ...}}]``."""
+    if spec is None:
+        spec = DEFAULT_CALIBRATORS
+    if isinstance(spec, str):
+        spec = [s.strip() for s in spec.split(",") if s.strip()]
+    out: list[CalibratorSpec] = []
+    for item in spec:
+        if isinstance(item, str):
+            out.append(CalibratorSpec(item, item))
+            continue
+        if isinstance(item, Mapping):
+            d = dict(item)
+            if "name" in d:
+                name = str(d.pop("name"))
+                label = str(d.pop("label", name))
+                out.append(CalibratorSpec(label, name, tuple(sorted(d.items()))))
+                continue
+            if len(d) == 1:
+                ((label, hp),) = d.items()
+                hp = dict(hp or {})
+                name = str(hp.pop("name", label))
+                out.append(CalibratorSpec(str(label), name, tuple(sorted(hp.items()))))
+                continue
+        raise GencalInputError(
+            f"calibrators: cannot read entry {item!r}; use a name such as 'ts' or a mapping "
+            "{'name': 'ats', ...hyper-parameters}"
+        )
+    labels = [c.name for c in out]
+    if len(set(labels)) != len(labels):
+        raise GencalInputError(f"calibrators: duplicate names in {labels}")
+    if not out:
+        raise GencalInputError("calibrators: the list is empty")
+    return out
+
+
+def _get(cfg: Any, dotted: str, default: Any = None) -> Any:
+    cur = cfg
+    for part in dotted.split("."):
+        if cur is None:
+            return default
+        if isinstance(cur, Mapping):
+            cur = cur.get(part)
+        else:
+            cur = getattr(cur, part, None)
+    return default if cur is None else cur
+
+
+def run_identity(run_dir: Path, meta: Mapping[str, Any]) -> dict[str, Any]:
+    """experiment/data/model/loss/seed of a run.
+
+    The folder name ``<data>__<model>__<loss>__s<seed>[__<key>=<value>...]`` written by
+    gencal.train is the source of truth when it parses: it tells long-tailed data apart
+    (``digits-lt10``) and carries the extra grid keys of a sweep, which are appended to the
+    loss label (``focal[loss.gamma=1]``) so that different settings never pool as seeds.
+    Otherwise (a custom ``run_name``) the run's config gives the names.
+    """
+    cfg = meta.get("config") or {}
+    parts = run_dir.name.split("__")
+    fb: dict[str, Any] = {}
+    if len(parts) >= 4 and parts[3].startswith("s") and parts[3][1:].lstrip("-").isdigit():
+        loss = parts[2] + (f"[{','.join(parts[4:])}]" if len(parts) > 4 else "")
+        fb = {"data": parts[0], "model": parts[1], "loss": loss, "seed": int(parts[3][1:])}
+    ident = {
+        "experiment": _get(cfg, "experiment") or run_dir.parent.name,
+        "data": fb.get("data") or _get(cfg, "data.name"),
+        "model": fb.get("model") or _get(cfg, "model.name"),
+        "loss": fb.get("loss") or _get(cfg, "loss.name"),
+        "seed": _get(cfg, "seed", fb.get("seed")),
+        "run": run_dir.name,
+    }
+    if isinstance(ident["experiment"], Mapping):  # experiment given as a config group
+        ident["experiment"] = ident["experiment"].get("name") or run_dir.parent.name
+    missing = [k for k, v in ident.items() if v is None]
+    if missing:
+        raise GencalInputError(
+            f"run {run_dir}: cannot tell its {', '.join(missing)} from meta['config'] or the "
+            "folder name (<data>__<model>__<loss>__s<seed>)"
+        )
+    ident["seed"] = int(ident["seed"])
+    for k in ("experiment", "data", "model", "loss"):
+        ident[k] = str(ident[k])
+    return ident
+
+
+def score_test_predictions(
+    cal: Any, test_logits: np.ndarray, test_labels: np.ndarray, meta: Any, n_bins: int = 15
+) -> dict[str, float]:
+    """The metrics of a fitted calibrator's test predictions, as stored in a record.
+
+    ``calibration_report`` on the calibrated logits ``cal.transform(test_logits)`` (exact NLL)
+    when they are finite, else on ``cal.predict_proba(test_logits)`` (isotonic/histogram give
+    ``log(0)``); with ``extra_ece_bins=(20,)`` (``ece_20b``, the paper's binning), class groups
+    from ``meta["groups"]`` for long-tailed runs, plus ``aurc`` (and ``smooth_ece`` when
+    gencal.metrics provides it) on the calibrated probabilities.
+    """
+    from gencal import metrics as M
+
+    z = np.asarray(cal.transform(test_logits), dtype=np.float64)
+    probs = np.asarray(cal.predict_proba(test_logits), dtype=np.float64)
+    kw: dict[str, Any] = {"n_bins": n_bins, "extra_ece_bins": (20,)}
+    groups = meta.get("groups") if isinstance(meta, Mapping) else None
+    if groups:
+        kw["groups"] = groups
+    if np.isfinite(z).all():
+        rec = dict(M.calibration_report(test_labels, logits=z, **kw))
+    else:
+        rec = dict(M.calibration_report(test_labels, probs=probs, **kw))
+    if "aurc" not in rec and hasattr(M, "aurc"):
+        rec["aurc"] = float(M.aurc(probs, test_labels))
+    if "smooth_ece" not in rec and hasattr(M, "smooth_ece"):
+        rec["smooth_ece"] = float(M.smooth_ece(probs, test_labels))
+    return {k: float(v) for k, v in rec.items()}
+
+
+def _evaluate_one(
+    run: Any, spec: CalibratorSpec, ident: Mapping[str, Any], n_bins: int
+) -> dict[str, Any]:
+    from gencal.calibration import get_calibrator
+
+    cal = get_calibrator(spec.registry_name, **dict(spec.hparams))
+    cal_logits = np.asarray(run.cal_logits, dtype=np.float64)
+    test_logits = np.asarray(run.test_logits, dtype=np.float64)
+    cal_labels = np.asarray(run.cal_labels, dtype=np.int64)
+    test_labels = np.asarray(run.test_labels, dtype=np.int64)
+    t0 = time.perf_counter()
+    cal.fit(cal_logits, cal_labels)
+    fit_time = time.perf_counter() - t0
+    metrics = score_test_predictions(cal, test_logits, test_labels, run.meta, n_bins)
+    return {
+        "schema": RECORD_SCHEMA,
+        **ident,
+        "calibrator": spec.name,
+        "calibrator_name": spec.registry_name,
+        "calibrator_hparams": dict(spec.hparams),
+        "calibrator_state": cal.state_dict_json(),
+        "fit_time_s": fit_time,
+        "n_cal": int(cal_labels.shape[0]),
+        "n_test": int(test_labels.shape[0]),
+        "num_classes": int(test_logits.shape[1]),
+        "code_version": str(run.meta.get("code_version", "unknown")),
+        "metrics": metrics,
+    }
+
+
+@dataclass
+class EvalSummary:
+    """What an evaluation pass did: records written, reused and found corrupt."""
+
+    written: list[Path] = field(default_factory=list)
+    reused: list[Path] = field(default_factory=list)
+    corrupt: dict[Path, str] = field(default_factory=dict)
+    stale: list[Path] = field(default_factory=list)  # valid records of retrained runs, redone
+    fit_calls: int = 0
+
+
+def _jsonable(x: Any) -> str:
+    return json.dumps(x, sort_keys=True, default=str)
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def evaluate_run(
+    run_dir: str | os.PathLike[str],
+    calibrators: Sequence[CalibratorSpec | str] | None = None,
+    *,
+    redo_corrupt: bool = False,
+    n_bins: int = 15,
+    summary: EvalSummary | None = None,
+    on_step: Callable[[], None] | None = None,
+) -> EvalSummary:
+    """Evaluate one finished run (see the module docstring). Raises on corrupt records at the end."""
+    from gencal.train import load_run
+
+    rd = Path(run_dir)
+    own = summary is None
+    summary = summary if summary is not None else EvalSummary()
+    specs = [
+        c if isinstance(c, CalibratorSpec) else CalibratorSpec(c, c)
+        for c in (calibrators if calibrators is not None else DEFAULT_CALIBRATORS)
+    ]
+    if not (rd / "logits.npz").is_file():
+        raise GencalInputError(f"run {rd} is not finished: {rd / 'logits.npz'} is missing")
+    run = None
+    ident = None
+    digest = _file_sha256(rd / "logits.npz")
+    for spec in specs:
+        path = record_path(rd, spec.name)
+        if path.exists():
+            try:
+                old = read_record(path)
+                same_logits = old.get("logits_sha256", digest) == digest
+                same_cal = old.get(
+                    "calibrator_name", spec.registry_name
+                ) == spec.registry_name and (
+                    _jsonable(old.get("calibrator_hparams", dict(spec.hparams)))
+                    == _jsonable(dict(spec.hparams))
+                )
+                if same_logits and same_cal:
+                    summary.reused.append(path)
+                    if on_step:
+                        on_step()
+                    continue
+                # valid but stale: the run was retrained, or the calibrator's settings changed
+                summary.stale.append(path)
+            except CorruptRecordError as exc:
+                if not redo_corrupt:
+                    summary.corrupt.update(exc.problems)
+                    if on_step:
+                        on_step()
+                    continue
+                os.replace(path, path.with_name(path.name + ".corrupt"))
+        if run is None:
+            try:
+                run = load_run(rd)
+            except GencalInputError:
+                raise
+            except Exception as exc:
+                raise GencalInputError(f"cannot read the logits of run {rd}: {exc}") from exc
+            ident = run_identity(rd, run.meta if isinstance(run.meta, Mapping) else {})
+        try:
+            record = _evaluate_one(run, spec, ident, n_bins)
+        except GencalInputError as exc:
+            raise GencalInputError(f"run {rd}, calibrator {spec.name!r}: {exc}") from exc
+        record["logits_sha256"] = digest
+        summary.fit_calls += 1
+        write_record(path, record)
+        summary.written.append(path)
+        if on_step:
+            on_step()
+    if own and summary.corrupt:
+        raise CorruptRecordError(summary.corrupt)
+    return summary
+
+
+def evaluate_runs(
+    run_dirs: Iterable[str | os.PathLike[str]],
+    calibrators: Sequence[CalibratorSpec | str] | None = None,
+    *,
+    redo_corrupt: bool = False,
+    n_bins: int = 15,
+    progress: bool = True,
+) -> EvalSummary:
+    """Evaluate many runs; all corrupt records are reported together at the end."""
+    dirs = [Path(d) for d in run_dirs]
+    specs = list(calibrators) if calibrators is not None else list(DEFAULT_CALIBRATORS)
+    summary = EvalSummary()
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(dirs) * len(specs), desc="evaluate", unit="fit", leave=False)
+    try:
+        for rd in dirs:
+            evaluate_run(
+                rd,
+                specs,
+                redo_corrupt=redo_corrupt,
+                n_bins=n_bins,
+                summary=summary,
+                on_step=bar.update if bar is not None else None,
+            )
+    finally:
+        if bar is not None:
+            bar.close()
+    if summary.corrupt:
+        raise CorruptRecordError(summary.corrupt)
+    return summary

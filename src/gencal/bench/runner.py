@@ -1,0 +1,126 @@
+"""``gencal bench``: train the grid, evaluate every run with every calibrator, aggregate, report.
+
+Every step skips finished work: ``run_sweep`` returns at once for runs whose ``logits.npz``
+exists, evaluation reuses existing records, and the report is rebuilt from the records (cheap).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gencal._checks import GencalInputError
+from gencal.bench.aggregate import collect_records, write_results_csv
+from gencal.bench.evaluate import EvalSummary, evaluate_runs, parse_calibrators
+
+__all__ = ["BenchResult", "compose_config", "experiment_dir", "run_bench"]
+
+
+def compose_config(overrides: Sequence[str] = ()) -> Any:
+    """Compose ``config.yaml`` with Hydra overrides (``gencal.train.config.compose_config``)."""
+    from gencal.train.config import compose_config as _compose
+
+    return _compose(list(overrides))
+
+
+def _get(cfg: Any, key: str, default: Any = None) -> Any:
+    try:
+        v = cfg.get(key, default) if hasattr(cfg, "get") else getattr(cfg, key, default)
+    except Exception:
+        return default
+    return default if v is None else v
+
+
+def experiment_dir(cfg: Any) -> Path:
+    """``<output_root>/<experiment>`` of a composed config."""
+    exp = _get(cfg, "experiment")
+    if isinstance(exp, Mapping) or hasattr(exp, "keys"):
+        exp = exp.get("name")
+    if not exp:
+        raise GencalInputError("the config has no experiment name (set experiment=<name>)")
+    return Path(str(_get(cfg, "output_root", "runs"))) / str(exp)
+
+
+@dataclass
+class BenchResult:
+    experiment_dir: Path
+    run_dirs: list[Path]
+    evaluation: EvalSummary
+    report_dir: Path | None
+    records: list[dict[str, Any]]
+    pending: list[Path]  # SLURM runs submitted but not finished yet
+    loss_order: list[str]
+    calibrator_order: list[str]
+
+
+def run_bench(
+    cfg: Any,
+    *,
+    workers: int | None = None,
+    launcher: str = "local",
+    redo_corrupt: bool = False,
+    report: bool = True,
+    figures: bool = True,
+    progress: bool = True,
+) -> BenchResult:
+    """Run the grid of ``cfg`` (``gencal.train.run_sweep``), evaluate, aggregate and report."""
+    from gencal.train import run_sweep
+
+    exp = experiment_dir(cfg)
+    calibrators = parse_calibrators(_to_plain(_get(cfg, "calibrators")))
+    run_dirs = [
+        Path(p) for p in run_sweep(cfg, workers=workers, launcher=launcher, progress=progress)
+    ]
+    unfinished = [d for d in run_dirs if not (d / "logits.npz").is_file()]
+    pending: list[Path] = []
+    if unfinished and launcher == "slurm":  # submitted, not waited for: report what is done
+        pending = unfinished
+        run_dirs = [d for d in run_dirs if d not in unfinished]
+    elif unfinished:
+        raise GencalInputError(
+            f"{len(unfinished)} run(s) did not finish (no logits.npz): "
+            + ", ".join(str(d) for d in unfinished[:5])
+            + (" ..." if len(unfinished) > 5 else "")
+            + "; see their logs, then rerun the same command to resume them"
+        )
+    ev = evaluate_runs(run_dirs, calibrators, redo_corrupt=redo_corrupt, progress=progress)
+    all_records = collect_records(exp)
+    records = [r for r in all_records if r["run"] in {d.name for d in run_dirs}]
+    write_results_csv(exp, all_records)
+    report_dir = None
+    loss_order = _grid_losses(cfg) or ["ce", "gce", "focal", "flsd53"]
+    cal_order = [c.name for c in calibrators]
+    if report and records:
+        from gencal.bench.report import build_report
+
+        report_dir = build_report(
+            exp, figures=figures, loss_order=loss_order, calibrator_order=cal_order
+        )
+    return BenchResult(exp, run_dirs, ev, report_dir, records, pending, loss_order, cal_order)
+
+
+def _grid_losses(cfg: Any) -> list[str]:
+    grid = _to_plain(_get(cfg, "grid")) or {}
+    losses = grid.get("loss") or grid.get("losses") or []
+    if isinstance(losses, str):
+        losses = [s.strip() for s in losses.split(",")]
+    out = []
+    for item in losses:
+        if isinstance(item, Mapping):
+            item = item.get("name")
+        if item:
+            out.append(str(item))
+    return out
+
+
+def _to_plain(x: Any) -> Any:
+    try:
+        from omegaconf import DictConfig, ListConfig, OmegaConf
+
+        if isinstance(x, (DictConfig, ListConfig)):
+            return OmegaConf.to_container(x, resolve=True)
+    except ImportError:  # pragma: no cover
+        pass
+    return x

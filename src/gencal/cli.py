@@ -1,0 +1,399 @@
+"""The ``gencal`` command line: train, bench, report, calibrate, demo.
+
+User errors (bad files, bad overrides, corrupt records) print one message saying what to fix and
+exit with status 2; no traceback. ``GENCAL_DEBUG=1`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from gencal._checks import GencalInputError
+
+__all__ = ["main"]
+
+EPILOG_MAIN = """\
+examples:
+  gencal demo                                  # the main job: ~3 min on 2 CPU cores
+  gencal train loss=gce data=digits seed=1     # one training run (Hydra overrides)
+  gencal bench experiment=demo --workers 2     # a grid of runs + every calibrator + report
+  gencal report runs/demo                      # rebuild the report of an experiment
+  gencal calibrate logits.npz --method ats     # calibrate your own saved logits
+
+`gencal <command> --help` explains each command.
+"""
+
+EPILOG_BENCH = """\
+Overrides are Hydra overrides of configs/config.yaml, e.g.
+  gencal bench experiment=demo
+  gencal bench experiment=demo grid.seed=[0,1,2,3,4] trainer.epochs=20 --workers 2
+  gencal bench experiment=demo calibrators=[none,ts,ats,vector,isotonic]
+Finished runs (logits.npz present) and finished evaluations (eval/<calibrator>.json) are reused,
+so rerunning a killed or extended sweep only does the missing work. Outputs:
+<output_root>/<experiment>/<run>/..., results.csv and report/index.html.
+"""
+
+EPILOG_REPORT = """\
+examples:
+  gencal report runs/demo
+  gencal report runs/myexp --evaluate --calibrators none,ts,ats,dirichlet
+The report lands in EXPERIMENT_DIR/report/ (index.html, report.md, tables.tex, CSVs, figures/).
+"""
+
+EPILOG_CALIBRATE = """\
+input forms:
+  npz with `logits` [N,K] + `labels` [N]        fit on them, write their calibrated probs
+  npz with `cal_logits` + `cal_labels` (+ `test_logits`, `test_labels`)   e.g. a run's logits.npz
+  logits.npy --labels labels.npy [--test-logits test.npy]
+  .pt/.pth file with a dict of tensors (same keys) or a logits tensor + --labels
+examples:
+  gencal calibrate val_logits.npz --method ats --out calibrated/ats
+  gencal calibrate runs/demo/digits__cnn__ce__s0/logits.npz --method ts
+  gencal calibrate logits.npy --labels labels.npy --method dirichlet --param reg=1e-3
+Writes OUT.npz (`probs`, and `cal_probs`/`labels` where known) and OUT.json (the calibrator's
+JSON state: gencal.calibration.load_calibrator reads it back). Default OUT: <input>.<method>.
+"""
+
+EPILOG_DEMO = """\
+The demo trains CE, GCE, focal and FLSD-53 on scikit-learn digits (no download) over 3 seeds,
+fits none / TS / ATS on each run's calibration split, prints the comparison table and writes
+an HTML report. Running it again reuses finished runs and records.
+examples:
+  gencal demo
+  gencal demo --workers 1 --output-root /tmp/gencal-runs
+  gencal demo --data fashion_mnist            # needs /usr/share/datasets/fashion-mnist;
+                                              # 2 epochs, ~20 min on 2 cores (estimated)
+"""
+
+
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="gencal",
+        description="Accurate and calibrated classification: GCE, ATS, metrics and a benchmark.",
+        epilog=EPILOG_MAIN,
+        formatter_class=_formatter,
+    )
+    from gencal import __version__
+
+    p.add_argument("--version", action="version", version=f"gencal {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    sub.add_parser(
+        "train",
+        help="train one run (Hydra app; `gencal train --help` lists the config)",
+        add_help=False,
+    )
+
+    b = sub.add_parser(
+        "bench",
+        help="run a grid of trainings, evaluate every calibrator, write the report",
+        description="Train the grid of an experiment config, fit every calibrator on each run's "
+        "calibration split, evaluate on its test split, aggregate and report.",
+        epilog=EPILOG_BENCH,
+        formatter_class=_formatter,
+    )
+    _add_bench_args(b)
+    b.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="Hydra config overrides")
+
+    r = sub.add_parser(
+        "report",
+        help="(re)build the tables, figures and HTML page of an experiment folder",
+        epilog=EPILOG_REPORT,
+        formatter_class=_formatter,
+    )
+    r.add_argument("experiment_dir", metavar="EXPERIMENT_DIR", help="e.g. runs/demo")
+    r.add_argument("--out", metavar="DIR", help="report folder (default EXPERIMENT_DIR/report)")
+    r.add_argument(
+        "--evaluate",
+        action="store_true",
+        help="first evaluate finished runs that lack records (with --calibrators)",
+    )
+    r.add_argument(
+        "--calibrators",
+        default="none,ts,ats",
+        metavar="LIST",
+        help="comma-separated calibrators for --evaluate (default: none,ts,ats)",
+    )
+    r.add_argument("--redo-corrupt", action="store_true", help="re-evaluate corrupt records")
+    r.add_argument("--no-figures", action="store_true", help="tables only (faster)")
+    r.add_argument("--summary", action="store_true", help="also print the one-screen summary")
+
+    c = sub.add_parser(
+        "calibrate",
+        help="fit a calibrator on your saved logits; write calibrated probabilities + its state",
+        description="Fit a post-hoc calibrator on saved logits and labels, write the calibrated "
+        "probabilities (npz) and the calibrator's JSON state. Bad input writes nothing.",
+        epilog=EPILOG_CALIBRATE,
+        formatter_class=_formatter,
+    )
+    c.add_argument("logits_file", metavar="LOGITS_FILE", help=".npz, .npy or .pt file")
+    c.add_argument(
+        "--method",
+        "-m",
+        default="ats",
+        help="calibrator: none ts ts_grid ats vector dirichlet isotonic histogram (default: ats)",
+    )
+    c.add_argument(
+        "--labels", metavar="FILE", help="labels .npy/.pt when LOGITS_FILE holds only logits"
+    )
+    c.add_argument(
+        "--test-logits", metavar="FILE", help="logits to transform (default: the fitted ones)"
+    )
+    c.add_argument("--out", "-o", metavar="PREFIX", help="write PREFIX.npz and PREFIX.json")
+    c.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="calibrator hyper-parameter (repeatable), e.g. --param n_bins=10",
+    )
+    c.add_argument("--force", action="store_true", help="overwrite existing outputs")
+
+    d = sub.add_parser(
+        "demo",
+        help="the main job: CE/GCE/focal/FLSD-53 x none/TS/ATS x 3 seeds on digits, with report",
+        description="Equivalent to `gencal bench experiment=demo`, then prints the comparison "
+        "table and the path of the HTML report.",
+        epilog=EPILOG_DEMO,
+        formatter_class=_formatter,
+    )
+    _add_bench_args(d, default_workers=2)
+    d.add_argument(
+        "--data",
+        choices=("digits", "fashion_mnist"),
+        default="digits",
+        help="dataset (default: scikit-learn digits)",
+    )
+    d.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="extra Hydra overrides")
+    return p
+
+
+def _add_bench_args(p: argparse.ArgumentParser, default_workers: int | None = None) -> None:
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=default_workers,
+        metavar="N",
+        help="runs trained in parallel; CPU threads are split between them (default "
+        + (str(default_workers) if default_workers else "one per core on CPU, 1 on GPU")
+        + ")",
+    )
+    p.add_argument(
+        "--launcher",
+        default="local",
+        metavar="NAME",
+        help="local (default: worker processes on this machine) or slurm (submitit job array)",
+    )
+    p.add_argument("--output-root", metavar="DIR", help="where runs go (default: config's, runs/)")
+    p.add_argument(
+        "--redo-corrupt",
+        action="store_true",
+        help="re-evaluate corrupt records (kept as <name>.json.corrupt) instead of stopping",
+    )
+    p.add_argument("--no-report", action="store_true", help="skip the report")
+    p.add_argument("--no-figures", action="store_true", help="report tables only (faster)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Parse, letting KEY=VALUE overrides appear anywhere among the options."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        bad = [e for e in extra if e.startswith("-") or "=" not in e]
+        if bad or not hasattr(args, "overrides"):
+            parser.parse_args(argv)  # prints the usual usage error and exits 2
+        args.overrides = list(args.overrides) + extra
+    return args
+
+
+def _parse_param(items: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise GencalInputError(f"--param {item!r}: expected KEY=VALUE, e.g. --param n_bins=10")
+        k, v = item.split("=", 1)
+        try:
+            out[k.strip()] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k.strip()] = v
+    return out
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _cmd_train(argv: list[str]) -> int:
+    from gencal.train.app import main as train_main
+
+    rc = train_main(argv)
+    return int(rc or 0)
+
+
+def _bench(args: argparse.Namespace, overrides: list[str], *, title: str) -> int:
+    from gencal.bench.report import format_summary
+    from gencal.bench.runner import compose_config, run_bench
+
+    if args.workers is not None and args.workers < 1:
+        raise GencalInputError(f"--workers must be at least 1, got {args.workers}")
+    if args.output_root:
+        overrides = [*overrides, f"output_root={args.output_root}"]
+    cfg = compose_config(overrides)
+    t0 = time.time()
+    res = run_bench(
+        cfg,
+        workers=args.workers,
+        launcher=args.launcher,
+        redo_corrupt=args.redo_corrupt,
+        report=not args.no_report,
+        figures=not args.no_figures,
+        progress=not args.quiet,
+    )
+    wall = time.time() - t0
+    trained = sum(1 for d in res.run_dirs if (d / "logits.npz").stat().st_mtime >= t0)
+    ev = res.evaluation
+    if res.pending:
+        print(
+            f"{len(res.pending)} run(s) submitted to SLURM and not finished yet; rerun this "
+            "command when they are done to evaluate them and rebuild the report."
+        )
+    if not res.records:
+        return 0
+    print()
+    print(format_summary(res.records, res.loss_order, res.calibrator_order))
+    print(
+        f"{title}: {len(res.run_dirs)} runs ({trained} trained now, "
+        f"{len(res.run_dirs) - trained} reused), {len(ev.written)} calibrator fits "
+        f"({len(ev.reused)} reused) in {wall:.0f} s"
+    )
+    print(f"results: {res.experiment_dir / 'results.csv'}")
+    if res.report_dir is not None:
+        print(f"HTML report: {(res.report_dir / 'index.html').resolve()}")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    return _bench(args, list(args.overrides), title="bench")
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    overrides = ["experiment=demo"]
+    if args.data == "fashion_mnist":
+        # 28x28 inputs need the 28x28 CNN; 54k training images: 2 epochs keep it to ~20 min
+        overrides += ["data=fashion_mnist", "model=cnn28", "trainer.epochs=2"]
+    return _bench(args, overrides + list(args.overrides), title="demo")
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from gencal.bench.aggregate import collect_records, find_run_dirs
+    from gencal.bench.evaluate import evaluate_runs, parse_calibrators
+    from gencal.bench.report import build_report, format_summary
+
+    exp = Path(args.experiment_dir)
+    if not exp.is_dir():
+        raise GencalInputError(f"experiment folder {exp} does not exist (e.g. runs/demo)")
+    if args.evaluate:
+        dirs = [d for d in find_run_dirs(exp) if (d / "logits.npz").is_file()]
+        evaluate_runs(dirs, parse_calibrators(args.calibrators), redo_corrupt=args.redo_corrupt)
+    orders = _orders_from_runs(exp)
+    out = build_report(exp, args.out, figures=not args.no_figures, **orders)
+    if args.summary:
+        print(format_summary(collect_records(exp), **orders))
+    print(f"report: {out.resolve()}")
+    print(f"HTML report: {(out / 'index.html').resolve()}")
+    return 0
+
+
+def _orders_from_runs(exp: Path) -> dict[str, list[str]]:
+    """Loss and calibrator display order from a run's saved config (grid.loss, calibrators)."""
+    from gencal.bench.aggregate import find_run_dirs
+    from gencal.bench.runner import _grid_losses, _to_plain
+
+    for rd in find_run_dirs(exp):
+        if (rd / "config.yaml").is_file():
+            try:
+                from omegaconf import OmegaConf
+
+                cfg = OmegaConf.load(rd / "config.yaml")
+                cals = _to_plain(cfg.get("calibrators")) or []
+                out = {"loss_order": _grid_losses(cfg)}
+                out["calibrator_order"] = [
+                    c if isinstance(c, str) else str(c.get("label", c.get("name"))) for c in cals
+                ]
+                return {k: v for k, v in out.items() if v}
+            except Exception:  # an unreadable config only changes the row order
+                return {}
+    return {}
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from gencal.bench.calibrate_file import calibrate_file
+
+    npz, js = calibrate_file(
+        args.logits_file,
+        args.method,
+        args.out,
+        labels=args.labels,
+        test_logits=args.test_logits,
+        hparams=_parse_param(args.param),
+        force=args.force,
+    )
+    print(f"calibrated probabilities: {npz}")
+    print(f"calibrator state: {js}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``gencal``; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = os.environ.get("GENCAL_DEBUG", "") not in ("", "0")
+    if argv and argv[0] == "train":
+        handler = lambda: _cmd_train(argv[1:])  # noqa: E731
+    else:
+        parser = _build_parser()
+        if not argv:
+            parser.print_help()
+            return 0
+        args = _parse(parser, argv)
+        cmds = {
+            "bench": _cmd_bench,
+            "report": _cmd_report,
+            "calibrate": _cmd_calibrate,
+            "demo": _cmd_demo,
+        }
+        handler = lambda: cmds[args.command](args)  # noqa: E731
+    try:
+        return handler()
+    except GencalInputError as exc:
+        if debug:
+            raise
+        print(f"gencal: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. `gencal report ... | head`
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except Exception as exc:
+        from gencal.train.sweep import SweepError
+
+        if debug or not isinstance(exc, SweepError):
+            raise
+        print(
+            f"gencal: error: {exc}\nThe other runs finished and are kept; fix the problem "
+            "and rerun the same command to train only the failed runs.",
+            file=sys.stderr,
+        )
+        return 1
+    except KeyboardInterrupt:
+        print("gencal: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130

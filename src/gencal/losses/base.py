@@ -1,0 +1,132 @@
+"""Base class shared by every training loss in :mod:`gencal.losses`.
+
+Conventions (all losses):
+
+- ``forward(logits [N, K] float, target [N] int64)``; scores are logits, never probabilities.
+- ``reduction``: ``"mean"`` averages the per-sample losses over the rows whose label is not
+  ``ignore_index`` (0 when there are none: an all-ignored or empty batch gives a zero loss that
+  still has a gradient of zeros, never NaN); ``"sum"`` sums them; ``"none"`` returns ``[N]``
+  with 0 on ignored rows. Losses with a batch-level term (MMCE, MDCA) define ``"sum"`` as
+  ``n_valid x "mean"`` and reject ``"none"``.
+- float16/bfloat16 logits are computed in float32 (as autocast does for ``cross_entropy``); the
+  result is float32 and the gradient flows back to the half-precision logits.
+- ``parts`` holds the detached named terms of the last forward, reduced like the loss, e.g.
+  ``{"ce": ..., "regulariser": ...}``; a single-term loss reports ``{name: value}``.
+- ``update(val_logits, val_labels)`` is a hook the trainer calls once per epoch with the
+  calibration split's logits; it is a no-op unless ``needs_update`` is True (AdaFocal).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from gencal._checks import GencalInputError, check_labels, check_logits
+
+__all__ = ["CalibrationLoss", "reduce_per_sample"]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def reduce_per_sample(values: torch.Tensor, n_valid: torch.Tensor, reduction: str) -> torch.Tensor:
+    """Reduce per-sample values (already zero on ignored rows) over the batch.
+
+    ``n_valid`` is the number of non-ignored rows (a 0-d tensor); ``"mean"`` divides by
+    ``max(n_valid, 1)`` so that an all-ignored batch gives 0 rather than NaN.
+    """
+    if reduction == "none":
+        return values
+    total = values.sum()
+    if reduction == "sum":
+        return total
+    return total / n_valid.clamp(min=1).to(total.dtype)
+
+
+class CalibrationLoss(nn.Module):
+    """Base class: validation, ignore_index handling, reductions and the ``parts`` record.
+
+    Subclasses implement :meth:`_forward`, which receives float logits (float32 or float64),
+    the labels with ignored rows replaced by 0 (``target_safe``), the boolean ``valid`` mask and
+    ``n_valid``, and returns the reduced loss (setting ``self.parts``).
+    """
+
+    #: registry name; set by ``register_loss``
+    name: ClassVar[str] = "loss"
+    #: whether the trainer should call :meth:`update` each epoch
+    needs_update: ClassVar[bool] = False
+    #: whether ``reduction="none"`` is meaningful (per-sample loss exists)
+    supports_none: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        reduction: str = "mean",
+        ignore_index: int = -100,
+        validate_args: bool = True,
+    ) -> None:
+        super().__init__()
+        if reduction not in _REDUCTIONS:
+            raise GencalInputError(f"reduction: expected one of {_REDUCTIONS}, got {reduction!r}")
+        if reduction == "none" and not self.supports_none:
+            raise GencalInputError(
+                f"reduction: {type(self).__name__} has a batch-level term and no per-sample "
+                "loss; use 'mean' or 'sum'"
+            )
+        self.reduction = reduction
+        self.ignore_index = int(ignore_index)
+        self.validate_args = bool(validate_args)
+        self.parts: dict[str, torch.Tensor] = {}
+
+    # ------------------------------------------------------------------ helpers
+    def _validate(self, logits: torch.Tensor, target: torch.Tensor) -> None:
+        values = self.validate_args
+        if values and logits.is_floating_point() and logits.ndim == 2 and logits.numel():
+            # Fast path: a NaN or inf anywhere makes the sum non-finite, and one reduction is
+            # several times cheaper than isfinite().all(); only a non-finite sum (bad values, or
+            # a rare overflow of finite ones) pays for the element-wise check and its message.
+            total = logits.detach().sum(dtype=torch.float32 if logits.itemsize < 4 else None)
+            values = not bool(torch.isfinite(total))
+        check_logits(logits, "logits", values=values)
+        check_labels(
+            target,
+            logits.shape[1],
+            logits.shape[0],
+            "target",
+            ignore_index=self.ignore_index,
+            values=self.validate_args,
+        )
+
+    def _reduce(self, values: torch.Tensor, n_valid: torch.Tensor) -> torch.Tensor:
+        return reduce_per_sample(values, n_valid, self.reduction)
+
+    def _set_parts(self, **parts: torch.Tensor) -> None:
+        self.parts = {k: v.detach() for k, v in parts.items()}
+
+    # ------------------------------------------------------------------ API
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Loss of ``logits [N, K]`` against integer ``target [N]`` (see the module docstring)."""
+        # Shapes and dtypes are always checked (cheap, no device sync); values (NaN/inf,
+        # label range) only when validate_args is True.
+        self._validate(logits, target)
+        if logits.dtype in (torch.float16, torch.bfloat16):
+            logits = logits.float()
+        valid = target != self.ignore_index
+        target_safe = torch.where(valid, target, torch.zeros_like(target))
+        n_valid = valid.sum()
+        return self._forward(logits, target_safe, valid, n_valid)
+
+    def _forward(
+        self,
+        logits: torch.Tensor,
+        target: torch.Tensor,
+        valid: torch.Tensor,
+        n_valid: torch.Tensor,
+    ) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def update(self, val_logits: torch.Tensor, val_labels: torch.Tensor) -> None:
+        """Per-epoch hook with the calibration split's logits; a no-op unless ``needs_update``."""
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}, ignore_index={self.ignore_index}"

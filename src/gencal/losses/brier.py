@@ -1,0 +1,29 @@
+"""Brier score as a training loss (Brier, Monthly Weather Review 1950)."""
+
+from __future__ import annotations
+
+import torch
+
+from gencal.losses.base import CalibrationLoss
+from gencal.losses.registry import register_loss
+
+__all__ = ["BrierLoss"]
+
+
+@register_loss("brier")
+class BrierLoss(CalibrationLoss):
+    """Multi-class Brier score ``sum_k (p_k - onehot(y)_k)^2`` per sample, averaged over the batch.
+
+    Brier, "Verification of Forecasts Expressed in Terms of Probability", Monthly Weather Review
+    1950; a calibration baseline in Mukhoti et al. (NeurIPS 2020). Computed as
+    ``sum_k p_k^2 - 2 p_y + 1`` (no one-hot matrix). ``parts`` = ``{"brier": ...}``.
+    """
+
+    def _forward(self, logits, target, valid, n_valid):
+        p = torch.softmax(logits, dim=1)
+        p_y = p.gather(1, target.unsqueeze(1)).squeeze(1)
+        loss_i = (p * p).sum(dim=1) - 2.0 * p_y + 1.0
+        loss_i = torch.where(valid, loss_i, loss_i.new_zeros(()))
+        out = self._reduce(loss_i, n_valid)
+        self._set_parts(brier=out)
+        return out

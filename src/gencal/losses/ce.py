@@ -1,0 +1,70 @@
+"""Cross-entropy and label smoothing."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from gencal._checks import GencalInputError
+from gencal.losses.base import CalibrationLoss
+from gencal.losses.registry import register_loss
+
+__all__ = ["CrossEntropy", "LabelSmoothing"]
+
+
+@register_loss("ce")
+class CrossEntropy(CalibrationLoss):
+    """Cross-entropy ``-log softmax(z)_y`` (the negative log-likelihood of the label).
+
+    ``parts`` = ``{"ce": ...}``.
+    """
+
+    def _forward(self, logits, target, valid, n_valid):
+        ce_i = F.cross_entropy(logits, target, reduction="none")
+        ce_i = torch.where(valid, ce_i, ce_i.new_zeros(()))
+        out = self._reduce(ce_i, n_valid)
+        self._set_parts(ce=out)
+        return out
+
+
+@register_loss("label_smoothing")
+class LabelSmoothing(CalibrationLoss):
+    """Cross-entropy against smoothed targets (Szegedy et al., CVPR 2016, "Rethinking the
+    Inception Architecture"; used for calibration by Müller, Kornblith & Hinton, NeurIPS 2019).
+
+    Convention (the same as ``torch.nn.functional.cross_entropy(label_smoothing=eps)``): the
+    target distribution is ``(1 - eps) * onehot(y) + eps / K`` (the uniform share ``eps / K``
+    also goes to the true class), so::
+
+        loss_i = (1 - eps) * (-log p_{i,y_i}) + eps * mean_k(-log p_{i,k})
+
+    ``eps = 0`` is cross-entropy. ``parts`` = ``{"ce": ..., "uniform": ...}`` with
+    ``loss = (1 - eps) * ce + eps * uniform``.
+    """
+
+    def __init__(
+        self,
+        smoothing: float = 0.05,
+        reduction: str = "mean",
+        ignore_index: int = -100,
+        validate_args: bool = True,
+    ) -> None:
+        super().__init__(
+            reduction=reduction, ignore_index=ignore_index, validate_args=validate_args
+        )
+        if not 0.0 <= float(smoothing) <= 1.0:
+            raise GencalInputError(f"smoothing: must lie in [0, 1], got {smoothing}")
+        self.smoothing = float(smoothing)
+
+    def _forward(self, logits, target, valid, n_valid):
+        logp = torch.log_softmax(logits, dim=1)
+        zero = logp.new_zeros(())
+        nll_i = torch.where(valid, -logp.gather(1, target.unsqueeze(1)).squeeze(1), zero)
+        uni_i = torch.where(valid, -logp.mean(dim=1), zero)
+        eps = self.smoothing
+        loss_i = (1.0 - eps) * nll_i + eps * uni_i
+        self._set_parts(ce=self._reduce(nll_i, n_valid), uniform=self._reduce(uni_i, n_valid))
+        return self._reduce(loss_i, n_valid)
+
+    def extra_repr(self) -> str:
+        return f"smoothing={self.smoothing}, " + super().extra_repr()

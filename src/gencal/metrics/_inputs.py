@@ -1,0 +1,196 @@
+"""Input conversion, fast validation and exact binning shared by the metrics.
+
+Validation reuses :mod:`gencal._checks` for shapes/dtypes/labels and does the value checks on
+``[N, K]`` tensors in a single ``aminmax`` pass plus one row-sum pass (``torch.isfinite(x).all()``
+and a float64 copy of the matrix would cost more than computing every metric).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import torch
+
+from gencal._checks import (
+    GencalInputError,
+    as_tensor,
+    check_labels,
+    check_logits,
+    check_probs,
+)
+
+__all__ = [
+    "Prepared",
+    "bin_edges",
+    "bin_index",
+    "prepare_from_logits",
+    "prepare_from_probs",
+    "to_float",
+    "to_labels",
+]
+
+
+def to_float(x: Any, name: str) -> torch.Tensor:
+    """Tensor view of ``x``; float16/bfloat16 are promoted to float32 (computation dtype)."""
+    t = as_tensor(x, name)
+    if t.dtype in (torch.float16, torch.bfloat16):
+        t = t.float()
+    return t
+
+
+def to_labels(x: Any, name: str = "labels") -> torch.Tensor:
+    """Integer class-index tensor (int64); floating or boolean labels are rejected."""
+    t = as_tensor(x, name)
+    if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+        raise GencalInputError(
+            f"{name}: expected integer class indices, got dtype {t.dtype}"
+            " (pass class indices, not one-hot vectors or probabilities)"
+        )
+    return t.long() if t.dtype != torch.int64 else t
+
+
+def _check_finite_fast(x: torch.Tensor, name: str) -> tuple[float, float]:
+    """Raise if ``x`` holds NaN/inf; return (min, max). One ``aminmax`` pass (NaN propagates)."""
+    lo, hi = torch.aminmax(x)
+    lo_f, hi_f = float(lo), float(hi)
+    if not (math.isfinite(lo_f) and math.isfinite(hi_f)):
+        _raise_non_finite(x, name)
+    return lo_f, hi_f
+
+
+def _raise_non_finite(x: torch.Tensor, name: str) -> None:
+    n_nan = int(torch.isnan(x).sum())
+    n_inf = int(torch.isinf(x).sum())
+    raise GencalInputError(f"{name}: contains non-finite values ({n_nan} NaN, {n_inf} inf)")
+
+
+def check_probs_fast(
+    probs: torch.Tensor,
+    name: str = "probs",
+    atol: float | None = None,
+    row_max: torch.Tensor | None = None,
+) -> None:
+    """Same contract as :func:`gencal._checks.check_probs` in two passes over the matrix
+    (``amin`` and the row sums; the maximum comes from ``row_max`` when the caller already took
+    it). NaN and inf propagate into the minimum, the row maxima or the row sums."""
+    check_probs(probs, name, values=False)
+    if not probs.numel():
+        return
+    lo = float(probs.amin())
+    hi = float(row_max.max()) if row_max is not None else float(probs.amax())
+    err = (probs.sum(dim=1) - 1.0).abs()
+    worst = float(err.max())
+    if not (math.isfinite(lo) and math.isfinite(hi) and math.isfinite(worst)):
+        _raise_non_finite(probs, name)
+    if lo < 0 or hi > 1:
+        raise GencalInputError(
+            f"{name}: values must lie in [0, 1] (found min {lo:.3g}, max {hi:.3g}); "
+            "did you pass logits? use logits=... instead"
+        )
+    if atol is None:
+        # float32 row sums of K terms carry ~K*eps rounding: allow for it on top of 1e-4.
+        atol = 1e-4 if probs.dtype == torch.float64 else 1e-4 + 2 * probs.shape[1] * 6e-8
+    if worst > atol:
+        raise GencalInputError(
+            f"{name}: rows must sum to 1 (worst row is off by {worst:.3g}); "
+            "did you pass logits? use logits=... instead"
+        )
+
+
+def bin_edges(n_bins: int, dtype: torch.dtype = torch.float64, device=None) -> torch.Tensor:
+    """Equal-width edges ``e_b = b / n`` for ``b = 0..n``, each rounded to ``dtype``."""
+    return (torch.arange(n_bins + 1, dtype=torch.float64, device=device) / n_bins).to(dtype)
+
+
+def bin_index(
+    conf: torch.Tensor, n_bins: int, edge_dtype: torch.dtype | None = None
+) -> torch.Tensor:
+    """Equal-width bin of each confidence: bin ``b`` (0-based) holds ``e_b < c <= e_{b+1}``.
+
+    Bins are left-open, right-closed ``(lo, hi]``; ``c = 0`` goes to the first bin and ``c = 1``
+    to the last. The edges ``e_b = b/n`` are rounded to the dtype of the confidences (as
+    ``numpy.linspace`` / ``torch.linspace`` would give them), so a confidence typed as a decimal
+    edge lands on that edge: float32 ``0.2`` is in ``(0, 0.2]`` with 5 bins, float64 ``0.8`` in
+    ``(0.6, 0.8]``. A value that compares equal to an edge belongs to the lower bin.
+    ``edge_dtype`` (default ``conf.dtype``) is the dtype the user gave, e.g. float16 inputs that
+    are computed in float32.
+    """
+    edges = bin_edges(n_bins, edge_dtype or conf.dtype, conf.device)[1:-1].to(conf.dtype)
+    return torch.bucketize(conf, edges, right=False)
+
+
+@dataclass
+class Prepared:
+    """Everything the metrics need, computed once: max / argmax / true-class probability."""
+
+    probs: torch.Tensor  # [N, K] float32 or float64
+    labels: torch.Tensor  # [N] int64
+    conf: torch.Tensor  # [N] top-label probability
+    pred: torch.Tensor  # [N] argmax (first maximal index on ties)
+    p_true: torch.Tensor  # [N] probability of the true class
+    nll: torch.Tensor | None = None  # [N] exact -log softmax(z)_y when built from logits
+    edge_dtype: torch.dtype | None = None  # dtype the scores came in (float16 -> float16 edges)
+
+    @property
+    def n(self) -> int:
+        return int(self.labels.shape[0])
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.probs.shape[1])
+
+    @cached_property
+    def correct(self) -> torch.Tensor:
+        """``[N]`` bool: argmax == label (computed once)."""
+        return self.pred == self.labels
+
+
+def _check_labels_for(labels: torch.Tensor, n: int, k: int, validate: bool) -> None:
+    check_labels(labels, k, n, values=validate)
+    if n == 0:
+        raise GencalInputError("labels: at least one sample is needed")
+
+
+def prepare_from_probs(probs: Any, labels: Any, *, validate_args: bool = True) -> Prepared:
+    """Convert/validate ``probs [N, K]`` and ``labels [N]`` and take max/argmax once."""
+    p = as_tensor(probs, "probs")
+    src_dtype = p.dtype if p.is_floating_point() else None
+    y = to_labels(labels)
+    p = to_float(p, "probs")
+    check_probs(p, "probs", values=False)
+    _check_labels_for(y, p.shape[0], p.shape[1], validate_args)
+    conf, pred = p.max(dim=1)
+    if validate_args:
+        atol = 1e-3 if src_dtype in (torch.float16, torch.bfloat16) else None
+        check_probs_fast(p, "probs", atol=atol, row_max=conf)
+    if y.device != p.device:
+        y = y.to(p.device)
+    p_true = p.gather(1, y[:, None]).squeeze(1)
+    return Prepared(p, y, conf, pred, p_true, None, src_dtype)
+
+
+def prepare_from_logits(logits: Any, labels: Any, *, validate_args: bool = True) -> Prepared:
+    """Softmax once; NLL exactly from the logits as ``max z - z_y - log(max p)``.
+
+    With ``m = max_k z_k`` and ``c = max_k softmax(z)_k = 1 / sum_k exp(z_k - m)``, the
+    log-sum-exp is ``m - log c`` so ``-log softmax(z)_y = m - z_y - log c``: exact, never clamped.
+    """
+    z = to_float(logits, "logits")
+    y = to_labels(labels)
+    check_logits(z, "logits", values=False)
+    if validate_args and z.numel():
+        _check_finite_fast(z, "logits")
+    _check_labels_for(y, z.shape[0], z.shape[1], validate_args)
+    if y.device != z.device:
+        y = y.to(z.device)
+    p = torch.softmax(z, dim=1)
+    conf, pred = p.max(dim=1)
+    p_true = p.gather(1, y[:, None]).squeeze(1)
+    z_max = z.gather(1, pred[:, None]).squeeze(1)
+    z_y = z.gather(1, y[:, None]).squeeze(1)
+    nll = (z_max - z_y).to(torch.float64) - torch.log(conf.to(torch.float64))
+    # the probabilities are computed here (float32 at least): bin edges of that dtype
+    return Prepared(p, y, conf, pred, p_true, nll, None)

@@ -1,0 +1,341 @@
+"""Functional calibration and accuracy metrics: probabilities in, Python floats out.
+
+Every function takes ``probs [N, K]`` (rows on the simplex; numpy arrays or tensors, float16 /
+bfloat16 are computed in float32) and integer ``labels [N]``, validates them (skip with
+``validate_args=False``) and returns a ``float``. Common conventions:
+
+- Top-label confidence ``c_i = max_k p_ik``, prediction ``argmax_k p_ik`` (first maximal index on
+  ties), ``correct_i = [pred_i == y_i]``.
+- Equal-width bins are left-open, right-closed ``(b/n, (b+1)/n]``; ``c = 0`` joins the first bin and
+  ``c = 1`` the last (edges ``b/n`` rounded to the input dtype, see :func:`gencal.metrics._inputs.bin_index`).
+- Empty bins have weight 0: they add nothing to a sum and are skipped by a max.
+- Bin weights are ``|B_b| / N``; per-bin accuracy/confidence are means over the bin's samples.
+- Sums are accumulated in float64.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from gencal._checks import GencalInputError
+from gencal.metrics._inputs import Prepared, bin_edges, bin_index, prepare_from_probs
+
+__all__ = [
+    "accuracy",
+    "adaptive_calibration_error",
+    "balanced_accuracy",
+    "brier_score",
+    "classwise_calibration_error",
+    "expected_calibration_error",
+    "maximum_calibration_error",
+    "negative_log_likelihood",
+]
+
+Norm = Literal["l1", "l2", "max"]
+NLL_EPS = 1e-12
+
+
+def _check_n_bins(n_bins: int) -> int:
+    if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
+        raise GencalInputError(f"n_bins: expected a positive integer, got {n_bins!r}")
+    return n_bins
+
+
+def _check_norm(norm: str) -> str:
+    if norm not in ("l1", "l2", "max"):
+        raise GencalInputError(f"norm: expected 'l1', 'l2' or 'max', got {norm!r}")
+    return norm
+
+
+# --------------------------------------------------------------------------- binned statistics
+def top_label_bins(
+    conf: torch.Tensor, correct: torch.Tensor, n_bins: int, edge_dtype: torch.dtype | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-bin ``(count, sum of confidence, sum of correct)`` in float64, equal-width bins."""
+    b = bin_index(conf, n_bins, edge_dtype)
+    # one integer bincount of (bin, correct) pairs gives both the counts and the hits
+    pairs = torch.bincount(b * 2 + correct.to(torch.int64), minlength=2 * n_bins).view(n_bins, 2)
+    count = pairs.sum(dim=1).to(torch.float64)
+    s_acc = pairs[:, 1].to(torch.float64)
+    s_conf = torch.bincount(b, weights=conf.to(torch.float64), minlength=n_bins)
+    return count, s_conf, s_acc
+
+
+def ce_from_bins(
+    count: torch.Tensor, s_conf: torch.Tensor, s_acc: torch.Tensor, norm: str = "l1"
+) -> float:
+    """Calibration error from per-bin sums (any binning).
+
+    With ``n_b`` samples in bin b, ``N = sum_b n_b``, ``gap_b = |acc_b - conf_b|``:
+    ``l1 = sum_b (n_b/N) gap_b`` (ECE), ``l2 = sqrt(sum_b (n_b/N) gap_b**2)`` (the torchmetrics
+    "l2" convention) and ``max = max_{b: n_b > 0} gap_b`` (MCE). Empty bins carry weight 0.
+    """
+    total = float(count.sum())
+    if total <= 0:
+        return 0.0
+    nonempty = count > 0
+    diff = (s_acc - s_conf).abs()
+    if norm == "l1":
+        return float(diff.sum()) / total
+    gap = diff[nonempty] / count[nonempty]
+    if norm == "l2":
+        return float(torch.sqrt((count[nonempty] / total * gap * gap).sum()))
+    return float(gap.max()) if gap.numel() else 0.0
+
+
+def _ece(prep: Prepared, n_bins: int, norm: str) -> float:
+    return ce_from_bins(
+        *top_label_bins(prep.conf, prep.correct, n_bins, prep.edge_dtype), norm=norm
+    )
+
+
+def equal_mass_edges(sorted_conf: torch.Tensor, n_bins: int) -> torch.Tensor:
+    """Upper edges ``hi_0 <= ... <= hi_{n-2}`` of equal-mass bins (the last bin is unbounded).
+
+    ``hi_b`` is the confidence of the last sample of the b-th chunk when the ascending-sorted
+    confidences are cut at positions ``round((b+1) N / n)``, so that each bin holds ``N/n``
+    samples. A bin is ``(hi_{b-1}, hi_b]``: samples with equal confidence are never split between
+    bins (a tie at a cut moves the whole tie group into the lower bin), which makes the metric
+    independent of sample order; ties can leave a bin empty (weight 0).
+    """
+    n = sorted_conf.shape[0]
+    cuts = torch.round(torch.arange(1, n_bins, dtype=torch.float64) * n / n_bins).to(torch.int64)
+    cuts = cuts.clamp_(1, max(n, 1)) - 1
+    return sorted_conf[cuts]
+
+
+def _adaece_from_sorted(
+    sorted_conf: torch.Tensor, sorted_correct: torch.Tensor, n_bins: int, norm: str
+) -> float:
+    n = sorted_conf.shape[0]
+    edges = equal_mass_edges(sorted_conf, n_bins)
+    # bins are contiguous runs of the sorted samples: bin b = positions [start_b, end_b) with
+    # end_b = #{c <= hi_b}, i.e. hi_{b-1} < c <= hi_b; sums are differences of prefix sums
+    ends = torch.searchsorted(sorted_conf, edges, right=True)
+    ends = torch.cat([ends, torch.tensor([n], device=ends.device)])
+    starts = torch.cat([torch.zeros(1, dtype=ends.dtype, device=ends.device), ends[:-1]])
+    zero64 = torch.zeros(1, dtype=torch.float64, device=sorted_conf.device)
+    c_conf = torch.cat([zero64, sorted_conf.to(torch.float64).cumsum(0)])
+    zero_i = torch.zeros(1, dtype=torch.int64, device=sorted_conf.device)
+    c_acc = torch.cat([zero_i, sorted_correct.to(torch.int64).cumsum(0)])
+    count = (ends - starts).to(torch.float64)
+    s_conf = c_conf[ends] - c_conf[starts]
+    s_acc = (c_acc[ends] - c_acc[starts]).to(torch.float64)
+    return ce_from_bins(count, s_conf, s_acc, norm)
+
+
+def _adaece(prep: Prepared, n_bins: int, norm: str) -> float:
+    sc, order = torch.sort(prep.conf, stable=True)
+    return _adaece_from_sorted(sc, prep.correct[order], n_bins, norm)
+
+
+def column_sums64(x: torch.Tensor, block: int = 256, exact_below: int = 1 << 22) -> torch.Tensor:
+    """Column sums of ``[N, K]`` in float64. Up to ``exact_below`` entries: a float64 copy.
+    Above: no float64 copy of the matrix, float32 sums over blocks of ``block`` rows, then a
+    float64 sum of the block sums (faster than ``sum(0)``; relative error ~1e-9)."""
+    if x.dtype == torch.float64 or x.numel() <= exact_below:
+        return x.to(torch.float64).sum(dim=0)
+    n, k = x.shape
+    full = (n // block) * block
+    out = x[full:].to(torch.float64).sum(dim=0)
+    if full:
+        out += x[:full].view(-1, block, k).sum(dim=1).to(torch.float64).sum(dim=0)
+    return out
+
+
+def _entries_above(x: torch.Tensor, thr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Column index and value of every entry ``> thr`` of ``x [N, K]`` (row-major order).
+
+    On CPU this goes through numpy, whose comparison and ``flatnonzero`` are several times
+    faster than ``torch.gt`` + ``nonzero`` here; both give the same entries in the same order.
+    """
+    k = x.shape[1]
+    if x.device.type == "cpu" and not x.requires_grad:
+        xn = x.contiguous().numpy().reshape(-1)
+        flat = np.flatnonzero(xn > thr.numpy())
+        return torch.from_numpy(flat % k), torch.from_numpy(xn.take(flat))
+    rows, cols = (x > thr).nonzero(as_tuple=True)
+    return cols, x[rows, cols]
+
+
+def classwise_bins(
+    probs: torch.Tensor,
+    labels: torch.Tensor,
+    p_true: torch.Tensor,
+    n_bins: int,
+    edge_dtype: torch.dtype | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per (class, bin) ``(count, sum of p_k, count of y == k)``, each ``[K, n_bins]`` float64.
+
+    Every entry ``p_ik`` of the matrix is binned by its own value (equal-width, ``(lo, hi]``).
+    Only entries above ``1/n_bins`` can leave the first bin and a row holds fewer than
+    ``n_bins`` of them, so the matrix is scanned once for those candidates; the first bin gets the
+    remainder (column sums minus the candidates). Memory: one bool mask ``[N, K]`` plus the
+    candidates, never an int64 index per entry.
+    """
+    n, k = probs.shape
+    # the first interior edge as compared by bin_index: entries <= it stay in the first bin
+    thr = bin_edges(n_bins, edge_dtype or probs.dtype, probs.device)[1].to(probs.dtype)
+    cols, vals = _entries_above(probs, thr)
+    idx = cols * n_bins + bin_index(vals, n_bins, edge_dtype)
+    size = k * n_bins
+    vals64 = vals.to(torch.float64)
+    count = torch.bincount(idx, minlength=size).to(torch.float64).view(k, n_bins)
+    s_p = torch.bincount(idx, weights=vals64, minlength=size).to(torch.float64).view(k, n_bins)
+    cand_count = count.sum(dim=1)  # every candidate lands in one bin of its column
+    cand_sum = s_p.sum(dim=1)
+    col_sum = column_sums64(probs)
+    count[:, 0] += n - cand_count
+    s_p[:, 0] += (col_sum - cand_sum).clamp_(min=0.0)
+    y_idx = labels * n_bins + bin_index(p_true, n_bins, edge_dtype)
+    s_y = torch.bincount(y_idx, minlength=size).to(torch.float64).view(k, n_bins)
+    return count, s_p, s_y
+
+
+def _classwise(prep: Prepared, n_bins: int, norm: str) -> float:
+    count, s_p, s_y = classwise_bins(prep.probs, prep.labels, prep.p_true, n_bins, prep.edge_dtype)
+    return classwise_from_bins(count, s_p, s_y, norm)
+
+
+def classwise_from_bins(
+    count: torch.Tensor, s_p: torch.Tensor, s_y: torch.Tensor, norm: str = "l1"
+) -> float:
+    """Mean over the K classes (rows) of each class's binned calibration error (norm as in ECE)."""
+    k = count.shape[0]
+    n = count.sum(dim=1, keepdim=True)  # N for every class
+    if k == 0 or float(n.max()) <= 0:
+        return 0.0
+    diff = (s_y - s_p).abs()
+    if norm == "l1":
+        return float((diff / n).sum()) / k
+    gap = torch.where(count > 0, diff / count.clamp(min=1.0), torch.zeros_like(diff))
+    if norm == "l2":
+        return float(torch.sqrt((count / n * gap * gap).sum(dim=1)).sum()) / k
+    return float(gap.max(dim=1).values.sum()) / k
+
+
+# --------------------------------------------------------------------------- public API
+def expected_calibration_error(
+    probs: Any,
+    labels: Any,
+    n_bins: int = 15,
+    norm: Norm = "l1",
+    *,
+    validate_args: bool = True,
+) -> float:
+    """Top-label expected calibration error with ``n_bins`` equal-width bins.
+
+    ``ECE = sum_b (|B_b|/N) |acc(B_b) - conf(B_b)|`` where ``acc`` is the fraction of correct
+    top-label predictions and ``conf`` the mean top-label confidence of bin b. Bins are
+    ``(b/n, (b+1)/n]``, ``c = 0`` in the first and ``c = 1`` in the last; empty bins weigh 0.
+    ``norm="l2"``: ``sqrt(sum_b (|B_b|/N) gap_b^2)``; ``norm="max"``: the largest gap over
+    non-empty bins (MCE). ``n_bins=15`` is the focal-calibration convention, the paper used 20.
+    """
+    _check_n_bins(n_bins)
+    _check_norm(norm)
+    return _ece(prepare_from_probs(probs, labels, validate_args=validate_args), n_bins, norm)
+
+
+def maximum_calibration_error(
+    probs: Any, labels: Any, n_bins: int = 15, *, validate_args: bool = True
+) -> float:
+    """``max_b |acc(B_b) - conf(B_b)|`` over non-empty equal-width bins (ECE with norm="max")."""
+    return expected_calibration_error(probs, labels, n_bins, "max", validate_args=validate_args)
+
+
+def adaptive_calibration_error(
+    probs: Any, labels: Any, n_bins: int = 15, norm: Norm = "l1", *, validate_args: bool = True
+) -> float:
+    """ECE with equal-mass (adaptive) bins: each bin holds about ``N / n_bins`` samples.
+
+    The confidences are sorted; bin b ends at the confidence of the sample at position
+    ``round((b+1) N / n_bins)`` (1-based) and bins are ``(hi_{b-1}, hi_b]``. Ties are never split:
+    a tie group that straddles a cut joins the lower bin entirely, so the value does not depend on
+    the order of the samples; bins left empty by ties weigh 0. With ``N < n_bins`` several cuts
+    coincide and the effective number of bins is at most N. Weights and norms as in
+    :func:`expected_calibration_error`.
+    """
+    _check_n_bins(n_bins)
+    _check_norm(norm)
+    return _adaece(prepare_from_probs(probs, labels, validate_args=validate_args), n_bins, norm)
+
+
+def classwise_calibration_error(
+    probs: Any, labels: Any, n_bins: int = 15, norm: Norm = "l1", *, validate_args: bool = True
+) -> float:
+    """Classwise ECE (Kull et al. 2019): mean over all K classes of a per-class binned ECE.
+
+    For class k, every sample's ``p_ik`` (not only the top label) is binned with equal-width
+    bins ``(lo, hi]`` and compared with the frequency of ``y_i == k`` in the bin:
+    ``cwECE = (1/K) sum_k sum_b (|B_kb|/N) |freq_kb - conf_kb|``. Classes absent from the labels
+    still count (their predicted probabilities should then be near 0) and the average is over all
+    K columns. ``norm`` applies per class before averaging.
+    """
+    _check_n_bins(n_bins)
+    _check_norm(norm)
+    return _classwise(prepare_from_probs(probs, labels, validate_args=validate_args), n_bins, norm)
+
+
+def nll_per_sample(prep: Prepared, eps: float = NLL_EPS) -> torch.Tensor:
+    """``[N]`` float64 NLL per sample: exact from logits if available, else clamped at eps."""
+    if prep.nll is not None:
+        return prep.nll
+    return -torch.log(prep.p_true.to(torch.float64).clamp(min=eps))
+
+
+def _nll(prep: Prepared, eps: float) -> float:
+    return float(nll_per_sample(prep, eps).mean())
+
+
+def negative_log_likelihood(
+    probs: Any, labels: Any, *, eps: float = NLL_EPS, validate_args: bool = True
+) -> float:
+    """Mean ``-log max(p_{i,y_i}, eps)`` in nats; ``eps = 1e-12`` caps a zero probability at 27.6.
+
+    (:func:`gencal.metrics.calibration_report` given logits computes the exact log-softmax NLL
+    instead, without clamping.)
+    """
+    return _nll(prepare_from_probs(probs, labels, validate_args=validate_args), eps)
+
+
+def brier_per_sample(prep: Prepared) -> torch.Tensor:
+    """``[N]`` float64 ``sum_k (p_ik - [y_i == k])^2 = ||p_i||^2 - 2 p_{i,y_i} + 1``."""
+    sumsq = torch.linalg.vector_norm(prep.probs, dim=1).to(torch.float64).square()
+    return (sumsq - 2.0 * prep.p_true.to(torch.float64) + 1.0).clamp_(min=0.0)
+
+
+def _brier(prep: Prepared) -> float:
+    return float(brier_per_sample(prep).mean())
+
+
+def brier_score(probs: Any, labels: Any, *, validate_args: bool = True) -> float:
+    """Multi-class Brier score ``(1/N) sum_i sum_k (p_ik - [y_i == k])^2`` (range [0, 2]).
+
+    Summed over classes, averaged over samples (the original Brier 1950 definition, as in the
+    focal-calibration papers); divide by K for the per-entry mean. Computed as
+    ``||p_i||^2 - 2 p_{i,y_i} + 1`` without forming the one-hot matrix.
+    """
+    return _brier(prepare_from_probs(probs, labels, validate_args=validate_args))
+
+
+def accuracy(probs: Any, labels: Any, *, validate_args: bool = True) -> float:
+    """Fraction of samples whose argmax (first maximal index on ties) equals the label."""
+    prep = prepare_from_probs(probs, labels, validate_args=validate_args)
+    return float(prep.correct.to(torch.float64).mean())
+
+
+def _balanced_accuracy(prep: Prepared) -> float:
+    k = prep.num_classes
+    pairs = torch.bincount(prep.labels * 2 + prep.correct.to(torch.int64), minlength=2 * k)
+    pairs = pairs.view(k, 2).to(torch.float64)
+    support, hits = pairs.sum(dim=1), pairs[:, 1]
+    present = support > 0
+    return float((hits[present] / support[present]).mean())
+
+
+def balanced_accuracy(probs: Any, labels: Any, *, validate_args: bool = True) -> float:
+    """Mean per-class recall over the classes present in ``labels`` (as scikit-learn)."""
+    return _balanced_accuracy(prepare_from_probs(probs, labels, validate_args=validate_args))

@@ -1,0 +1,23 @@
+"""He (Kaiming) initialisation shared by the zoo."""
+
+from __future__ import annotations
+
+from torch import nn
+
+
+def he_init(model: nn.Module, mode: str = "fan_out") -> None:
+    """Conv weights ~ N(0, 2 / fan) (He et al. 2015), BN weight 1 / bias 0, linear bias 0.
+
+    ``mode="fan_out"`` (fan = k*k*out_channels) is what the original ResNet, WideResNet and
+    DenseNet code used for convolutions. Linear weights keep PyTorch's default initialisation.
+    """
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode=mode, nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.zeros_(m.bias)

@@ -1,0 +1,109 @@
+"""Small, fast networks for quick experiments on CPU.
+
+- ``cnn32``: three 3x3 conv-BN-ReLU-maxpool stages (32, 64, 128 filters; 32 -> 16 -> 8 -> 4),
+  global average pooling, linear classifier. For 32x32 inputs (CIFAR).
+- ``cnn28``: conv-BN-ReLU-maxpool (32), conv-BN-ReLU-maxpool (64), conv-BN-ReLU (128)
+  (28 -> 14 -> 7), global average pooling, linear. For 28x28 inputs (MNIST, Fashion-MNIST,
+  MedMNIST-28).
+- ``cnn8``: conv-BN-ReLU (32), conv-BN-ReLU-maxpool (64), conv-BN-ReLU (128) (8 -> 4), global
+  average pooling, linear. For 8x8 inputs (scikit-learn digits).
+- ``mlp``: flatten, two hidden ReLU layers (256 units), linear. ``in_features`` defaults to
+  ``in_channels * input_size**2`` (``input_size=8``: digits); pass ``in_features`` for tabular data.
+
+All use global average pooling, so any input at least as large as the intended size works.
+Convolutions use Kaiming normal (fan-out, ReLU) initialisation, BN starts at identity, linear
+bias 0; the MLP keeps PyTorch's default initialisation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from gencal.models._init import he_init
+from gencal.models.registry import register_model
+
+__all__ = ["MLP", "SmallCNN"]
+
+
+class SmallCNN(nn.Module):
+    """Stack of 3x3 conv-BN-ReLU layers, a 2x2 max-pool after those flagged in ``pool``."""
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_channels: int = 3,
+        widths: Sequence[int] = (32, 64, 128),
+        pool: Sequence[bool] = (True, True, True),
+    ) -> None:
+        super().__init__()
+        if len(widths) != len(pool) or not widths:
+            raise ValueError("widths and pool must be non-empty and of the same length")
+        layers: list[nn.Module] = []
+        c = in_channels
+        for w, p in zip(widths, pool):
+            layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU()]
+            if p:
+                layers.append(nn.MaxPool2d(2))
+            c = w
+        self.features = nn.Sequential(*layers)
+        self.fc = nn.Linear(c, num_classes)
+        he_init(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.features(x)
+        return self.fc(out.mean(dim=(2, 3)))
+
+
+class MLP(nn.Module):
+    """Flatten, ``len(hidden)`` Linear-ReLU layers, then a linear classifier."""
+
+    def __init__(
+        self, in_features: int, num_classes: int = 10, hidden: Sequence[int] = (256, 256)
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten()]
+        d = in_features
+        for h in hidden:
+            layers += [nn.Linear(d, h), nn.ReLU()]
+            d = h
+        layers.append(nn.Linear(d, num_classes))
+        self.net = nn.Sequential(*layers)
+        self.in_features = in_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+@register_model("cnn32")
+def cnn32(num_classes: int = 10, in_channels: int = 3) -> SmallCNN:
+    """Three conv-pool stages for 32x32 inputs."""
+    return SmallCNN(num_classes, in_channels, (32, 64, 128), (True, True, True))
+
+
+@register_model("cnn28")
+def cnn28(num_classes: int = 10, in_channels: int = 3) -> SmallCNN:
+    """Three convs, two pools, for 28x28 inputs."""
+    return SmallCNN(num_classes, in_channels, (32, 64, 128), (True, True, False))
+
+
+@register_model("cnn8")
+def cnn8(num_classes: int = 10, in_channels: int = 3) -> SmallCNN:
+    """Three convs, one pool, for 8x8 inputs (scikit-learn digits)."""
+    return SmallCNN(num_classes, in_channels, (32, 64, 128), (False, True, False))
+
+
+@register_model("mlp")
+def mlp(
+    num_classes: int = 10,
+    in_channels: int = 3,
+    input_size: int = 8,
+    in_features: int | None = None,
+    hidden: Sequence[int] = (256, 256),
+) -> MLP:
+    """MLP on flattened inputs; ``in_features`` defaults to ``in_channels * input_size**2``."""
+    if in_features is None:
+        in_features = in_channels * input_size * input_size
+    return MLP(in_features, num_classes, tuple(hidden))

@@ -1,0 +1,132 @@
+"""Training configuration: where the Hydra configs live, composing them, naming run folders.
+
+The configs are Hydra config groups (``data model loss trainer calibrator experiment``) in the
+repository's ``configs/`` folder; the wheel ships the same folder as ``gencal/configs``.
+:func:`compose_config` composes them without a Hydra app (tests, notebooks, ``gencal bench``);
+:mod:`gencal.train.app` is the Hydra command-line app.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from gencal._checks import GencalInputError
+
+__all__ = [
+    "compose_config",
+    "compose_many",
+    "config_groups",
+    "configs_dir",
+    "run_dir",
+    "run_name",
+    "to_config",
+]
+
+#: config groups whose option can be chosen by name (``loss=gce``, ``grid: {loss: [...]}``)
+CONFIG_GROUPS = ("data", "model", "loss", "trainer", "calibrator", "experiment")
+
+
+def configs_dir() -> Path:
+    """The folder holding ``config.yaml`` and the config groups.
+
+    The installed wheel's copy (``gencal/configs``) comes first, then the repository's
+    ``configs/`` beside ``src/`` (editable installs and checkouts).
+    """
+    pkg = Path(__file__).resolve().parents[1]  # .../gencal
+    candidates = [pkg / "configs", pkg.parents[1] / "configs"]
+    for cand in candidates:
+        if (cand / "config.yaml").is_file():
+            return cand
+    raise FileNotFoundError(
+        "gencal configs not found; looked in " + ", ".join(str(c) for c in candidates)
+    )
+
+
+def config_groups() -> dict[str, list[str]]:
+    """Options of each config group, e.g. ``{"loss": ["ce", "focal", ...], ...}``."""
+    root = configs_dir()
+    return {
+        g: sorted(p.stem for p in (root / g).glob("*.yaml"))
+        for g in CONFIG_GROUPS
+        if (root / g).is_dir()
+    }
+
+
+def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
+    """Compose ``config.yaml`` with Hydra overrides, e.g. ``["experiment=demo", "loss=gce"]``.
+
+    The overrides are recorded in the result's ``overrides`` key so that a sweep can recompose
+    each grid point exactly as ``python -m gencal.train.app <overrides> loss=...`` would.
+    """
+    return compose_many([overrides])[0]
+
+
+def compose_many(override_lists: Sequence[Sequence[str]]) -> list[DictConfig]:
+    """:func:`compose_config` for several override lists in one Hydra context (faster)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    was_initialized = GlobalHydra.instance().is_initialized()
+    if was_initialized:  # e.g. called from inside a Hydra app: compose in a fresh context
+        saved = GlobalHydra.instance().hydra
+        GlobalHydra.instance().clear()
+    out = []
+    try:
+        with initialize_config_dir(config_dir=str(configs_dir()), version_base="1.3"):
+            for overrides in override_lists:
+                overrides = [str(o) for o in overrides]
+                try:
+                    cfg = compose(config_name="config", overrides=overrides)
+                except Exception as exc:
+                    raise GencalInputError(
+                        f"cannot compose the config with overrides {overrides}: {exc}"
+                    ) from exc
+                with open_dict(cfg):
+                    cfg.overrides = overrides
+                out.append(cfg)
+    finally:
+        if was_initialized:
+            GlobalHydra.instance().initialize(saved)
+    return out
+
+
+def to_config(cfg: Any) -> DictConfig:
+    """Accept a DictConfig, a plain dict or a list of overrides and return a DictConfig."""
+    if isinstance(cfg, DictConfig):
+        return cfg
+    if isinstance(cfg, dict):
+        return OmegaConf.create(cfg)
+    if isinstance(cfg, (list, tuple)):
+        return compose_config(cfg)
+    raise GencalInputError(
+        f"cfg: expected a DictConfig, a dict or a list of overrides, got {type(cfg).__name__}"
+    )
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=+-]+", "-", str(text)).strip("-")
+
+
+def run_name(cfg: DictConfig) -> str:
+    """``<data>__<model>__<loss>__s<seed>`` (or ``cfg.run_name`` when it is set).
+
+    A long-tailed training set adds ``-lt<imbalance factor>`` to the data part, so that
+    balanced and long-tailed runs of one dataset never share a folder.
+    """
+    if cfg.get("run_name"):
+        return _slug(cfg.run_name)
+    data = _slug(cfg.data.name)
+    lt = cfg.data.get("long_tail")
+    if lt:
+        data += f"-lt{lt.get('imbalance_factor')}"
+    return f"{data}__{_slug(cfg.model.name)}__{_slug(cfg.loss.name)}__s{int(cfg.seed)}"
+
+
+def run_dir(cfg: DictConfig) -> Path:
+    """``<output_root>/<experiment>/<run_name(cfg)>``."""
+    return Path(str(cfg.output_root)) / _slug(cfg.experiment) / run_name(cfg)

@@ -1,0 +1,309 @@
+"""The LightningModule that trains a classifier with a gencal loss.
+
+- SGD (momentum, weight decay, optional Nesterov) with a per-epoch schedule: multi-step
+  (``lr * gamma^(number of milestones <= epoch)``), cosine (``min_lr + (lr - min_lr)
+  (1 + cos(pi e / E)) / 2``) or constant, optionally after a linear warm-up from ``lr / 10``.
+- Batches from the streaming loader arrive as uint8 ``[B, H, W, C]`` and are converted,
+  augmented and normalised here on the device; in-memory batches arrive ready (float).
+- Mixup (``data.augment.mixup_alpha > 0``): ``lam L(f(x~), y_a) + (1 - lam) L(f(x~), y_b)``.
+- The loss's named parts are logged as ``train/<part>`` (epoch means).
+- Validation on the calibration split gathers the logits of all ranks in the original order,
+  logs ``cal/acc``, ``cal/nll`` and ``cal/ece`` (15 equal-width bins, L1) and calls
+  ``loss.update(cal_logits, cal_labels)`` when ``loss.needs_update`` (AdaFocal).
+- The test stage collects cal and test logits in the original order (see
+  :class:`gencal.train.checkpoint.LogitsWriter`).
+- A NaN/inf loss raises :class:`NonFiniteLossError` before the optimiser step.
+- Randomness: at the start of epoch ``e`` the global torch RNG (dropout) and the module's
+  augmentation generator are seeded from ``(seed, e, rank)``, so a run resumed at an epoch
+  boundary draws the same numbers as one that ran straight through.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gencal.train.datamodule import ShardedEval
+
+__all__ = ["ClassifierModule", "NonFiniteLossError", "lr_factor"]
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN or infinite loss (or parameters)."""
+
+
+def lr_factor(epoch: int, schedule: dict[str, Any], epochs: int, base_lr: float) -> float:
+    """Multiplier of the base learning rate for ``epoch`` (0-based)."""
+    name = str(schedule.get("name", "multistep"))
+    warm = int(schedule.get("warmup_epochs", 0) or 0)
+    if name == "multistep":
+        gamma = float(schedule.get("gamma", 0.1))
+        f = gamma ** sum(1 for m in schedule.get("milestones", []) if epoch >= int(m))
+    elif name == "cosine":
+        lo = float(schedule.get("min_lr", 0.0)) / base_lr
+        span = max(epochs - warm, 1)
+        t = min(max(epoch - warm, 0), span) / span
+        f = lo + (1.0 - lo) * 0.5 * (1.0 + math.cos(math.pi * t))
+    elif name == "constant":
+        f = 1.0
+    else:
+        from gencal._checks import GencalInputError
+
+        raise GencalInputError(
+            f"trainer.schedule.name: expected multistep, cosine or constant, got {name!r}"
+        )
+    if warm > 0 and epoch < warm:
+        f *= 0.1 + 0.9 * epoch / warm
+    return f
+
+
+def _seed_for(*parts: int) -> int:
+    from gencal.data.loader import epoch_seed
+
+    s = 0
+    for p in parts:
+        s = epoch_seed(s, int(p))
+    return s
+
+
+class ClassifierModule(L.LightningModule):
+    """Train ``model`` with ``loss`` (a gencal loss or any ``(logits, target) -> loss``)."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss: nn.Module,
+        *,
+        num_classes: int,
+        optimizer: dict[str, Any],
+        schedule: dict[str, Any],
+        epochs: int,
+        seed: int = 0,
+        mean: tuple[float, ...] = (0.0,),
+        std: tuple[float, ...] = (1.0,),
+        augment: Any = None,
+        channels_last: bool = False,
+        check_finite: bool = True,
+        n_cal: int = 0,
+        n_test: int = 0,
+        ece_bins: int = 15,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.loss_fn = loss
+        self.num_classes = int(num_classes)
+        self.optim_cfg = dict(optimizer)
+        self.schedule_cfg = dict(schedule)
+        self.epochs = int(epochs)
+        self.seed = int(seed)
+        self.mean, self.std = tuple(mean), tuple(std)
+        self.augment = augment  # BatchAugment: crop/flip for streamed batches, mixup for all
+        self.channels_last = bool(channels_last)
+        self.check_finite = bool(check_finite)
+        self.n_cal, self.n_test = int(n_cal), int(n_test)
+        self.ece_bins = int(ece_bins)
+        self.aug_generator: torch.Generator | None = None
+        #: wall time spent in training epochs (kept across resumes, saved in the checkpoint)
+        self.train_seconds = 0.0
+        self._eval_buf: dict[int, list[torch.Tensor]] = {}
+        self._train_sums: dict[str, torch.Tensor] = {}
+        self._train_count = 0.0
+        #: after the test stage: {"cal": (logits, labels), "test": (logits, labels)} (CPU)
+        self.collected: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["gencal"] = {"train_seconds": float(self.train_seconds)}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.train_seconds = float(checkpoint.get("gencal", {}).get("train_seconds", 0.0))
+
+    # ------------------------------------------------------------------ batches
+    def _prepare(self, x: torch.Tensor, train: bool) -> torch.Tensor:
+        if x.dtype == torch.uint8:  # streamed [B, H, W, C]
+            from gencal.data import to_float_tensor
+
+            x = to_float_tensor(x, channels_last=self.channels_last)
+            if train and self.augment is not None and not self.augment.is_identity:
+                x = self.augment(x, self.aug_generator)
+            from gencal.data import normalize_
+
+            normalize_(x, self.mean, self.std)
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(self._prepare(x, train=False))
+
+    # ------------------------------------------------------------------ training
+    def on_train_epoch_start(self) -> None:
+        epoch, rank = self.current_epoch, self.global_rank
+        s = _seed_for(self.seed, epoch, rank)
+        torch.manual_seed(s)  # dropout and anything else that uses the global generator
+        if self.aug_generator is None or self.aug_generator.device != self.device:
+            dev = self.device if self.device.type != "mps" else torch.device("cpu")
+            self.aug_generator = torch.Generator(device=dev)
+        self.aug_generator.manual_seed(_seed_for(self.seed, epoch, rank, 1))
+        self._train_sums, self._train_count = {}, 0.0
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
+        x, y = batch[0], batch[1]
+        x = self._prepare(x, train=True)
+        if self.augment is not None and self.augment.mixup_alpha > 0:
+            x, ya, yb, lam = self.augment.mixup(x, y, self.aug_generator)
+            logits = self.model(x)
+            la = self.loss_fn(logits, ya)
+            parts_a = dict(getattr(self.loss_fn, "parts", {}) or {})
+            lb = self.loss_fn(logits, yb)
+            parts_b = dict(getattr(self.loss_fn, "parts", {}) or {})
+            loss = lam * la + (1.0 - lam) * lb
+            parts = {k: lam * v + (1.0 - lam) * parts_b.get(k, v) for k, v in parts_a.items()}
+        else:
+            logits = self.model(x)
+            loss = self.loss_fn(logits, y)
+            parts = dict(getattr(self.loss_fn, "parts", {}) or {})
+        if self.check_finite:
+            self._check_loss(loss, parts, batch_idx)
+        # epoch means of the loss and its parts, accumulated on the device without a sync
+        # (Lightning's per-step self.log costs ~1 ms a call; logged once in on_train_epoch_end)
+        bs = float(y.shape[0])
+        acc = self._train_sums
+        acc["loss"] = acc.get("loss", 0.0) + loss.detach().float() * bs
+        for k, v in parts.items():
+            if torch.is_tensor(v) and v.numel() == 1:
+                acc[k] = acc.get(k, 0.0) + v.detach().float() * bs
+        self._train_count += bs
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        if self._train_count:
+            self.log_dict(
+                {f"train/{k}": v / self._train_count for k, v in self._train_sums.items()},
+                sync_dist=True,
+            )
+        self._train_sums, self._train_count = {}, 0.0
+
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int):
+        # in-memory batches are made on the device already: skip Lightning's generic walk
+        if isinstance(batch, (tuple, list)) and all(
+            torch.is_tensor(t) and t.device == device for t in batch
+        ):
+            return batch
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
+
+    def _check_loss(self, loss: torch.Tensor, parts: dict, batch_idx: int) -> None:
+        bad = not bool(torch.isfinite(loss.detach()))
+        if self.trainer is not None and self.trainer.world_size > 1:
+            bad = self.trainer.strategy.reduce_boolean_decision(bad, all=False)
+        if bad:
+            desc = ", ".join(f"{k}={float(v):.4g}" for k, v in parts.items() if torch.is_tensor(v))
+            raise NonFiniteLossError(
+                f"non-finite training loss ({float(loss.detach()):.4g}) at epoch "
+                f"{self.current_epoch}, batch {batch_idx}"
+                + (f" (parts: {desc})" if desc else "")
+                + "; training stopped before the optimiser step. The last good checkpoint "
+                "(end of the previous epoch) is kept. Lower trainer.optimizer.lr, set "
+                "trainer.grad_clip, or use trainer.precision=32-true."
+            )
+
+    def configure_optimizers(self):
+        o = self.optim_cfg
+        name = str(o.get("name", "sgd")).lower()
+        if name != "sgd":
+            from gencal._checks import GencalInputError
+
+            raise GencalInputError(
+                f"trainer.optimizer.name: only 'sgd' is implemented, got {name!r}"
+            )
+        lr = float(o.get("lr", 0.1))
+        opt = torch.optim.SGD(
+            self.parameters(),
+            lr=lr,
+            momentum=float(o.get("momentum", 0.9)),
+            weight_decay=float(o.get("weight_decay", 0.0)),
+            nesterov=bool(o.get("nesterov", False)),
+        )
+        sched_cfg, epochs = self.schedule_cfg, self.epochs
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda e: lr_factor(e, sched_cfg, epochs, lr)
+        )
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+
+    # ------------------------------------------------------------------ evaluation
+    def _collect(self, logits: torch.Tensor, y: torch.Tensor, key: int) -> None:
+        buf = self._eval_buf.setdefault(key, [])
+        buf.append(torch.cat([logits.float(), y.to(logits.device, torch.float32)[:, None]], 1))
+
+    def _gather(self, key: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows of all ranks for eval loader ``key`` in the original order: (logits, labels)."""
+        rows = self._eval_buf.pop(key, [])
+        local = (
+            torch.cat(rows) if rows else torch.empty(0, self.num_classes + 1, device=self.device)
+        )
+        world = self.trainer.world_size if self.trainer is not None else 1
+        if world == 1:
+            full = local
+        else:
+            sh = ShardedEval(n, world)
+            pad = local.new_zeros(sh.max_len, local.shape[1])
+            pad[: len(local)] = local
+            gathered = self.all_gather(pad)  # [W, max_len, K + 1]
+            full = sh.reorder(gathered)
+        if len(full) != n:
+            raise RuntimeError(f"evaluation gathered {len(full)} rows, expected {n}")
+        return full[:, :-1], full[:, -1].long()
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        x, y = batch[0], batch[1]
+        self._collect(self(x), y, 0)
+
+    def on_validation_epoch_start(self) -> None:
+        self._eval_buf.pop(0, None)
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer is not None and self.trainer.sanity_checking:
+            self._eval_buf.pop(0, None)
+            return
+        logits, labels = self._gather(0, self.n_cal)
+        # the cal split is small: metrics and the loss's update run on the CPU, where the
+        # histogram kernels are deterministic (CUDA bincount/index_add are not)
+        logits, labels = logits.detach().cpu(), labels.cpu()
+        self.log_dict(cal_metrics(logits, labels, self.ece_bins), rank_zero_only=False)
+        if getattr(self.loss_fn, "needs_update", False):
+            self.loss_fn.update(logits, labels)
+
+    def test_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        x, y = batch[0], batch[1]
+        self._collect(self(x), y, 10 + dataloader_idx)
+
+    def on_test_epoch_start(self) -> None:
+        self._eval_buf.clear()
+        self.collected = {}
+
+    def on_test_epoch_end(self) -> None:
+        for key, name, n in ((10, "cal", self.n_cal), (11, "test", self.n_test)):
+            logits, labels = self._gather(key, n)
+            self.collected[name] = (logits.cpu(), labels.cpu())
+
+
+@torch.no_grad()
+def cal_metrics(logits: torch.Tensor, labels: torch.Tensor, n_bins: int = 15) -> dict[str, float]:
+    """Accuracy, NLL (exact log-softmax) and top-label ECE (``n_bins`` equal-width bins, L1,
+    :func:`gencal.metrics.expected_calibration_error`) of logits on the cal split."""
+    from gencal.metrics import expected_calibration_error
+
+    logits = logits.float()
+    if len(labels) == 0:
+        return {}
+    return {
+        "cal/acc": float((logits.argmax(1) == labels).float().mean()),
+        "cal/nll": float(F.cross_entropy(logits, labels)),
+        "cal/ece": expected_calibration_error(
+            logits.softmax(dim=1), labels, n_bins=n_bins, validate_args=False
+        ),
+    }

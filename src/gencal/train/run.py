@@ -1,0 +1,325 @@
+"""One training run: ``train_run(cfg) -> run_dir`` and ``load_run(run_dir) -> RunLogits``.
+
+A run folder ``<output_root>/<experiment>/<data>__<model>__<loss>__s<seed>`` holds
+
+- ``config.yaml``: the resolved config (written first);
+- ``ckpt/last.ckpt``: the checkpoint of the last finished epoch (atomic; a rerun resumes from it);
+- ``logs/metrics.csv``: per-epoch ``train/<part>`` and ``cal/acc|nll|ece``;
+- ``logits.npz``: written last, atomically: ``cal_logits cal_labels test_logits test_labels``
+  (original sample order) and ``meta`` (a JSON string: config, code version, class names,
+  groups, training time, epochs). Its presence marks the run finished: ``train_run`` then
+  returns at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import warnings
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from gencal._checks import GencalInputError
+from gencal.io import atomic_write_text
+from gencal.train.config import run_dir, to_config
+
+__all__ = [
+    "RunLogits",
+    "RunNotFinishedError",
+    "code_version",
+    "is_finished",
+    "load_run",
+    "resolve_threads",
+    "train_run",
+]
+
+LOGITS_FILE = "logits.npz"
+CONFIG_FILE = "config.yaml"
+_KEYS = ("cal_logits", "cal_labels", "test_logits", "test_labels", "meta")
+
+
+class RunNotFinishedError(FileNotFoundError):
+    """A run folder has no (readable) ``logits.npz``."""
+
+
+@dataclass
+class RunLogits:
+    """The saved outputs of a finished run (numpy arrays) and its ``meta`` record."""
+
+    cal_logits: np.ndarray
+    cal_labels: np.ndarray
+    test_logits: np.ndarray
+    test_labels: np.ndarray
+    meta: dict[str, Any] = field(default_factory=dict)
+    run_dir: Path | None = None
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.meta.get("config", {})
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.meta.get("class_names", []))
+
+    @property
+    def groups(self) -> dict[int, str] | None:
+        g = self.meta.get("groups")
+        return None if g is None else {int(k): v for k, v in g.items()}
+
+
+def is_finished(path: str | os.PathLike) -> bool:
+    """Whether ``path`` (a run folder) holds ``logits.npz``."""
+    return (Path(path) / LOGITS_FILE).is_file()
+
+
+def load_run(path: str | os.PathLike) -> RunLogits:
+    """Read ``<run_dir>/logits.npz``; a missing or corrupt file raises a clear error."""
+    rdir = Path(path)
+    f = rdir / LOGITS_FILE if rdir.is_dir() or not rdir.suffix else rdir
+    if not f.is_file():
+        raise RunNotFinishedError(
+            f"{f}: no saved logits; the run has not finished (train it with "
+            "gencal.train.train_run or `gencal train`)"
+        )
+    try:
+        with np.load(f, allow_pickle=False) as z:
+            missing = [k for k in _KEYS if k not in z.files]
+            if missing:
+                raise GencalInputError(f"{f}: corrupt run file, missing arrays {missing}")
+            arrays = {k: z[k] for k in _KEYS}
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        if isinstance(exc, GencalInputError):
+            raise
+        raise GencalInputError(
+            f"{f}: corrupt run file ({type(exc).__name__}: {exc}); delete it to retrain the run"
+        ) from exc
+    try:
+        meta = json.loads(str(arrays["meta"]))
+    except json.JSONDecodeError as exc:
+        raise GencalInputError(f"{f}: corrupt meta record: {exc}") from exc
+    out = RunLogits(
+        cal_logits=arrays["cal_logits"],
+        cal_labels=arrays["cal_labels"],
+        test_logits=arrays["test_logits"],
+        test_labels=arrays["test_labels"],
+        meta=meta,
+        run_dir=f.parent,
+    )
+    for split in ("cal", "test"):
+        lg, lb = getattr(out, f"{split}_logits"), getattr(out, f"{split}_labels")
+        if lg.ndim != 2 or lb.ndim != 1 or len(lg) != len(lb):
+            raise GencalInputError(
+                f"{f}: corrupt run file, {split}_logits {lg.shape} / {split}_labels {lb.shape}"
+            )
+    return out
+
+
+def code_version() -> str:
+    """``gencal.__version__`` plus the git commit (``+g<sha>``, ``.dirty``) when available."""
+    import gencal
+
+    version = gencal.__version__
+    src = Path(gencal.__file__).resolve().parent
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=src,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=src,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        if sha:
+            version += f"+g{sha}" + (".dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return version
+
+
+def _local_world_size(cfg: DictConfig) -> int:
+    env = os.environ.get("LOCAL_WORLD_SIZE")
+    if env:
+        return max(int(env), 1)
+    acc = str(cfg.trainer.get("accelerator", "auto"))
+    dev = cfg.trainer.get("devices", 1)
+    if acc == "cpu" and isinstance(dev, int) and dev > 1:
+        return dev
+    return 1
+
+
+def resolve_threads(cfg: DictConfig) -> int:
+    """``trainer.threads``, or (0 = auto) the CPU cores divided by the local processes."""
+    n = int(cfg.trainer.get("threads", 0) or 0)
+    if n > 0:
+        return n
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) // _local_world_size(cfg))
+
+
+def _precision(cfg: DictConfig) -> str:
+    import torch
+
+    p = str(cfg.trainer.get("precision", "auto"))
+    if p != "auto":
+        return p
+    acc = str(cfg.trainer.get("accelerator", "auto"))
+    if acc in ("gpu", "cuda", "auto") and torch.cuda.is_available():
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    return "32-true"
+
+
+def _global_rank() -> int:
+    for var in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
+        if os.environ.get(var):
+            return int(os.environ[var])
+    return 0
+
+
+def _kwargs(node: Any) -> dict[str, Any]:
+    d = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+    d.pop("name", None)
+    return d
+
+
+def build_loss(cfg: DictConfig):
+    """``get_loss(loss.name, **rest)`` with value checks off (the trainer checks the loss)."""
+    from gencal.losses import get_loss
+
+    kw = _kwargs(cfg.loss)
+    kw.setdefault("validate_args", False)
+    try:
+        return get_loss(str(cfg.loss.name), **kw)
+    except TypeError:
+        kw.pop("validate_args")
+        return get_loss(str(cfg.loss.name), **kw)
+
+
+def build_model(cfg: DictConfig, num_classes: int, in_channels: int):
+    from gencal.models import get_model
+
+    return get_model(
+        str(cfg.model.name), num_classes=num_classes, in_channels=in_channels, **_kwargs(cfg.model)
+    )
+
+
+def _warn_tiny_batches(cfg: DictConfig, world: int) -> None:
+    name = str(cfg.loss.name).lower()
+    bs = int(cfg.data.batch_size)
+    if name == "gce" and bs < 16:
+        warnings.warn(
+            f"data.batch_size={bs} is tiny for GCE: each sample is normalised against the "
+            "batch's predictions (a batch of 1 gives exactly zero loss); use >= 32 per process",
+            stacklevel=3,
+        )
+
+
+def train_run(cfg: Any, *, callbacks: list | None = None, quiet: bool = True) -> Path:
+    """Train one run (or resume it, or return at once if it has finished); return its folder.
+
+    ``cfg`` is a composed config (see :func:`gencal.train.compose_config`), a dict, or a list of
+    Hydra overrides. ``callbacks`` are extra Lightning callbacks (tests use them).
+    """
+    import lightning as L
+    import torch
+    from lightning.pytorch.loggers import CSVLogger
+
+    from gencal.train.checkpoint import AtomicCheckpointIO, EpochCheckpoint, LogitsWriter
+    from gencal.train.datamodule import GencalDataModule, build_run_data
+    from gencal.train.module import ClassifierModule
+
+    cfg = to_config(cfg)
+    rdir = run_dir(cfg)
+    if is_finished(rdir):
+        return rdir
+    tcfg = cfg.trainer
+    if _global_rank() == 0:
+        atomic_write_text(rdir / CONFIG_FILE, OmegaConf.to_yaml(cfg, resolve=True))
+    torch.set_num_threads(resolve_threads(cfg))
+    if quiet:
+        for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    L.seed_everything(int(cfg.seed), workers=True, verbose=False)
+
+    data = build_run_data(cfg)
+    model = build_model(cfg, data.num_classes, data.in_channels)
+    loss = build_loss(cfg)
+    dm = GencalDataModule(data, cfg)
+    module = ClassifierModule(
+        model,
+        loss,
+        num_classes=data.num_classes,
+        optimizer=OmegaConf.to_container(tcfg.optimizer, resolve=True),
+        schedule=OmegaConf.to_container(tcfg.schedule, resolve=True),
+        epochs=int(tcfg.epochs),
+        seed=int(cfg.seed),
+        mean=data.mean,
+        std=data.std,
+        augment=dm.make_augment(),
+        channels_last=bool(tcfg.get("channels_last", False)),
+        check_finite=bool(tcfg.get("check_finite", True)),
+        n_cal=len(data.cal_labels),
+        n_test=len(data.test_labels),
+    )
+    meta = {
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "code_version": code_version(),
+        "class_names": data.class_names,
+        "groups": None if data.groups is None else {str(k): v for k, v in data.groups.items()},
+        "n_train": len(data.train_labels),
+        "n_cal": len(data.cal_labels),
+        "n_test": len(data.test_labels),
+        "run_name": rdir.name,
+    }
+    ckpt_dir = rdir / "ckpt"
+    ckpt_cb = EpochCheckpoint(ckpt_dir, check_finite=bool(tcfg.get("check_finite", True)))
+    val_every = 1 if getattr(loss, "needs_update", False) else int(tcfg.get("val_every", 1))
+    trainer = L.Trainer(
+        max_epochs=int(tcfg.epochs),
+        accelerator=str(tcfg.get("accelerator", "auto")),
+        devices=tcfg.get("devices", 1),
+        num_nodes=int(tcfg.get("num_nodes", 1)),
+        strategy=str(tcfg.get("strategy", "auto")),
+        precision=_precision(cfg),
+        deterministic=bool(tcfg.get("deterministic", False)) or None,
+        gradient_clip_val=tcfg.get("grad_clip"),
+        gradient_clip_algorithm="norm",
+        check_val_every_n_epoch=max(val_every, 1),
+        num_sanity_val_steps=0,
+        callbacks=[ckpt_cb, LogitsWriter(rdir / LOGITS_FILE, meta), *(callbacks or [])],
+        plugins=[AtomicCheckpointIO()],
+        logger=CSVLogger(str(rdir), name="", version="logs"),
+        enable_checkpointing=False,
+        enable_progress_bar=bool(tcfg.get("progress_bar", False)),
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+        log_every_n_steps=1_000_000,  # epoch-level logging only
+        default_root_dir=str(rdir),
+    )
+    _warn_tiny_batches(cfg, trainer.world_size)
+    last = ckpt_cb.last_path
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*Experiment logs directory.*")
+        warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+        warnings.filterwarnings("ignore", message=".*all_gather is deprecated.*")
+        warnings.filterwarnings("ignore", message=".*overridden `transfer_batch_to_device`.*")
+        warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
+        trainer.fit(module, datamodule=dm, ckpt_path=str(last) if last.is_file() else None)
+        trainer.test(module, datamodule=dm, verbose=False)
+    return rdir

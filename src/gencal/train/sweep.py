@@ -1,0 +1,256 @@
+"""Sweeps: every point of ``cfg.grid`` as one run, locally (worker processes) or on SLURM.
+
+``grid`` maps keys to lists of values, e.g. ``{loss: [ce, gce, focal], seed: [0, 1, 2]}``. A key
+that names a config group (``data model loss trainer``) picks that group's option (composed
+with the same overrides as ``cfg``, so an experiment's settings on top of the group, such as
+``loss.reduction: sum``, still apply); any other key (``seed``, ``loss.gamma``,
+``trainer.optimizer.lr``) sets a value. Grid keys other than ``data model loss seed`` are added
+to the run's folder name so that the points never share a folder.
+
+Finished runs (``logits.npz`` present) are skipped, so a second ``run_sweep`` does no work; an
+interrupted run resumes from its ``last.ckpt``.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import os
+import pickle
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from gencal._checks import GencalInputError
+from gencal.train.config import CONFIG_GROUPS, compose_many, run_dir, run_name, to_config
+
+__all__ = ["SweepError", "expand_grid", "run_sweep", "slurm_parameters", "sweep_worker"]
+
+_NAMED_KEYS = ("data", "model", "loss", "seed")
+
+
+class SweepError(RuntimeError):
+    """Some runs of a sweep failed (the others finished); ``failures`` maps run folder -> error."""
+
+    def __init__(self, failures: dict[str, str]) -> None:
+        self.failures = failures
+        lines = "\n".join(f"  {k}: {v}" for k, v in failures.items())
+        super().__init__(f"{len(failures)} run(s) of the sweep failed:\n{lines}")
+
+
+def _override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def _format_value(v: Any) -> str:
+    return str(v).replace("/", "-")
+
+
+def expand_grid(cfg: Any) -> list[DictConfig]:
+    """One config per point of ``cfg.grid`` (cartesian product, in the grid's key order)."""
+    cfg = to_config(cfg)
+    grid = cfg.get("grid") or {}
+    if not grid:
+        return [cfg]
+    keys = [str(k) for k in grid]
+    values = []
+    for k in keys:
+        v = (
+            OmegaConf.to_container(grid[k], resolve=True)
+            if OmegaConf.is_config(grid[k])
+            else grid[k]
+        )
+        if not isinstance(v, list) or not v:
+            raise GencalInputError(f"grid.{k}: expected a non-empty list of values, got {v!r}")
+        values.append(v)
+    base = [str(o) for o in (cfg.get("overrides") or []) if _override_key(str(o)) not in keys]
+    choices = [(k, str(v)) for k, vals in zip(keys, values) if k in CONFIG_GROUPS for v in vals]
+    composed = compose_many([[*base, f"{k}={v}"] for k, v in choices])
+    group_nodes = {(k, v): c[k] for (k, v), c in zip(choices, composed)}
+    extra_keys = [k for k in keys if k not in _NAMED_KEYS]
+    base_tree = OmegaConf.to_container(cfg, resolve=False)
+    group_trees = {
+        kv: OmegaConf.to_container(node, resolve=False) for kv, node in group_nodes.items()
+    }
+    out = []
+    for combo in itertools.product(*values):
+        tree = copy.deepcopy(base_tree)
+        for k, v in zip(keys, combo):
+            if k in CONFIG_GROUPS:
+                tree[k] = copy.deepcopy(group_trees[(k, str(v))])
+        tree["overrides"] = [*base, *(f"{k}={v}" for k, v in zip(keys, combo))]
+        c = OmegaConf.create(tree)
+        for k, v in zip(keys, combo):
+            if k not in CONFIG_GROUPS:
+                OmegaConf.update(c, k, v, merge=True, force_add=True)
+        if extra_keys and not cfg.get("run_name"):
+            suffix = "__".join(
+                f"{k}={_format_value(v)}" for k, v in zip(keys, combo) if k in extra_keys
+            )
+            c.run_name = None
+            c.run_name = f"{run_name(c)}__{suffix}"
+        out.append(c)
+    names = [str(run_dir(c)) for c in out]
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise GencalInputError(f"grid: several points share a run folder: {dup[:3]}")
+    return out
+
+
+def _cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _uses_gpu(cfg: DictConfig) -> bool:
+    acc = str(cfg.trainer.get("accelerator", "auto"))
+    if acc in ("gpu", "cuda"):
+        return True
+    if acc == "auto":
+        import torch
+
+        return torch.cuda.is_available()
+    return False
+
+
+def sweep_worker(container: dict[str, Any]) -> str:
+    """Train one run from a plain-dict config (picklable entry point for workers and SLURM)."""
+    from gencal.train.run import train_run
+
+    return str(train_run(OmegaConf.create(container)))
+
+
+def _init_worker() -> None:
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+
+
+def run_sweep(
+    cfg: Any,
+    workers: int | None = None,
+    launcher: str = "local",
+    *,
+    progress: bool = True,
+    dry_run: bool = False,
+) -> list[Path]:
+    """Run every point of ``cfg.grid`` that has not finished; return all run folders.
+
+    ``launcher="local"``: ``workers`` processes (default: one per core for CPU training, one
+    for GPU training), each with ``cores // workers`` torch threads unless ``trainer.threads``
+    is set (two 1-thread processes beat one 2-thread process on small models). With one worker
+    the runs train in this process. ``launcher="slurm"``: submit the unfinished runs as a
+    SLURM job array with submitit (parameters from ``cfg.slurm`` and the trainer's devices and
+    nodes, see :func:`slurm_parameters`) and return without waiting. ``dry_run=True`` trains
+    nothing and returns the folders (SLURM: after building the executor's parameters).
+    Failed runs raise :class:`SweepError` after the others have finished.
+    """
+    cfg = to_config(cfg)
+    cfgs = expand_grid(cfg)
+    dirs = [run_dir(c) for c in cfgs]
+    from gencal.train.run import is_finished
+
+    todo = [c for c, d in zip(cfgs, dirs) if not is_finished(d)]
+    if launcher == "slurm":
+        if todo:
+            submit_slurm(cfg, todo, dry_run=dry_run)
+        return dirs
+    if launcher != "local":
+        raise GencalInputError(f"launcher: expected 'local' or 'slurm', got {launcher!r}")
+    if not todo or dry_run:
+        return dirs
+    cores = _cores()
+    if workers is None:
+        workers = 1 if _uses_gpu(cfg) else max(1, min(cores, len(todo)))
+    workers = max(1, min(int(workers), len(todo)))
+    threads = max(1, cores // workers)
+    containers = []
+    for c in todo:
+        c = c.copy()
+        with open_dict(c):
+            if not int(c.trainer.get("threads", 0) or 0):
+                c.trainer.threads = threads
+        containers.append(OmegaConf.to_container(c, resolve=True))
+    bar = _progress(len(dirs), len(dirs) - len(todo), progress)
+    failures: dict[str, str] = {}
+    try:
+        if workers == 1:
+            for cont, c in zip(containers, todo):
+                try:
+                    sweep_worker(cont)
+                except Exception as exc:
+                    failures[str(run_dir(c))] = f"{type(exc).__name__}: {exc}"
+                bar.update(1)
+        else:
+            with ProcessPoolExecutor(
+                max_workers=workers, mp_context=get_context("spawn"), initializer=_init_worker
+            ) as pool:
+                futs = {pool.submit(sweep_worker, cont): c for cont, c in zip(containers, todo)}
+                for fut in as_completed(futs):
+                    try:
+                        fut.result()
+                    except Exception as exc:
+                        failures[str(run_dir(futs[fut]))] = f"{type(exc).__name__}: {exc}"
+                    bar.update(1)
+    finally:
+        bar.close()
+    if failures:
+        raise SweepError(failures)
+    return dirs
+
+
+def _progress(total: int, done: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=done, desc="runs", unit="run", disable=not enabled)
+
+
+# ---------------------------------------------------------------------------------- SLURM
+def slurm_parameters(cfg: DictConfig) -> dict[str, Any]:
+    """submitit ``update_parameters`` keywords for one run of ``cfg`` on SLURM.
+
+    One task per device (Lightning's SLURM environment gives each task its rank), GPUs per node
+    = ``trainer.devices`` when training on GPUs, ``trainer.num_nodes`` nodes, and the
+    ``cfg.slurm`` settings (partition, time limit, CPUs per task, memory, array parallelism,
+    extra sbatch parameters).
+    """
+    s = cfg.get("slurm") or {}
+    devices = cfg.trainer.get("devices", 1)
+    devices = int(devices) if isinstance(devices, int) or str(devices).isdigit() else 1
+    params: dict[str, Any] = {
+        "timeout_min": int(s.get("timeout_min", 1440)),
+        "nodes": int(cfg.trainer.get("num_nodes", 1)),
+        "tasks_per_node": devices,
+        "cpus_per_task": int(s.get("cpus_per_task", 8)),
+        "mem_gb": int(s.get("mem_gb", 32)),
+        "slurm_array_parallelism": int(s.get("array_parallelism", 64)),
+        "name": f"gencal-{cfg.experiment}",
+    }
+    if str(cfg.trainer.get("accelerator", "auto")) != "cpu":
+        params["gpus_per_node"] = devices
+    if s.get("partition"):
+        params["slurm_partition"] = str(s.partition)
+    extra = s.get("additional_parameters")
+    if extra:
+        params["slurm_additional_parameters"] = OmegaConf.to_container(extra, resolve=True)
+    return params
+
+
+def submit_slurm(cfg: DictConfig, todo: Sequence[DictConfig], *, dry_run: bool = False):
+    """Submit ``todo`` as one submitit job array; returns the jobs (or the parameters)."""
+    params = slurm_parameters(cfg)
+    containers = [OmegaConf.to_container(c, resolve=True) for c in todo]
+    pickle.dumps((sweep_worker, containers))  # fail here, not on the cluster
+    if dry_run:
+        return params
+    import submitit
+
+    folder = Path(str(cfg.output_root)) / str(cfg.experiment) / ".submitit" / "%j"
+    executor = submitit.AutoExecutor(folder=folder, cluster="slurm")
+    executor.update_parameters(**params)
+    return executor.map_array(sweep_worker, containers)

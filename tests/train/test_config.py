@@ -1,0 +1,120 @@
+"""Configs: every preset and group option composes; folders are named per the contract."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from gencal.calibration import list_calibrators
+from gencal.data import list_datasets
+from gencal.losses import list_losses
+from gencal.models import list_models
+from gencal.train import compose_config, config_groups, configs_dir, run_dir
+from gencal.train.module import lr_factor
+from gencal.train.run import resolve_threads
+
+GROUPS = config_groups()
+
+
+def test_configs_dir_is_the_repository_folder():
+    root = configs_dir()
+    assert (root / "config.yaml").is_file()
+    assert set(GROUPS) == {"data", "model", "loss", "trainer", "calibrator", "experiment"}
+
+
+@pytest.mark.parametrize("experiment", GROUPS["experiment"])
+def test_every_experiment_composes(experiment):
+    cfg = compose_config([f"experiment={experiment}"])
+    assert cfg.experiment == experiment
+    assert cfg.grid and all(len(v) > 0 for v in cfg.grid.values())
+    assert cfg.model.name in list_models()
+    assert cfg.loss.name in list_losses()
+    assert set(cfg.calibrators) <= set(list_calibrators())
+    assert cfg.data.name in list_datasets()
+
+
+def test_presets_follow_the_protocols():
+    demo = compose_config(["experiment=demo"])
+    assert demo.data.name == "digits" and demo.model.name in ("mlp", "cnn8")
+    assert list(demo.grid.loss) == ["ce", "gce", "focal", "flsd53"]
+    assert list(demo.grid.seed) == [0, 1, 2]
+    assert list(demo.calibrators) == ["none", "ts", "ats"]
+    assert compose_config(["experiment=demo", "loss=focal"]).loss.gamma == 3.0
+    p = compose_config(["experiment=paper_cifar10"])
+    t = p.trainer
+    assert (t.epochs, t.optimizer.lr, t.optimizer.momentum, t.optimizer.weight_decay) == (
+        350,
+        0.1,
+        0.9,
+        5e-4,
+    )
+    assert list(t.schedule.milestones) == [150, 250] and t.schedule.gamma == 0.1
+    assert t.grad_clip == 2.0 and p.data.batch_size == 128 and p.data.cal_fraction == 0.1
+    assert set(p.grid.model) == {"resnet50", "resnet110_focal", "wrn26_10", "densenet121"}
+    lt = compose_config(["experiment=paper_cifar10_lt"])
+    assert lt.data.long_tail.imbalance_factor == 100 and lt.model.name == "resnet32"
+
+
+def test_every_group_option_composes():
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(configs_dir()), version_base="1.3"):
+        for group in ("data", "model", "loss", "trainer", "calibrator"):
+            for option in GROUPS[group]:
+                cfg = compose(config_name="config", overrides=[f"{group}={option}"])
+                if group in ("data", "model", "loss"):
+                    assert cfg[group].name, (group, option)
+                if group == "calibrator":
+                    assert set(cfg.calibrators) <= set(list_calibrators())
+
+
+def test_every_config_key_is_commented():
+    """Readable configs: each line that sets a scalar value says what it means."""
+    for path in Path(configs_dir()).rglob("*.yaml"):
+        for line in path.read_text().splitlines():
+            s = line.strip()
+            if not s or s.startswith(("#", "-")) or s.endswith(":") or s.startswith("defaults"):
+                continue
+            if re.match(r"^(experiment|grid|loss|seed|model|data|trainer|calibrators):", s):
+                continue  # preset bodies: the keys are documented in the group files
+            if path.parts[-2] == "experiment" and re.match(r"^\w+: \[", s):
+                continue  # grid lists
+            assert "#" in line, f"{path.name}: no comment on {line!r}"
+
+
+def test_run_dir_naming(tmp_path):
+    cfg = compose_config(["experiment=demo", f"output_root={tmp_path}", "loss=gce", "seed=2"])
+    assert run_dir(cfg) == tmp_path / "demo" / "digits__mlp__gce__s2"
+    lt = compose_config(["experiment=cpu_fashion_mnist_lt"])
+    assert run_dir(lt).name == "fashion_mnist-lt100__cnn28__ce__s0"
+    med = compose_config(["experiment=paper_medmnist"])
+    assert "/" not in run_dir(med).name
+    named = compose_config(["experiment=demo", "run_name=my run"])
+    assert run_dir(named).name == "my-run"
+
+
+def test_lr_schedules_match_their_formulas():
+    ms = {"name": "multistep", "milestones": [150, 250], "gamma": 0.1}
+    assert [lr_factor(e, ms, 350, 0.1) for e in (0, 149, 150, 249, 250, 349)] == pytest.approx(
+        [1, 1, 0.1, 0.1, 0.01, 0.01]
+    )
+    cos = {"name": "cosine", "min_lr": 0.001}
+    for e in (0, 3, 7, 10):
+        want = 0.01 + (1 - 0.01) * 0.5 * (1 + math.cos(math.pi * e / 10))
+        assert lr_factor(e, cos, 10, 0.1) == pytest.approx(want)
+    warm = {"name": "constant", "warmup_epochs": 4}
+    assert [lr_factor(e, warm, 10, 0.1) for e in range(6)] == pytest.approx(
+        [0.1, 0.325, 0.55, 0.775, 1, 1]
+    )
+
+
+def test_threads_auto_splits_cores(monkeypatch):
+    cfg = compose_config(["trainer.threads=3"])
+    assert resolve_threads(cfg) == 3
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    assert resolve_threads(compose_config(["trainer.threads=0"])) == 8
+    two = compose_config(["trainer.threads=0", "trainer.devices=2", "trainer.accelerator=cpu"])
+    assert resolve_threads(two) == 4
