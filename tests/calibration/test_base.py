@@ -34,6 +34,10 @@ def test_registry_names():
     assert expected <= set(ALL)
     with pytest.raises(GencalInputError, match="unknown calibrator"):
         get_calibrator("platt_typo")
+    with pytest.raises(GencalInputError, match=r"no hyperparameter 'reg'.*reg_lambda"):
+        get_calibrator("dirichlet", reg=1e-3)
+    with pytest.raises(GencalInputError, match="objective"):
+        get_calibrator("ats", objective="brier")
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -19,6 +19,7 @@ Conventions (all calibrators):
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from pathlib import Path
@@ -86,7 +87,15 @@ def get_calibrator(name: str, **hparams: Any) -> Calibrator:
         raise GencalInputError(
             f"unknown calibrator {name!r}; available: {', '.join(sorted(_REGISTRY))}"
         )
-    return _REGISTRY[name](**hparams)
+    cls = _REGISTRY[name]
+    valid = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    unknown = sorted(set(hparams) - set(valid))
+    if unknown:
+        raise GencalInputError(
+            f"calibrator {name!r} has no hyperparameter {', '.join(map(repr, unknown))}; "
+            f"valid: {', '.join(valid) or '(none)'}"
+        )
+    return cls(**hparams)
 
 
 def load_calibrator(path_or_dict: str | os.PathLike[str] | dict[str, Any]) -> Calibrator:
