@@ -40,7 +40,7 @@ def test_ray_derivative_bound(k):
 @pytest.fixture(scope="module")
 def fitted():
     out = {}
-    for k in (3, 10, 100):
+    for k in (2, 3, 10, 100):
         rng = np.random.default_rng(10 + k)
         z, y = confidence_dependent_data(3000, k, rng)
         out[k] = get_calibrator("ats", n_pieces=12, min_piece_size=50, shrinkage=10).fit(z, y)
@@ -60,7 +60,7 @@ def _ray_profiles(cal, k, rng, n_rays=300):
     return a, s, conf
 
 
-@pytest.mark.parametrize("k", [3, 10, 100])
+@pytest.mark.parametrize("k", [2, 3, 10, 100])
 def test_monotone_along_rays(fitted, k):
     cal = fitted[k]
     assert len(cal.centres_) > 3  # a real piecewise curve
@@ -80,7 +80,7 @@ def test_unclipped_curve_can_invert():
     assert np.any(np.diff(s, axis=0) < -1e-6)
 
 
-@pytest.mark.parametrize("k", [3, 10, 100])
+@pytest.mark.parametrize("k", [2, 3, 10, 100])
 def test_fitted_curve_respects_slope_bound(fitted, k):
     cal = fitted[k]
     c, lt = cal.centres_, cal.log_temperatures_
@@ -91,7 +91,7 @@ def test_fitted_curve_respects_slope_bound(fitted, k):
     assert np.all(np.exp(lt) >= cal.t_min - 1e-12) and np.all(np.exp(lt) <= cal.t_max + 1e-12)
 
 
-@pytest.mark.parametrize("k", [3, 10, 100])
+@pytest.mark.parametrize("k", [2, 3, 10, 100])
 def test_keeps_argmax(fitted, k):
     rng = np.random.default_rng(k + 1)
     z = random_logits(2000, k, rng)
