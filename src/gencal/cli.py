@@ -21,7 +21,7 @@ __all__ = ["main"]
 
 EPILOG_MAIN = """\
 examples:
-  gencal demo                                  # the main job: ~3 min on 2 CPU cores
+  gencal demo                                  # the main job: under a minute on 2 CPU cores
   gencal train loss=gce data=digits seed=1     # one training run (Hydra overrides)
   gencal bench experiment=demo --workers 2     # a grid of runs + every calibrator + report
   gencal report runs/demo                      # rebuild the report of an experiment
@@ -56,7 +56,7 @@ input forms:
 examples:
   gencal calibrate val_logits.npz --method ats --out calibrated/ats
   gencal calibrate runs/demo/digits__cnn__ce__s0/logits.npz --method ts
-  gencal calibrate logits.npy --labels labels.npy --method dirichlet --param reg=1e-3
+  gencal calibrate logits.npy --labels labels.npy --method dirichlet --param reg_lambda=1e-3
 Writes OUT.npz (`probs`, and `cal_probs`/`labels` where known) and OUT.json (the calibrator's
 JSON state: gencal.calibration.load_calibrator reads it back). Default OUT: <input>.<method>.
 """
