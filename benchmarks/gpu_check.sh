@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The checks that need a CUDA GPU, as one short script for a lent GPU machine (see docs/gpu.md).
+# The checks that need a CUDA GPU, as one short script for a lent GPU machine (see docs/benchmarks.md).
 # Run from the repository root. Wheels for packages missing there (hydra-core, omegaconf,
 # antlr4, hydra-joblib-launcher) are taken from .whl/ when present. Output goes to $OUT (or ./gpu_out).
 set -uo pipefail

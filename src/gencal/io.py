@@ -6,16 +6,24 @@ renames it over the destination with ``os.replace`` (atomic on POSIX and Windows
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
-__all__ = ["atomic_save_npz", "atomic_write_bytes", "atomic_write_json", "atomic_write_text"]
+__all__ = [
+    "atomic_save_npz",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "atomic_writer",
+]
 
 
 def _umask() -> int:
@@ -24,11 +32,16 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically; parent folders are created.
+@contextlib.contextmanager
+def atomic_writer(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """Open a binary file handle whose contents replace ``path`` atomically on success.
 
-    The file gets the permissions an ordinary ``open(path, "w")`` would give (0666 minus the
-    umask), not ``mkstemp``'s private 0600.
+    Writes go to a temporary file in the destination folder (created if missing), which is
+    flushed, fsynced and renamed over ``path`` when the ``with`` block ends without an error;
+    on an error it is removed and ``path`` is untouched. The file gets the permissions an
+    ordinary ``open(path, "wb")`` would give (0666 minus the umask), not ``mkstemp``'s 0600.
+    Stream large objects into it (``np.savez(fh, ...)``, ``torch.save(obj, fh)``) so that no
+    second copy is held in memory.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -36,7 +49,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     try:
         os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -46,7 +59,13 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
         except FileNotFoundError:
             pass
         raise
-    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_writer`)."""
+    with atomic_writer(path) as fh:
+        fh.write(data)
+    return Path(path)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:

@@ -34,6 +34,7 @@ def test_two_process_ddp_run_gathers_every_sample_in_order(tmp_path):
         "trainer.strategy=ddp",
         "trainer.epochs=2",
         "trainer.threads=1",
+        "data.cal_fraction=0.1",
         "+model.hidden=[32]",
         "loss=adafocal",  # its update() needs the cal logits of both ranks
         "seed=1",

@@ -45,7 +45,7 @@ def test_train_run_end_to_end(tmp_path):
     # labels in the original sample order: the test split, and the seeded stratified cal split
     train = load_dataset("digits", split="train")
     test = load_dataset("digits", split="test")
-    _, cal_idx = stratified_split(train.labels, 0.1, seed=3)
+    _, cal_idx = stratified_split(train.labels, cfg.data.cal_fraction, seed=3)
     np.testing.assert_array_equal(run.test_labels, test.labels)
     np.testing.assert_array_equal(run.cal_labels, train.labels[cal_idx])
     assert run.cal_logits.shape == (len(cal_idx), 10)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from gencal.io import atomic_writer
 
 __all__ = ["CACHE_VERSION", "cached_arrays", "default_root", "source_signature"]
 
@@ -57,20 +58,8 @@ def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
     (Unlike ``gencal.io.atomic_save_npz`` it never holds a second copy of the arrays in memory,
     which matters for Tiny-ImageNet's 1.2 GB.)
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_writer(path) as fh:
+        np.savez(fh, **arrays)
 
 
 def cache_path(cache_dir: Path, name: str, key: dict[str, Any]) -> Path:

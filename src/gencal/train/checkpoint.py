@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -25,13 +24,10 @@ import numpy as np
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from gencal.io import atomic_save_npz
+from gencal.io import atomic_save_npz, atomic_writer
 from gencal.train.module import ClassifierModule, NonFiniteLossError, cal_metrics
 
 __all__ = ["AtomicCheckpointIO", "EpochCheckpoint", "LogitsWriter"]
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -40,22 +36,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any = None
     ) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                torch.save(checkpoint, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; use the usual permissions
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        with atomic_writer(path) as fh:
+            torch.save(checkpoint, fh)
 
 
 class EpochCheckpoint(L.Callback):
