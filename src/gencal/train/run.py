@@ -121,6 +121,12 @@ def load_run(path: str | os.PathLike) -> RunLogits:
     return out
 
 
+def _git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=5, check=True
+    ).stdout.strip()
+
+
 def code_version() -> str:
     """``gencal.__version__`` plus the git commit (``+g<sha>``, ``.dirty``) when available."""
     import gencal
@@ -128,22 +134,8 @@ def code_version() -> str:
     version = gencal.__version__
     src = Path(gencal.__file__).resolve().parent
     try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"],
-            cwd=src,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=src,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
+        sha = _git(src, "rev-parse", "--short=12", "HEAD")
+        dirty = _git(src, "status", "--porcelain", "--untracked-files=no")
         if sha:
             version += f"+g{sha}" + (".dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
