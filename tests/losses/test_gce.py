@@ -304,3 +304,89 @@ def test_underflowing_class_mass_falls_back_to_log_space(ignore):
     val.backward()
     ref.backward()
     torch.testing.assert_close(x32.grad.double(), xr.grad, rtol=1e-4, atol=1e-6)
+
+
+def _naive64(x, y, lam=1.0, reduction="mean"):
+    xr = x.detach().double().requires_grad_()
+    ref = naive_gce(xr, y, lam=lam, reduction=reduction)
+    (g,) = torch.autograd.grad((ref * torch.ones_like(ref)).sum(), xr)
+    return ref.detach(), g
+
+
+@pytest.mark.parametrize("validate", [True, False])
+@pytest.mark.parametrize("shift", [30.0, 90.0, 200.0, 1e4])
+def test_float32_extreme_logits_match_float64_reference(validate, shift):
+    # per-class shifts push whole columns far below the others: q(k|x) of those classes is
+    # below float32's range on every sample (the old single-softmax path had to fall back)
+    g = torch.Generator().manual_seed(int(shift))
+    x64 = torch.randn(24, 6, generator=g, dtype=torch.float64)
+    x64[:, 1] -= shift
+    x64[:, 4] -= shift / 2
+    x64[5, 3] += shift  # one sample very confident in class 3
+    y = torch.tensor([1, 4, 0, 3, 2, 5] * 4)
+    y[7] = -100
+    x32 = x64.float().requires_grad_()
+    val = GenerativeCrossEntropy(validate_args=validate)(x32, y)
+    val.backward()
+    ref, g_ref = _naive64(x32, y)  # naive float64 on the same (rounded) inputs
+    if shift <= 90.0:  # the naive float64 softmax is still exact here
+        assert val.item() == pytest.approx(ref.item(), rel=1e-5)
+        torch.testing.assert_close(x32.grad.double(), g_ref, rtol=1e-4, atol=1e-7)
+    # at any shift: equal to the float64 log-space autograd path
+    xr = x32.detach().double().requires_grad_()
+    ref2 = GenerativeCrossEntropy(fused=False)(xr, y)
+    ref2.backward()
+    # float32 logits of size 1e4 carry an absolute rounding error of ~5e-4 (half an ulp)
+    rtol, atol = (1e-4, 1e-7) if shift <= 200.0 else (2e-3, 2e-5)
+    assert torch.isfinite(val) and val.item() == pytest.approx(ref2.item(), rel=10 * rtol)
+    torch.testing.assert_close(x32.grad.double(), xr.grad, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_validate_args_false_path_equals_validated_path(reduction):
+    g = torch.Generator().manual_seed(11)
+    x = 4 * torch.randn(30, 7, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 7, (30,), generator=g)
+    y[::5] = -100
+    outs = []
+    for validate in (True, False):
+        xv = x.clone().requires_grad_()
+        loss_fn = GenerativeCrossEntropy(lam=0.8, reduction=reduction, validate_args=validate)
+        out = loss_fn(xv, y)
+        (out * torch.linspace(0.5, 1.5, out.numel()).view(out.shape).double()).sum().backward()
+        outs.append((out.detach(), xv.grad, loss_fn.parts))
+    ref = naive_gce(x, y, lam=0.8, reduction=reduction)
+    for out, _, _ in outs:
+        torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(outs[0][1], outs[1][1], rtol=1e-12, atol=1e-14)
+    for key in ("ce", "regulariser"):
+        torch.testing.assert_close(outs[0][2][key], outs[1][2][key])
+
+
+def test_validate_args_false_makes_no_host_sync(monkeypatch):
+    # every way a tensor value reaches Python: item, tolist, bool/int/float/index, numpy
+    def boom(*args, **kwargs):
+        raise AssertionError("host sync")
+
+    g = torch.Generator().manual_seed(12)
+    x = 50 * torch.randn(40, 9, generator=g)
+    x[:, 2] -= 300.0
+    y = torch.randint(0, 9, (40,), generator=g)
+    y[3] = -100
+    for reduction in ("mean", "sum", "none"):
+        loss_fn = GenerativeCrossEntropy(reduction=reduction, validate_args=False)
+        xv = x.clone().requires_grad_()
+        with monkeypatch.context() as m:
+            for attr in (
+                "item",
+                "tolist",
+                "__bool__",
+                "__int__",
+                "__float__",
+                "__index__",
+                "numpy",
+            ):
+                m.setattr(torch.Tensor, attr, boom)
+            out = loss_fn(xv, y)
+            out.sum().backward()
+        assert torch.isfinite(out).all() and torch.isfinite(xv.grad).all()

@@ -77,25 +77,55 @@ class CalibrationLoss(nn.Module):
         self.ignore_index = int(ignore_index)
         self.validate_args = bool(validate_args)
         self.parts: dict[str, torch.Tensor] = {}
+        #: the number of non-ignored rows of the current call when it is known on the host
+        #: without an extra sync (``validate_args=True``), else None; subclasses may use it
+        #: to skip masking when no row is ignored
+        self._n_valid_host: int | None = None
 
     # ------------------------------------------------------------------ helpers
-    def _validate(self, logits: torch.Tensor, target: torch.Tensor) -> None:
-        values = self.validate_args
-        if values and logits.is_floating_point() and logits.ndim == 2 and logits.numel():
-            # Fast path: a NaN or inf anywhere makes the sum non-finite, and one reduction is
-            # several times cheaper than isfinite().all(); only a non-finite sum (bad values, or
-            # a rare overflow of finite ones) pays for the element-wise check and its message.
-            total = logits.detach().sum(dtype=torch.float32 if logits.itemsize < 4 else None)
-            values = not bool(torch.isfinite(total))
-        check_logits(logits, "logits", values=values)
+    def _check_structure(self, logits: torch.Tensor, target: torch.Tensor) -> None:
+        """Types, shapes and dtypes (no values, no device sync): always checked."""
+        check_logits(logits, "logits", values=False)
         check_labels(
             target,
             logits.shape[1],
             logits.shape[0],
             "target",
             ignore_index=self.ignore_index,
-            values=self.validate_args,
+            values=False,
         )
+
+    def _check_values(
+        self,
+        logits: torch.Tensor,
+        target_safe: torch.Tensor,
+        n_valid: torch.Tensor,
+    ) -> int:
+        """NaN/inf logits and label range with **one** host sync; returns ``n_valid`` as an int.
+
+        A NaN or inf anywhere makes the logits' sum non-finite (one reduction, several times
+        cheaper than ``isfinite().all()``); only a non-finite sum (bad values, or a rare
+        overflow of finite ones) pays for the element-wise check and its message. The label
+        range is the min/max of ``target_safe`` (ignored rows replaced by 0, which is in range),
+        so the ignored rows need no boolean indexing. The three scalars and ``n_valid`` come back
+        to the host together.
+        """
+        n, k = logits.shape
+        if n == 0:
+            return 0
+        total = logits.detach().sum(dtype=torch.float32 if logits.itemsize < 4 else None)
+        lo, hi = torch.aminmax(target_safe)
+        finite, lo_, hi_, n_ok = torch.stack(
+            (torch.isfinite(total).long(), lo.long(), hi.long(), n_valid)
+        ).tolist()
+        if not finite:
+            check_logits(logits, "logits", values=True)  # raises with the NaN/inf counts
+        if n_ok and (lo_ < 0 or hi_ >= k):
+            bad = lo_ if lo_ < 0 else hi_
+            raise GencalInputError(
+                f"target: label {bad} is out of range for {k} classes (expected 0..{k - 1})"
+            )
+        return n_ok
 
     def _reduce(self, values: torch.Tensor, n_valid: torch.Tensor) -> torch.Tensor:
         return reduce_per_sample(values, n_valid, self.reduction)
@@ -107,13 +137,17 @@ class CalibrationLoss(nn.Module):
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Loss of ``logits [N, K]`` against integer ``target [N]`` (see the module docstring)."""
         # Shapes and dtypes are always checked (cheap, no device sync); values (NaN/inf,
-        # label range) only when validate_args is True.
-        self._validate(logits, target)
-        if logits.dtype in (torch.float16, torch.bfloat16):
-            logits = logits.float()
+        # label range) only when validate_args is True, with a single host sync that also
+        # tells whether any row is ignored.
+        self._check_structure(logits, target)
         valid = target != self.ignore_index
         target_safe = torch.where(valid, target, torch.zeros_like(target))
         n_valid = valid.sum()
+        self._n_valid_host = None
+        if self.validate_args:
+            self._n_valid_host = self._check_values(logits, target_safe, n_valid)
+        if logits.dtype in (torch.float16, torch.bfloat16):
+            logits = logits.float()
         return self._forward(logits, target_safe, valid, n_valid)
 
     def _forward(
