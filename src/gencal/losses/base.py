@@ -18,6 +18,7 @@ Conventions (all losses):
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 import torch
@@ -107,28 +108,37 @@ class CalibrationLoss(nn.Module):
         cheaper than ``isfinite().all()``); only a non-finite sum (bad values, or a rare
         overflow of finite ones) pays for the element-wise check and its message. The label
         range is the min/max of ``target_safe`` (ignored rows replaced by 0, which is in range),
-        so the ignored rows need no boolean indexing. The three scalars and ``n_valid`` come back
-        to the host together.
+        so the ignored rows need no boolean indexing. The sum, the label min/max and ``n_valid``
+        come back to the host together as float64 (exact counts; a label beyond 2**53 is
+        still detected, and re-read exactly for the message).
         """
         n, k = logits.shape
         if n == 0:
             return 0
         total = logits.detach().sum(dtype=torch.float32 if logits.itemsize < 4 else None)
         lo, hi = torch.aminmax(target_safe)
-        finite, lo_, hi_, n_ok = torch.stack(
-            (torch.isfinite(total).long(), lo.long(), hi.long(), n_valid)
-        ).tolist()
-        if not finite:
+        total_h, lo_h, hi_h, n_ok = torch.stack((total.double(), lo, hi, n_valid)).tolist()
+        if not math.isfinite(total_h):
             check_logits(logits, "logits", values=True)  # raises with the NaN/inf counts
-        if n_ok and (lo_ < 0 or hi_ >= k):
-            bad = lo_ if lo_ < 0 else hi_
+        n_ok = int(n_ok)
+        if n_ok and (lo_h < 0 or hi_h >= k):
+            bad = int(lo) if lo_h < 0 else int(hi)
             raise GencalInputError(
                 f"target: label {bad} is out of range for {k} classes (expected 0..{k - 1})"
             )
         return n_ok
 
     def _reduce(self, values: torch.Tensor, n_valid: torch.Tensor) -> torch.Tensor:
+        n_host = self._n_valid_host
+        if n_host is not None and self.reduction == "mean":  # count known: no tensor ops
+            return values.sum() / max(n_host, 1)
         return reduce_per_sample(values, n_valid, self.reduction)
+
+    def _mask(self, values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """``values`` with 0 on ignored rows; no op when no row is known to be ignored."""
+        if self._n_valid_host is not None and self._n_valid_host == values.shape[0]:
+            return values
+        return torch.where(valid, values, 0.0)
 
     def _set_parts(self, **parts: torch.Tensor) -> None:
         self.parts = {k: v.detach() for k, v in parts.items()}
@@ -141,7 +151,7 @@ class CalibrationLoss(nn.Module):
         # tells whether any row is ignored.
         self._check_structure(logits, target)
         valid = target != self.ignore_index
-        target_safe = torch.where(valid, target, torch.zeros_like(target))
+        target_safe = torch.where(valid, target, 0)
         n_valid = valid.sum()
         self._n_valid_host = None
         if self.validate_args:
