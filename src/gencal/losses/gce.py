@@ -51,8 +51,51 @@ class _GCEFused(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, logits, target, valid, scale, lam, per_sample):  # type: ignore[override]
+    def forward(ctx, logits, target, valid, scale, lam, per_sample, host):  # type: ignore[override]
         fin = torch.finfo(logits.dtype)
+        zero = logits.new_zeros(())
+        out = None
+        if host:
+            out = _GCEFused._plain_softmax(logits, target, valid, fin)
+        if out is None:
+            out = _GCEFused._shifted_softmax(logits, target, valid, fin, zero)
+        p_mat, em, t_mass, log_mass, ce_i = out
+        reg_i = torch.where(valid, log_mass.gather(0, target), zero)
+        if per_sample:
+            ce, reg = ce_i, reg_i
+        else:
+            ce, reg = ce_i.sum(), reg_i.sum()
+        if not (isinstance(scale, float) and scale == 1.0):
+            ce, reg = ce * scale, reg * scale
+        loss = ce + lam * reg
+        ctx.save_for_backward(p_mat, em, t_mass, target, valid)
+        ctx.scale, ctx.lam = scale, lam
+        ctx.mark_non_differentiable(ce, reg)
+        return loss, ce, reg
+
+    @staticmethod
+    def _plain_softmax(logits, target, valid, fin):
+        """CPU path: one fused softmax; None when a logged value is near underflow.
+
+        On the CPU, reading a flag back costs no device sync, and this path does fewer passes
+        over ``[N, K]`` than :meth:`_shifted_softmax` (``m = 0``, ``P = p``); the rare batch
+        with a true-class probability or a labelled class mass below ~1e-26 (float32) goes to
+        the shifted path instead.
+        """
+        p = torch.softmax(logits, dim=1)
+        p_y = p.gather(1, target.unsqueeze(1)).squeeze(1)
+        if not bool(valid.all()):
+            p.mul_(valid.unsqueeze(1))  # ignored rows leave S_k and get no gradient
+        t_mass = p.sum(dim=0)
+        thr = fin.tiny * 2.0**40
+        if bool((((t_mass.gather(0, target) < thr) | (p_y < thr)) & valid).any()):
+            return None
+        ce_i = torch.where(valid, -p_y.log(), 0.0)
+        return p, torch.ones_like(t_mass), t_mass, t_mass.log(), ce_i
+
+    @staticmethod
+    def _shifted_softmax(logits, target, valid, fin, zero):
+        """Sync-free path, exact at any logit scale (the per-class shift above)."""
         r = torch.where(valid, logits.amax(dim=1), math.inf)
         b_mat = logits - r.unsqueeze(1)  # z - r: <= 0 on valid rows, -inf on ignored rows
         t1 = target.unsqueeze(1)
@@ -65,22 +108,10 @@ class _GCEFused(torch.autograd.Function):
         b_mat.mul_(inv_row.unsqueeze(1))  # P_jk = p_jk / e^{m_k}; 0 on ignored rows
         t_mass = b_mat.sum(dim=0)  # T_k
         log_mass = m + t_mass.log()
-        zero = logits.new_zeros(())
         # -(d_y + log(1/rowsum)) rather than log(rowsum) - d_y: for a single valid row it is
         # bit-for-bit the negative of reg = m_y + log T_y, so the loss is exactly 0
         ce_i = torch.where(valid, -(d_y + inv_row.log()), zero)
-        reg_i = torch.where(valid, log_mass.gather(0, target), zero)
-        if per_sample:
-            ce, reg = ce_i, reg_i
-        else:
-            ce, reg = ce_i.sum(), reg_i.sum()
-        if not (isinstance(scale, float) and scale == 1.0):
-            ce, reg = ce * scale, reg * scale
-        loss = ce + lam * reg
-        ctx.save_for_backward(b_mat, em, t_mass, target, valid)
-        ctx.scale, ctx.lam = scale, lam
-        ctx.mark_non_differentiable(ce, reg)
-        return loss, ce, reg
+        return b_mat, em, t_mass, log_mass, ce_i
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -94,7 +125,7 @@ class _GCEFused(torch.autograd.Function):
         grad = torch.addr(u.unsqueeze(0), c, em)  # u_k + e^{m_k} c_j
         grad.mul_(p_mat)
         grad.scatter_add_(1, target.unsqueeze(1), -a.unsqueeze(1))
-        return grad, None, None, None, None, None
+        return grad, None, None, None, None, None, None
 
 
 @register_loss("gce")
@@ -172,6 +203,8 @@ class GenerativeCrossEntropy(CalibrationLoss):
         self.ema_momentum = float(ema_momentum)
         self.fused = bool(fused)
         self.running_mass: torch.Tensor | None
+        #: use the sync-free shifted softmax on the CPU too (tests; it is always used elsewhere)
+        self._force_shifted = False
         self.register_buffer("running_mass", None)
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
@@ -218,8 +251,9 @@ class GenerativeCrossEntropy(CalibrationLoss):
                     scale = 1.0 / max(n_host, 1)
                 else:  # validate_args=False: stay on the device
                     scale = n_valid.clamp(min=1).to(logits.dtype).reciprocal()
+            host = logits.device.type == "cpu" and not self._force_shifted
             loss, ce, reg = _GCEFused.apply(
-                logits, target, valid, scale, self.lam, self.reduction == "none"
+                logits, target, valid, scale, self.lam, self.reduction == "none", host
             )
             self.parts = {"ce": ce, "regulariser": reg}
             return loss
