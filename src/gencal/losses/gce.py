@@ -51,12 +51,12 @@ class _GCEFused(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, logits, target, valid, scale, lam, per_sample, host):  # type: ignore[override]
+    def forward(ctx, logits, target, valid, scale, lam, per_sample, host, all_valid):  # type: ignore[override]
         fin = torch.finfo(logits.dtype)
         zero = logits.new_zeros(())
         out = None
         if host:
-            out = _GCEFused._plain_softmax(logits, target, valid, fin)
+            out = _GCEFused._plain_softmax(logits, target, valid, fin, all_valid)
         if out is None:
             out = _GCEFused._shifted_softmax(logits, target, valid, fin, zero)
         p_mat, em, t_mass, log_mass, ce_i = out
@@ -74,7 +74,7 @@ class _GCEFused(torch.autograd.Function):
         return loss, ce, reg
 
     @staticmethod
-    def _plain_softmax(logits, target, valid, fin):
+    def _plain_softmax(logits, target, valid, fin, all_valid):
         """CPU path: one fused softmax; None when a logged value is near underflow.
 
         On the CPU, reading a flag back costs no device sync, and this path does fewer passes
@@ -84,14 +84,20 @@ class _GCEFused(torch.autograd.Function):
         """
         p = torch.softmax(logits, dim=1)
         p_y = p.gather(1, target.unsqueeze(1)).squeeze(1)
-        if not bool(valid.all()):
+        # S_{y_j} >= p_{j, y_j} (the sum includes row j), so p_y alone decides
+        if all_valid:
+            smallest = p_y.min()
+        else:
+            smallest = torch.where(valid, p_y, 1.0).min()
+        if smallest.item() < fin.tiny * 2.0**40:
+            return None
+        if not all_valid:
             p.mul_(valid.unsqueeze(1))  # ignored rows leave S_k and get no gradient
         t_mass = p.sum(dim=0)
-        thr = fin.tiny * 2.0**40
-        if bool((((t_mass.gather(0, target) < thr) | (p_y < thr)) & valid).any()):
-            return None
-        ce_i = torch.where(valid, -p_y.log(), 0.0)
-        return p, torch.ones_like(t_mass), t_mass, t_mass.log(), ce_i
+        ce_i = -p_y.log()
+        if not all_valid:
+            ce_i = torch.where(valid, ce_i, 0.0)
+        return p, None, t_mass, t_mass.log(), ce_i
 
     @staticmethod
     def _shifted_softmax(logits, target, valid, fin, zero):
@@ -118,14 +124,17 @@ class _GCEFused(torch.autograd.Function):
     def backward(ctx, grad_loss, _grad_ce, _grad_reg):  # type: ignore[override]
         p_mat, em, t_mass, target, valid = ctx.saved_tensors
         a = torch.where(valid, grad_loss * ctx.scale, 0.0)  # [N]
-        mass_grad = torch.zeros_like(em).index_add_(0, target, a * ctx.lam)  # G_k
+        mass_grad = torch.zeros_like(t_mass).index_add_(0, target, a * ctx.lam)  # G_k
         # classes without a (weighted) label have G_k = 0 (and maybe T_k = 0): u_k = 0
         u = torch.where(mass_grad != 0, mass_grad / t_mass, 0.0)
         c = a - p_mat @ u  # a_j - <G / S, p_j>
-        grad = torch.addr(u.unsqueeze(0), c, em)  # u_k + e^{m_k} c_j
+        if em is None:  # plain softmax path: m = 0
+            grad = c.unsqueeze(1) + u
+        else:
+            grad = torch.addr(u.unsqueeze(0), c, em)  # u_k + e^{m_k} c_j
         grad.mul_(p_mat)
         grad.scatter_add_(1, target.unsqueeze(1), -a.unsqueeze(1))
-        return grad, None, None, None, None, None, None
+        return grad, None, None, None, None, None, None, None
 
 
 @register_loss("gce")
@@ -252,8 +261,9 @@ class GenerativeCrossEntropy(CalibrationLoss):
                 else:  # validate_args=False: stay on the device
                     scale = n_valid.clamp(min=1).to(logits.dtype).reciprocal()
             host = logits.device.type == "cpu" and not self._force_shifted
+            all_valid = self._n_valid_host == logits.shape[0]
             loss, ce, reg = _GCEFused.apply(
-                logits, target, valid, scale, self.lam, self.reduction == "none", host
+                logits, target, valid, scale, self.lam, self.reduction == "none", host, all_valid
             )
             self.parts = {"ce": ce, "regulariser": reg}
             return loss
