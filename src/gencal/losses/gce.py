@@ -53,23 +53,24 @@ class _GCEFused(torch.autograd.Function):
     @staticmethod
     def forward(ctx, logits, target, valid, scale, lam, per_sample, host, all_valid):  # type: ignore[override]
         fin = torch.finfo(logits.dtype)
-        zero = logits.new_zeros(())
         out = None
         if host:
             out = _GCEFused._plain_softmax(logits, target, valid, fin, all_valid)
         if out is None:
-            out = _GCEFused._shifted_softmax(logits, target, valid, fin, zero)
+            out = _GCEFused._shifted_softmax(logits, target, valid, fin)
         p_mat, em, t_mass, log_mass, ce_i = out
-        reg_i = torch.where(valid, log_mass.gather(0, target), zero)
+        reg_i = log_mass.gather(0, target)
+        if not all_valid:
+            reg_i = torch.where(valid, reg_i, 0.0)
         if per_sample:
             ce, reg = ce_i, reg_i
         else:
             ce, reg = ce_i.sum(), reg_i.sum()
         if not (isinstance(scale, float) and scale == 1.0):
             ce, reg = ce * scale, reg * scale
-        loss = ce + lam * reg
+        loss = torch.add(ce, reg, alpha=lam)
         ctx.save_for_backward(p_mat, em, t_mass, target, valid)
-        ctx.scale, ctx.lam = scale, lam
+        ctx.scale, ctx.lam, ctx.all_valid = scale, lam, all_valid
         ctx.mark_non_differentiable(ce, reg)
         return loss, ce, reg
 
@@ -100,7 +101,7 @@ class _GCEFused(torch.autograd.Function):
         return p, None, t_mass, t_mass.log(), ce_i
 
     @staticmethod
-    def _shifted_softmax(logits, target, valid, fin, zero):
+    def _shifted_softmax(logits, target, valid, fin):
         """Sync-free path, exact at any logit scale (the per-class shift above)."""
         r = torch.where(valid, logits.amax(dim=1), math.inf)
         b_mat = logits - r.unsqueeze(1)  # z - r: <= 0 on valid rows, -inf on ignored rows
@@ -116,15 +117,20 @@ class _GCEFused(torch.autograd.Function):
         log_mass = m + t_mass.log()
         # -(d_y + log(1/rowsum)) rather than log(rowsum) - d_y: for a single valid row it is
         # bit-for-bit the negative of reg = m_y + log T_y, so the loss is exactly 0
-        ce_i = torch.where(valid, -(d_y + inv_row.log()), zero)
+        ce_i = torch.where(valid, -(d_y + inv_row.log()), 0.0)
         return b_mat, em, t_mass, log_mass, ce_i
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_loss, _grad_ce, _grad_reg):  # type: ignore[override]
         p_mat, em, t_mass, target, valid = ctx.saved_tensors
-        a = torch.where(valid, grad_loss * ctx.scale, 0.0)  # [N]
-        mass_grad = torch.zeros_like(t_mass).index_add_(0, target, a * ctx.lam)  # G_k
+        a = grad_loss * ctx.scale
+        if ctx.all_valid:
+            a = a.expand(target.shape)  # [N]
+        else:
+            a = torch.where(valid, a, 0.0)
+        b = a if ctx.lam == 1.0 else a * ctx.lam
+        mass_grad = torch.zeros_like(t_mass).index_add_(0, target, b)  # G_k
         # classes without a (weighted) label have G_k = 0 (and maybe T_k = 0): u_k = 0
         u = torch.where(mass_grad != 0, mass_grad / t_mass, 0.0)
         c = a - p_mat @ u  # a_j - <G / S, p_j>
