@@ -23,7 +23,9 @@ class _GCEFused(torch.autograd.Function):
 
     Inputs: float logits ``z [N, K]``, labels ``target`` (ignored rows set to 0), the boolean
     ``valid`` mask, ``scale`` (a float or a 0-d tensor: ``1/n`` for the mean, 1 otherwise),
-    ``lam`` and ``per_sample``. Outputs ``(loss, ce, reg)`` where ``loss = ce + lam * reg``;
+    ``lam``, ``per_sample``, ``host`` (try :meth:`_plain_softmax` first: CPU tensors only) and
+    ``all_valid`` (no row is ignored, known on the host). Outputs ``(loss, ce, reg)`` where
+    ``loss = ce + lam * reg``;
     ``ce``/``reg`` are the scaled sums (or the per-sample vectors when ``per_sample``) and are
     not differentiable (they are the detached ``parts``).
 
