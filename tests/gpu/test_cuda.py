@@ -84,6 +84,31 @@ def test_gce_fused_backward_on_cuda_equals_autograd_path():
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("name", ["ce", "gce", "focal", "brier"])
+def test_loss_syncs_once_with_validation_and_never_without(name):
+    import warnings
+
+    from gencal.losses import get_loss
+
+    z, y = _batch(n=512, k=100)
+    y[::9] = -100
+    zg, yg = z.float().to(DEV), y.to(DEV)
+    for validate, most in ((False, 0), (True, 1)):
+        loss_fn = get_loss(name, validate_args=validate)
+        x = zg.clone().requires_grad_(True)
+        loss_fn(x, yg).backward()  # warm-up (lazy CUDA initialisation may sync)
+        torch.cuda.synchronize()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn")
+            try:
+                loss_fn(x, yg).backward()
+            finally:
+                torch.cuda.set_sync_debug_mode("default")
+        syncs = [w for w in caught if "synchroniz" in str(w.message)]
+        assert len(syncs) <= most, (name, validate, [str(w.message) for w in syncs])
+
+
 def test_calibration_report_on_cuda_equals_cpu():
     from gencal.metrics import calibration_report
 

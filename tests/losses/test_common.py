@@ -200,3 +200,22 @@ def test_registry_errors_name_the_problem():
 def test_gce_name_is_generative_not_generalized():
     doc = GenerativeCrossEntropy.__doc__
     assert "Generalized Cross Entropy" in doc and "not" in doc
+
+
+@pytest.mark.parametrize("name", ["ce", "gce", "focal", "brier"])
+def test_label_range_check_skips_ignored_rows_and_names_the_label(name):
+    x, y = _data(n=8, k=4)
+    y[[0, 5]] = 9  # ignore_index=9 is out of range itself: those rows must be skipped
+    _make(name, ignore_index=9)(x, y)
+    y[2] = 6
+    with pytest.raises(GencalInputError, match=r"label 6 is out of range for 4 classes"):
+        _make(name, ignore_index=9)(x, y)
+    y[2], y[3] = 1, -3
+    with pytest.raises(GencalInputError, match=r"label -3 is out of range"):
+        _make(name, ignore_index=9)(x, y)
+    y[:] = 9  # all ignored: nothing to range-check
+    assert _make(name, ignore_index=9)(x, y).item() == 0.0
+    x[1, 1] = float("nan")  # NaN is reported before the labels
+    y[2] = 6
+    with pytest.raises(GencalInputError, match=r"non-finite values \(1 NaN, 0 inf\)"):
+        _make(name, ignore_index=9)(x, y)

@@ -48,13 +48,17 @@ def naive_gce(logits, target, lam=1.0, ignore_index=-100, reduction="mean"):
     scale=st.sampled_from([0.1, 1.0, 10.0]),
     ignore_frac=st.sampled_from([0.0, 0.0, 0.3]),
     seed=st.integers(0, 2**31 - 1),
+    shifted=st.booleans(),
 )
-def test_matches_naive_reference_value_and_gradient(n, k, lam, reduction, scale, ignore_frac, seed):
+def test_matches_naive_reference_value_and_gradient(
+    n, k, lam, reduction, scale, ignore_frac, seed, shifted
+):
     g = torch.Generator().manual_seed(seed)
     logits = (scale * torch.randn(n, k, generator=g, dtype=torch.float64)).requires_grad_()
     target = torch.randint(0, k, (n,), generator=g)
     target[torch.rand(n, generator=g) < ignore_frac] = -100
     loss_fn = GenerativeCrossEntropy(lam=lam, reduction=reduction)
+    loss_fn._force_shifted = shifted  # the sync-free path (always used off the CPU)
     ours = loss_fn(logits, target)
     ref = naive_gce(logits, target, lam=lam, reduction=reduction)
     torch.testing.assert_close(ours, ref, rtol=1e-10, atol=1e-10)
@@ -97,21 +101,28 @@ def test_gradient_formula_from_method_md():
     torch.testing.assert_close(logits.grad, expected)
 
 
-def test_batch_of_one_is_exactly_zero_and_all_ignored_is_zero_with_grad():
+def _gce(shifted=False, **kw):
+    loss_fn = GenerativeCrossEntropy(**kw)
+    loss_fn._force_shifted = shifted
+    return loss_fn
+
+
+@pytest.mark.parametrize("shifted", [False, True])
+def test_batch_of_one_is_exactly_zero_and_all_ignored_is_zero_with_grad(shifted):
     for dtype in (torch.float32, torch.float64):
         x = torch.randn(1, 10, dtype=dtype, requires_grad=True)
-        loss = GenerativeCrossEntropy()(x, torch.tensor([3]))
+        loss = _gce(shifted)(x, torch.tensor([3]))
         assert loss.item() == 0.0
         loss.backward()
         assert torch.isfinite(x.grad).all()
     x = torch.randn(6, 4, requires_grad=True)
-    loss = GenerativeCrossEntropy()(x, torch.full((6,), -100))
+    loss = _gce(shifted)(x, torch.full((6,), -100))
     assert loss.item() == 0.0
     loss.backward()
     assert torch.equal(x.grad, torch.zeros_like(x))
     # one valid row among ignored ones also gives exactly zero
     y = torch.tensor([-100, 2, -100, -100, -100, -100])
-    assert GenerativeCrossEntropy()(x, y).item() == 0.0
+    assert _gce(shifted)(x, y).item() == 0.0
 
 
 def test_extreme_logits_stay_finite():
@@ -261,14 +272,15 @@ def test_gradcheck_float64():
         assert torch.autograd.gradcheck(lambda z, f=loss_fn: f(z, y), (x,))
 
 
+@pytest.mark.parametrize("shifted", [False, True])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-def test_fused_backward_equals_autograd_path(reduction):
+def test_fused_backward_equals_autograd_path(reduction, shifted):
     g = torch.Generator().manual_seed(6)
     x = 3 * torch.randn(40, 12, generator=g, dtype=torch.float64)
     y = torch.randint(0, 12, (40,), generator=g)
     y[::7] = -100
     xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
-    a = GenerativeCrossEntropy(lam=0.7, reduction=reduction)(xa, y)
+    a = _gce(shifted, lam=0.7, reduction=reduction)(xa, y)
     b = GenerativeCrossEntropy(lam=0.7, reduction=reduction, fused=False)(xb, y)
     torch.testing.assert_close(a, b)
     w = torch.randn(a.shape, generator=g, dtype=torch.float64)
@@ -304,3 +316,93 @@ def test_underflowing_class_mass_falls_back_to_log_space(ignore):
     val.backward()
     ref.backward()
     torch.testing.assert_close(x32.grad.double(), xr.grad, rtol=1e-4, atol=1e-6)
+
+
+def _naive64(x, y, lam=1.0, reduction="mean"):
+    xr = x.detach().double().requires_grad_()
+    ref = naive_gce(xr, y, lam=lam, reduction=reduction)
+    (g,) = torch.autograd.grad((ref * torch.ones_like(ref)).sum(), xr)
+    return ref.detach(), g
+
+
+@pytest.mark.parametrize("shifted", [False, True])
+@pytest.mark.parametrize("validate", [True, False])
+@pytest.mark.parametrize("shift", [30.0, 90.0, 200.0, 1e4])
+def test_float32_extreme_logits_match_float64_reference(validate, shift, shifted):
+    # per-class shifts push whole columns far below the others: q(k|x) of those classes is
+    # below float32's range on every sample (the old single-softmax path had to fall back)
+    g = torch.Generator().manual_seed(int(shift))
+    x64 = torch.randn(24, 6, generator=g, dtype=torch.float64)
+    x64[:, 1] -= shift
+    x64[:, 4] -= shift / 2
+    x64[5, 3] += shift  # one sample very confident in class 3
+    y = torch.tensor([1, 4, 0, 3, 2, 5] * 4)
+    y[7] = -100
+    x32 = x64.float().requires_grad_()
+    val = _gce(shifted, validate_args=validate)(x32, y)
+    val.backward()
+    ref, g_ref = _naive64(x32, y)  # naive float64 on the same (rounded) inputs
+    if shift <= 90.0:  # the naive float64 softmax is still exact here
+        assert val.item() == pytest.approx(ref.item(), rel=1e-5)
+        torch.testing.assert_close(x32.grad.double(), g_ref, rtol=1e-4, atol=1e-7)
+    # at any shift: equal to the float64 log-space autograd path
+    xr = x32.detach().double().requires_grad_()
+    ref2 = GenerativeCrossEntropy(fused=False)(xr, y)
+    ref2.backward()
+    # float32 logits of size 1e4 carry an absolute rounding error of ~5e-4 (half an ulp)
+    rtol, atol = (1e-4, 1e-7) if shift <= 200.0 else (2e-3, 2e-5)
+    assert torch.isfinite(val) and val.item() == pytest.approx(ref2.item(), rel=10 * rtol)
+    torch.testing.assert_close(x32.grad.double(), xr.grad, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("shifted", [False, True])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_validate_args_false_path_equals_validated_path(reduction, shifted):
+    g = torch.Generator().manual_seed(11)
+    x = 4 * torch.randn(30, 7, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 7, (30,), generator=g)
+    y[::5] = -100
+    outs = []
+    for validate in (True, False):
+        xv = x.clone().requires_grad_()
+        loss_fn = _gce(shifted, lam=0.8, reduction=reduction, validate_args=validate)
+        out = loss_fn(xv, y)
+        (out * torch.linspace(0.5, 1.5, out.numel()).view(out.shape).double()).sum().backward()
+        outs.append((out.detach(), xv.grad, loss_fn.parts))
+    ref = naive_gce(x, y, lam=0.8, reduction=reduction)
+    for out, _, _ in outs:
+        torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(outs[0][1], outs[1][1], rtol=1e-12, atol=1e-14)
+    for key in ("ce", "regulariser"):
+        torch.testing.assert_close(outs[0][2][key], outs[1][2][key])
+
+
+def test_validate_args_false_makes_no_host_sync(monkeypatch):
+    # every way a tensor value reaches Python: item, tolist, bool/int/float/index, numpy.
+    # Off the CPU GCE always takes the shifted path; on the CPU (where reading a flag is no
+    # device sync) it first tries a plain softmax, so force the shifted path here.
+    def boom(*args, **kwargs):
+        raise AssertionError("host sync")
+
+    g = torch.Generator().manual_seed(12)
+    x = 50 * torch.randn(40, 9, generator=g)
+    x[:, 2] -= 300.0
+    y = torch.randint(0, 9, (40,), generator=g)
+    y[3] = -100
+    for reduction in ("mean", "sum", "none"):
+        loss_fn = _gce(True, reduction=reduction, validate_args=False)
+        xv = x.clone().requires_grad_()
+        with monkeypatch.context() as m:
+            for attr in (
+                "item",
+                "tolist",
+                "__bool__",
+                "__int__",
+                "__float__",
+                "__index__",
+                "numpy",
+            ):
+                m.setattr(torch.Tensor, attr, boom)
+            out = loss_fn(xv, y)
+            out.sum().backward()
+        assert torch.isfinite(out).all() and torch.isfinite(xv.grad).all()

@@ -102,7 +102,7 @@ class AdaFocal(CalibrationLoss):
         tiny = torch.finfo(p_y.dtype).tiny
         base = torch.where(gamma >= 0, (-torch.expm1(logp_y)).clamp_min(tiny), 1.0 + p_y)
         loss_i = -(base ** gamma.abs()) * logp_y
-        loss_i = torch.where(valid, loss_i, loss_i.new_zeros(()))
+        loss_i = self._mask(loss_i, valid)
         out = self._reduce(loss_i, n_valid)
         self._set_parts(adafocal=out)
         return out

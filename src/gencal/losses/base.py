@@ -18,6 +18,7 @@ Conventions (all losses):
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 import torch
@@ -77,28 +78,67 @@ class CalibrationLoss(nn.Module):
         self.ignore_index = int(ignore_index)
         self.validate_args = bool(validate_args)
         self.parts: dict[str, torch.Tensor] = {}
+        #: the number of non-ignored rows of the current call when it is known on the host
+        #: without an extra sync (``validate_args=True``), else None; subclasses may use it
+        #: to skip masking when no row is ignored
+        self._n_valid_host: int | None = None
 
     # ------------------------------------------------------------------ helpers
-    def _validate(self, logits: torch.Tensor, target: torch.Tensor) -> None:
-        values = self.validate_args
-        if values and logits.is_floating_point() and logits.ndim == 2 and logits.numel():
-            # Fast path: a NaN or inf anywhere makes the sum non-finite, and one reduction is
-            # several times cheaper than isfinite().all(); only a non-finite sum (bad values, or
-            # a rare overflow of finite ones) pays for the element-wise check and its message.
-            total = logits.detach().sum(dtype=torch.float32 if logits.itemsize < 4 else None)
-            values = not bool(torch.isfinite(total))
-        check_logits(logits, "logits", values=values)
+    def _check_structure(self, logits: torch.Tensor, target: torch.Tensor) -> None:
+        """Types, shapes and dtypes (no values, no device sync): always checked."""
+        check_logits(logits, "logits", values=False)
         check_labels(
             target,
             logits.shape[1],
             logits.shape[0],
             "target",
             ignore_index=self.ignore_index,
-            values=self.validate_args,
+            values=False,
         )
 
+    def _check_values(
+        self,
+        logits: torch.Tensor,
+        target_safe: torch.Tensor,
+        n_valid: torch.Tensor,
+    ) -> int:
+        """NaN/inf logits and label range with **one** host sync; returns ``n_valid`` as an int.
+
+        A NaN or inf anywhere makes the logits' sum non-finite (one reduction, several times
+        cheaper than ``isfinite().all()``); only a non-finite sum (bad values, or a rare
+        overflow of finite ones) pays for the element-wise check and its message. The label
+        range is the min/max of ``target_safe`` (ignored rows replaced by 0, which is in range),
+        so the ignored rows need no boolean indexing. The sum, the label min/max and ``n_valid``
+        come back to the host together as float64 (exact counts; a label beyond 2**53 is
+        still detected, and re-read exactly for the message).
+        """
+        n, k = logits.shape
+        if n == 0:
+            return 0
+        total = logits.detach().sum(dtype=torch.float32 if logits.itemsize < 4 else None)
+        lo, hi = torch.aminmax(target_safe)
+        total_h, lo_h, hi_h, n_ok = torch.stack((total.double(), lo, hi, n_valid)).tolist()
+        if not math.isfinite(total_h):
+            check_logits(logits, "logits", values=True)  # raises with the NaN/inf counts
+        n_ok = int(n_ok)
+        if n_ok and (lo_h < 0 or hi_h >= k):
+            bad = int(lo) if lo_h < 0 else int(hi)
+            raise GencalInputError(
+                f"target: label {bad} is out of range for {k} classes (expected 0..{k - 1})"
+            )
+        return n_ok
+
     def _reduce(self, values: torch.Tensor, n_valid: torch.Tensor) -> torch.Tensor:
+        n_host = self._n_valid_host
+        if n_host is not None and self.reduction == "mean":  # count known: no tensor ops
+            return values.sum() / max(n_host, 1)
         return reduce_per_sample(values, n_valid, self.reduction)
+
+    def _mask(self, values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """``values`` with 0 on ignored rows; no op when no row is known to be ignored."""
+        if self._n_valid_host is not None and self._n_valid_host == values.shape[0]:
+            return values
+        return torch.where(valid, values, 0.0)
 
     def _set_parts(self, **parts: torch.Tensor) -> None:
         self.parts = {k: v.detach() for k, v in parts.items()}
@@ -107,13 +147,17 @@ class CalibrationLoss(nn.Module):
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Loss of ``logits [N, K]`` against integer ``target [N]`` (see the module docstring)."""
         # Shapes and dtypes are always checked (cheap, no device sync); values (NaN/inf,
-        # label range) only when validate_args is True.
-        self._validate(logits, target)
+        # label range) only when validate_args is True, with a single host sync that also
+        # tells whether any row is ignored.
+        self._check_structure(logits, target)
+        valid = target != self.ignore_index
+        target_safe = torch.where(valid, target, 0)
+        n_valid = valid.sum()
+        self._n_valid_host = None
+        if self.validate_args:
+            self._n_valid_host = self._check_values(logits, target_safe, n_valid)
         if logits.dtype in (torch.float16, torch.bfloat16):
             logits = logits.float()
-        valid = target != self.ignore_index
-        target_safe = torch.where(valid, target, torch.zeros_like(target))
-        n_valid = valid.sum()
         return self._forward(logits, target_safe, valid, n_valid)
 
     def _forward(

@@ -20,9 +20,12 @@ class CrossEntropy(CalibrationLoss):
     """
 
     def _forward(self, logits, target, valid, n_valid):
-        ce_i = F.cross_entropy(logits, target, reduction="none")
-        ce_i = torch.where(valid, ce_i, ce_i.new_zeros(()))
-        out = self._reduce(ce_i, n_valid)
+        if self._n_valid_host == logits.shape[0] and logits.shape[0]:
+            # no ignored row (known from the validation sync): torch's own reduction
+            out = F.cross_entropy(logits, target, reduction=self.reduction)
+        else:
+            ce_i = self._mask(F.cross_entropy(logits, target, reduction="none"), valid)
+            out = self._reduce(ce_i, n_valid)
         self._set_parts(ce=out)
         return out
 
@@ -58,9 +61,8 @@ class LabelSmoothing(CalibrationLoss):
 
     def _forward(self, logits, target, valid, n_valid):
         logp = torch.log_softmax(logits, dim=1)
-        zero = logp.new_zeros(())
-        nll_i = torch.where(valid, -logp.gather(1, target.unsqueeze(1)).squeeze(1), zero)
-        uni_i = torch.where(valid, -logp.mean(dim=1), zero)
+        nll_i = self._mask(-logp.gather(1, target.unsqueeze(1)).squeeze(1), valid)
+        uni_i = self._mask(-logp.mean(dim=1), valid)
         eps = self.smoothing
         loss_i = (1.0 - eps) * nll_i + eps * uni_i
         self._set_parts(ce=self._reduce(nll_i, n_valid), uniform=self._reduce(uni_i, n_valid))

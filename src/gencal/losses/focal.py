@@ -79,7 +79,7 @@ class FocalLoss(CalibrationLoss):
                     f"{logits.shape[1]} classes"
                 )
             loss_i = loss_i * self.alpha.to(loss_i).gather(0, target)
-        loss_i = torch.where(valid, loss_i, loss_i.new_zeros(()))
+        loss_i = self._mask(loss_i, valid)
         out = self._reduce(loss_i, n_valid)
         self._set_parts(focal=out)
         return out
@@ -136,7 +136,7 @@ class FLSD53(CalibrationLoss):
     def _forward(self, logits, target, valid, n_valid):
         _, logp_y = _log_p_target(logits, target)
         gamma = self.sample_gamma(logp_y.exp())
-        loss_i = torch.where(valid, focal_term(logp_y, gamma), logp_y.new_zeros(()))
+        loss_i = self._mask(focal_term(logp_y, gamma), valid)
         out = self._reduce(loss_i, n_valid)
         self._set_parts(focal=out)
         return out
@@ -189,7 +189,7 @@ class DualFocalLoss(CalibrationLoss):
             others = torch.where(is_target, zero, p)
         p_j = others.max(dim=1).values
         base = (1.0 - p_y + p_j).clamp_min(torch.finfo(p.dtype).tiny)
-        loss_i = torch.where(valid, -(base**self.gamma) * logp_y, zero)
+        loss_i = self._mask(-(base**self.gamma) * logp_y, valid)
         out = self._reduce(loss_i, n_valid)
         self._set_parts(dual_focal=out)
         return out

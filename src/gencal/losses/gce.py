@@ -18,83 +18,131 @@ from gencal.losses.registry import register_loss
 __all__ = ["GenerativeCrossEntropy"]
 
 
-class _GCETerms(torch.autograd.Function):
-    """Per-sample ``(-log q(y_i|x_i), log S_{y_i})`` with a hand-written, fused backward.
+class _GCEFused(torch.autograd.Function):
+    """GCE value and fused backward, exact at any logit scale, with no host sync.
 
-    Forward: one ``softmax``, the class masses ``S = valid @ p`` as one matrix-vector product,
-    ``log`` of the gathered ``p_y`` and of ``S``. If a true-class probability or the mass of a
-    labelled class is near underflow (below ~1e-26 in float32), the batch is redone in log
-    space (``log_softmax``, ``logsumexp``); a host sync decides, and the slow path is rare.
+    Inputs: float logits ``z [N, K]``, labels ``target`` (ignored rows set to 0), the boolean
+    ``valid`` mask, ``scale`` (a float or a 0-d tensor: ``1/n`` for the mean, 1 otherwise),
+    ``lam``, ``per_sample``, ``host`` (try :meth:`_plain_softmax` first: CPU tensors only) and
+    ``all_valid`` (no row is ignored, known on the host). Outputs ``(loss, ce, reg)`` where
+    ``loss = ce + lam * reg``;
+    ``ce``/``reg`` are the scaled sums (or the per-sample vectors when ``per_sample``) and are
+    not differentiable (they are the detached ``parts``).
 
-    Backward, for upstream per-sample gradients ``a`` (of the CE term) and ``b`` (of the
-    regulariser), with ``p = softmax(z)`` and ``w_k = sum_{i: y_i = k} b_i / S_k``::
+    Forward, with the row max ``r_j`` (``+inf`` on ignored rows, so they vanish) and the
+    per-class shift ``m_k = max_j (z_jk - r_j)`` over the valid rows::
 
-        dz_j = a_j (p_j - e_{y_j}) + p_j * (w - <w, p_j>)      (valid rows; 0 for ignored rows)
+        B_jk = exp(z_jk - r_j - m_k) <= 1,   rowsum_j = sum_k B_jk e^{m_k}  (in [1, K])
+        log p_{j,y_j} = z_{j,y_j} - r_j - log rowsum_j
+        S_k = e^{m_k} T_k,   T_k = sum_j B_jk / rowsum_j  (>= 1/K for a labelled class)
+        log S_k = m_k + log T_k
 
-    which is the method.md gradient: a matrix-vector product and two passes over ``[N, K]``
-    instead of autograd's chain of log_softmax, masking, logsumexp and gather backwards.
-    First-order only (``once_differentiable``).
+    No quantity that is logged can underflow, so there is no data-dependent fallback and no
+    device->host sync; it costs one ``[N, K]`` temporary (``P = B / rowsum``, saved for the
+    backward), two reductions, a matrix-vector product, a sum and three in-place passes.
+
+    Backward, for per-sample upstream weights ``a`` (CE term) and ``b = lam a`` (regulariser),
+    ``G_k = sum_{i: y_i = k} b_i``, ``u_k = G_k / T_k`` and ``p_jk = B_jk e^{m_k} / rowsum_j``::
+
+        dz_jk = p_jk (G_k / S_k) + p_jk c_j - a_j [k = y_j],   c_j = a_j - <G / S, p_j>
+              = P_jk (u_k + e^{m_k} c_j) - a_j [k = y_j],   P_jk = B_jk / rowsum_j
+
+    which is the method.md gradient ``a (p - e_y) + p * (w - <w, p>)``: one matrix-vector
+    product, one rank-1 update and one multiplication over ``[N, K]``. First-order only
+    (``once_differentiable``).
     """
 
     @staticmethod
-    def forward(ctx, logits, target, valid):  # type: ignore[override]
+    def forward(ctx, logits, target, valid, scale, lam, per_sample, host, all_valid):  # type: ignore[override]
+        fin = torch.finfo(logits.dtype)
+        out = None
+        if host:
+            out = _GCEFused._plain_softmax(logits, target, valid, fin, all_valid)
+        if out is None:
+            out = _GCEFused._shifted_softmax(logits, target, valid, fin)
+        p_mat, em, t_mass, log_mass, ce_i = out
+        reg_i = log_mass.gather(0, target)
+        if not all_valid:
+            reg_i = torch.where(valid, reg_i, 0.0)
+        if per_sample:
+            ce, reg = ce_i, reg_i
+        else:
+            ce, reg = ce_i.sum(), reg_i.sum()
+        if not (isinstance(scale, float) and scale == 1.0):
+            ce, reg = ce * scale, reg * scale
+        loss = torch.add(ce, reg, alpha=lam)
+        ctx.save_for_backward(p_mat, em, t_mass, target, valid)
+        ctx.scale, ctx.lam, ctx.all_valid = scale, lam, all_valid
+        ctx.mark_non_differentiable(ce, reg)
+        return loss, ce, reg
+
+    @staticmethod
+    def _plain_softmax(logits, target, valid, fin, all_valid):
+        """CPU path: one fused softmax; None when a logged value is near underflow.
+
+        On the CPU, reading a flag back costs no device sync, and this path does fewer passes
+        over ``[N, K]`` than :meth:`_shifted_softmax` (``m = 0``, ``P = p``); the rare batch
+        with a true-class probability or a labelled class mass below ~1e-26 (float32) goes to
+        the shifted path instead.
+        """
         p = torch.softmax(logits, dim=1)
-        validf = valid.to(p.dtype)
-        mass = validf @ p  # [K], S_k over the non-ignored rows
         p_y = p.gather(1, target.unsqueeze(1)).squeeze(1)
-        # log(p_y) and log(S_k) are exact enough unless a value is near the underflow range:
-        # one host sync decides whether to redo the batch in log space (rare) and whether
-        # there are ignored rows to mask
-        thr = torch.finfo(p.dtype).tiny * 2.0**40
-        if p.numel():
-            tiny = (mass.gather(0, target) < thr) | (p_y < thr)
-            mask_rows, log_space = torch.stack((valid.logical_not().any(), tiny.any())).tolist()
+        # S_{y_j} >= p_{j, y_j} (the sum includes row j), so p_y alone decides
+        if all_valid:
+            smallest = p_y.min()
         else:
-            mask_rows, log_space = False, False
-        ctx.log_space = log_space
-        if ctx.log_space:
-            logp = torch.log_softmax(logits, dim=1)
-            masked = torch.where(valid.unsqueeze(1), logp, torch.finfo(p.dtype).min)
-            log_mass = torch.logsumexp(masked if mask_rows else logp, dim=0)
-            logp_y = logp.gather(1, target.unsqueeze(1)).squeeze(1)
-            saved = logp
-        else:
-            log_mass = mass.log()
-            logp_y = p_y.log()
-            saved = p
-        ce_i = -logp_y * validf
-        reg_i = log_mass.gather(0, target) * validf
-        ctx.save_for_backward(saved, target, validf, log_mass)
-        ctx.mask_rows = mask_rows
-        return ce_i, reg_i
+            smallest = torch.where(valid, p_y, 1.0).min()
+        if smallest.item() < fin.tiny * 2.0**40:
+            return None
+        if not all_valid:
+            p.mul_(valid.unsqueeze(1))  # ignored rows leave S_k and get no gradient
+        t_mass = p.sum(dim=0)
+        ce_i = -p_y.log()
+        if not all_valid:
+            ce_i = torch.where(valid, ce_i, 0.0)
+        return p, None, t_mass, t_mass.log(), ce_i
+
+    @staticmethod
+    def _shifted_softmax(logits, target, valid, fin):
+        """Sync-free path, exact at any logit scale (the per-class shift above)."""
+        r = torch.where(valid, logits.amax(dim=1), math.inf)
+        b_mat = logits - r.unsqueeze(1)  # z - r: <= 0 on valid rows, -inf on ignored rows
+        t1 = target.unsqueeze(1)
+        d_y = b_mat.gather(1, t1).squeeze(1)
+        m = b_mat.amax(dim=0).clamp_(min=fin.min)  # finite even for an all-ignored column
+        b_mat.sub_(m).exp_()  # B_jk = exp(z_jk - r_j - m_k), in place
+        em = m.exp()
+        rowsum = b_mat @ em
+        inv_row = torch.where(valid, rowsum.reciprocal(), 0.0)
+        b_mat.mul_(inv_row.unsqueeze(1))  # P_jk = p_jk / e^{m_k}; 0 on ignored rows
+        t_mass = b_mat.sum(dim=0)  # T_k
+        log_mass = m + t_mass.log()
+        # -(d_y + log(1/rowsum)) rather than log(rowsum) - d_y: for a single valid row it is
+        # bit-for-bit the negative of reg = m_y + log T_y, so the loss is exactly 0
+        ce_i = torch.where(valid, -(d_y + inv_row.log()), 0.0)
+        return b_mat, em, t_mass, log_mass, ce_i
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_ce, grad_reg):  # type: ignore[override]
-        saved, target, validf, log_mass = ctx.saved_tensors
-        a = grad_ce * validf
-        b = grad_reg * validf
-        mass_grad = torch.zeros_like(log_mass).index_add_(0, target, b)
-        if ctx.log_space:
-            # some S_k underflowed: form p_jk w_k = exp(log p_jk - log S_k) G_k in log space
-            logp = saved
-            p = logp.exp()
-            ratio = torch.exp(logp - log_mass.unsqueeze(0))
-            r = torch.where(validf.unsqueeze(1) > 0, ratio * mass_grad.unsqueeze(0), 0.0)
-            grad = r + p * (a - r.sum(dim=1)).unsqueeze(1)
-            grad.scatter_add_(1, target.unsqueeze(1), -a.unsqueeze(1))
-            return grad, None, None
-        p = saved
-        # classes without a (weighted) label have w_k = 0; never form 0 * exp(+huge)
-        w = torch.where(mass_grad != 0, mass_grad * torch.exp(-log_mass), 0.0)
-        # grad = p * (w + c) row-wise with c_j = a_j - <w, p_j>: two passes over [N, K]
-        c = a - (p @ w) * validf
-        grad = p * w
-        grad.addcmul_(p, c.unsqueeze(1))
-        if ctx.mask_rows:  # ignored rows do not enter S_k: zero their gradient
-            grad.mul_(validf.unsqueeze(1))
+    def backward(ctx, grad_loss, _grad_ce, _grad_reg):  # type: ignore[override]
+        p_mat, em, t_mass, target, valid = ctx.saved_tensors
+        a = grad_loss * ctx.scale
+        if ctx.all_valid:
+            a = a.expand(target.shape)  # [N]
+        else:
+            a = torch.where(valid, a, 0.0)
+        b = a if ctx.lam == 1.0 else a * ctx.lam
+        mass_grad = torch.zeros_like(t_mass).index_add_(0, target, b)  # G_k
+        # classes without a (weighted) label have G_k = 0 (and maybe T_k = 0): u_k = 0
+        u = torch.where(mass_grad != 0, mass_grad / t_mass, 0.0)
+        c = a - p_mat @ u  # a_j - <G / S, p_j>
+        if em is None:  # plain softmax path: m = 0
+            grad = c.unsqueeze(1) + u
+        else:
+            grad = torch.addr(u.unsqueeze(0), c, em)  # u_k + e^{m_k} c_j
+        grad.mul_(p_mat)
         grad.scatter_add_(1, target.unsqueeze(1), -a.unsqueeze(1))
-        return grad, None, None
+        return grad, None, None, None, None, None, None, None
 
 
 @register_loss("gce")
@@ -113,10 +161,11 @@ class GenerativeCrossEntropy(CalibrationLoss):
     i.e. cross-entropy plus a class-level confidence regulariser (the log of the total mass the
     model puts on each class present in the batch, weighted by its label frequency). The
     denominator includes the sample itself; classes absent from the batch contribute nothing; a
-    batch of one sample gives exactly 0. O(N K) time and memory, no [N, N] matrix: one softmax,
-    the class masses as one matrix-vector product, logs of gathered values, a hand-written
-    backward; the batch is redone in log space (log_softmax, logsumexp over the batch) when a
-    value is near float underflow, so extreme logits stay exact and finite.
+    batch of one sample gives exactly 0. O(N K) time and memory, no [N, N] matrix: the softmax
+    is formed with a per-class shift (``m_k``, the largest ``log q(k|x_j)`` up to a row
+    constant) so that neither ``q(y|x)`` nor a class mass ``S_k`` can underflow before its
+    log is taken: extreme logits stay exact and finite with no data-dependent fallback and no
+    device->host sync; the backward is hand-written.
 
     Gradient with respect to the logits ``z_i`` of sample i (``reduction="mean"``, lam=1)::
 
@@ -171,6 +220,8 @@ class GenerativeCrossEntropy(CalibrationLoss):
         self.ema_momentum = float(ema_momentum)
         self.fused = bool(fused)
         self.running_mass: torch.Tensor | None
+        #: use the sync-free shifted softmax on the CPU too (tests; it is always used elsewhere)
+        self._force_shifted = False
         self.register_buffer("running_mass", None)
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
@@ -209,9 +260,21 @@ class GenerativeCrossEntropy(CalibrationLoss):
         valid: torch.Tensor,
         n_valid: torch.Tensor,
     ) -> torch.Tensor:
-        if self.class_mass == "batch" and self.fused:
-            ce_i, reg_i = _GCETerms.apply(logits, target, valid)
-            return self._combine(ce_i, reg_i, n_valid)
+        if self.class_mass == "batch" and self.fused and logits.shape[0]:
+            scale: float | torch.Tensor = 1.0
+            if self.reduction == "mean":
+                n_host = self._n_valid_host
+                if n_host is not None:
+                    scale = 1.0 / max(n_host, 1)
+                else:  # validate_args=False: stay on the device
+                    scale = n_valid.clamp(min=1).to(logits.dtype).reciprocal()
+            host = logits.device.type == "cpu" and not self._force_shifted
+            all_valid = self._n_valid_host == logits.shape[0]
+            loss, ce, reg = _GCEFused.apply(
+                logits, target, valid, scale, self.lam, self.reduction == "none", host, all_valid
+            )
+            self.parts = {"ce": ce, "regulariser": reg}
+            return loss
         logp = torch.log_softmax(logits, dim=1)  # [N, K]
         logp_y = logp.gather(1, target.unsqueeze(1)).squeeze(1)  # [N]
         # ignored rows get a huge finite negative value (not -inf: an all-ignored batch must

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 
 from gencal._checks import GencalInputError
@@ -51,12 +50,11 @@ class MbLSLoss(CalibrationLoss):
         self.margin_reduction = margin_reduction
 
     def _forward(self, logits, target, valid, n_valid):
-        zero = logits.new_zeros(())
-        ce_i = torch.where(valid, F.cross_entropy(logits, target, reduction="none"), zero)
+        ce_i = self._mask(F.cross_entropy(logits, target, reduction="none"), valid)
         diff = logits.max(dim=1, keepdim=True).values - logits
         hinge = F.relu(diff - self.margin)
         hinge_i = hinge.mean(dim=1) if self.margin_reduction == "mean" else hinge.sum(dim=1)
-        hinge_i = torch.where(valid, hinge_i, zero)
+        hinge_i = self._mask(hinge_i, valid)
         loss_i = ce_i + self.alpha * hinge_i
         self._set_parts(ce=self._reduce(ce_i, n_valid), margin=self._reduce(hinge_i, n_valid))
         return self._reduce(loss_i, n_valid)

@@ -71,7 +71,7 @@ class MDCALoss(CalibrationLoss):
     def _forward(self, logits, target, valid, n_valid):
         logp_y = torch.log_softmax(logits, dim=1).gather(1, target.unsqueeze(1)).squeeze(1)
         base_i = -logp_y if self.base == "ce" else focal_term(logp_y, self.gamma)
-        base = torch.where(valid, base_i, base_i.new_zeros(())).sum() / n_valid.clamp(min=1)
+        base = self._mask(base_i, valid).sum() / n_valid.clamp(min=1)
         reg = mdca(logits, target, valid)
         self._set_parts(base=base, mdca=reg)
         out = base + self.beta * reg

@@ -93,7 +93,7 @@ class MMCELoss(CalibrationLoss):
 
     def _forward(self, logits, target, valid, n_valid):
         ce_i = F.cross_entropy(logits, target, reduction="none")
-        ce = torch.where(valid, ce_i, ce_i.new_zeros(())).sum() / n_valid.clamp(min=1)
+        ce = self._mask(ce_i, valid).sum() / n_valid.clamp(min=1)
         mm = mmce_weighted(logits, target, valid, self.kernel_width, self.normalisation)
         self._set_parts(ce=ce, mmce=mm)
         out = ce + self.lam * mm
