@@ -14,7 +14,7 @@ from gencal import GencalInputError
 from gencal.metrics import _kernels, calibration_report, expected_calibration_error
 from gencal.metrics._inputs import bin_index, prepare_from_probs
 
-from .conftest import make_probs, naive_ece, top_label
+from .conftest import make_probs, naive_bin, naive_ece, top_label
 
 pytestmark = pytest.mark.skipif(not _kernels.available(), reason="numba is not installed")
 
@@ -175,3 +175,46 @@ def test_disabled_numba_falls_back(monkeypatch):
     assert expected_calibration_error(p, y) == pytest.approx(
         naive_ece(c.astype(np.float32), pred == y.numpy(), 15), abs=1e-9
     )
+
+
+@pytest.mark.usefixtures("fused")
+@pytest.mark.parametrize(("dtype", "edge_dtype"), [(torch.float32, None), (torch.float64, None),
+                                                   (torch.float32, torch.float16)])  # fmt: skip
+@pytest.mark.parametrize("n_bins", [1, 2, 15, 20])
+def test_classwise_sums_equal_torch(dtype, edge_dtype, n_bins):
+    from gencal.metrics.functional import classwise_bins
+
+    p, y, _ = make_probs(700, 9, seed=n_bins, scale=2.5, dtype=torch.float64)
+    edges = torch.arange(n_bins + 1, dtype=torch.float64) / n_bins
+    p[:20, 0] = edges[torch.arange(20) % (n_bins + 1)]  # entries exactly on the edges, 0 and 1
+    p = p.to(edge_dtype or dtype).to(dtype)
+    p_true = p.gather(1, y[:, None]).squeeze(1)
+    got = classwise_bins(p, y, p_true, n_bins, edge_dtype)
+    typed = edges[1:-1].to(edge_dtype or dtype).to(dtype)
+    assert (_kernels.classwise_sums(p, y, typed) is not None) == (n_bins > 1)  # the kernel ran
+    old = _kernels.MIN_NUMEL
+    _kernels.MIN_NUMEL = 1 << 62
+    try:
+        ref = classwise_bins(p, y, p_true, n_bins, edge_dtype)
+    finally:
+        _kernels.MIN_NUMEL = old
+    assert torch.equal(got[0], ref[0])
+    torch.testing.assert_close(got[1], ref[1], rtol=1e-9, atol=1e-9)
+    assert torch.equal(got[2], ref[2])
+
+
+@pytest.mark.usefixtures("fused")
+def test_classwise_ece_against_netcal_style_loop():
+    from gencal.metrics import classwise_calibration_error
+
+    p, y, _ = make_probs(2000, 5, seed=4)
+    n_bins = 10
+    pn, yn = p.double().numpy(), y.numpy()
+    total = 0.0
+    for k in range(5):  # Kull et al. 2019, bins (lo, hi] with float32 edges
+        b = np.array([naive_bin(v, n_bins, np.float32) for v in p[:, k].tolist()])
+        for j in range(n_bins):
+            m = b == j
+            if m.any():
+                total += abs((yn[m] == k).sum() - pn[m, k].sum()) / len(yn)
+    assert classwise_calibration_error(p, y, n_bins) == pytest.approx(total / 5, abs=1e-9)

@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-__all__ = ["MIN_NUMEL", "RowStats", "available", "bin_sums", "row_stats"]
+__all__ = ["MIN_NUMEL", "RowStats", "available", "bin_sums", "classwise_sums", "row_stats"]
 
 #: inputs with fewer entries use the torch path (no JIT compilation for small calls)
 MIN_NUMEL = 1 << 16
@@ -124,7 +124,45 @@ def _build() -> dict[str, Any]:
             if correct[i]:
                 s_acc[b] += 1.0
 
-    return {"rows": rows_kernel, "bins": bins_kernel}
+    @jit
+    def bin_of(v, edges):  # pragma: no cover - #{interior edges < v}, NaN in the last bin
+        nb = edges.shape[0] + 1
+        g = v * nb
+        if g != g:
+            return nb - 1
+        if g <= 0:
+            b = 0
+        elif g >= nb - 1:
+            b = nb - 1
+        else:
+            b = int(g)
+        while b > 0 and v <= edges[b - 1]:
+            b -= 1
+        while b < nb - 1 and v > edges[b]:
+            b += 1
+        return b
+
+    @jit
+    def classwise_kernel(x, y, edges, count, s_p, s_y, low_cnt, low_sum):  # pragma: no cover
+        n, k = x.shape
+        thr = edges[0]
+        for i in range(n):
+            for j in range(k):  # vectorised: entries <= the first edge (and NaN) -> first bin
+                v = x[i, j]
+                low = not (v > thr)
+                low_sum[j] += np.float64(v) if low else 0.0
+                low_cnt[j] += 1.0 if low else 0.0
+            for j in range(k):  # the few entries above it (fewer than n_bins per row)
+                v = x[i, j]
+                if v > thr:
+                    b = bin_of(v, edges)
+                    count[j, b] += 1.0
+                    s_p[j, b] += np.float64(v)
+            yi = y[i]
+            if 0 <= yi < k:
+                s_y[yi, bin_of(x[i, yi], edges)] += 1.0
+
+    return {"rows": rows_kernel, "bins": bins_kernel, "classwise": classwise_kernel}
 
 
 def _kernels() -> dict[str, Any]:
@@ -246,3 +284,46 @@ def bin_sums(
         s_acc,
     )
     return torch.from_numpy(count), torch.from_numpy(s_conf), torch.from_numpy(s_acc)
+
+
+def classwise_sums(
+    probs: torch.Tensor, labels: torch.Tensor, edges: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """Per (class, bin) ``(count, sum of p_k, count of y == k)`` (``[K, n_bins]`` float64) in one
+    pass, each entry in bin ``#{interior edges < p}`` (``edges`` in the dtype of ``probs``), or
+    ``None`` when the kernel does not apply. Entries not above the first edge (NaN included) go
+    to the first bin, whose sum is clamped at 0 as in the torch path."""
+    if (
+        not _eligible(probs)
+        or labels.device.type != "cpu"
+        or edges.dtype != probs.dtype
+        or edges.numel() == 0
+    ):
+        return None
+    kern = _kernels()["classwise"]
+    x = probs.detach().numpy()
+    y = labels.detach().numpy()
+    e = np.ascontiguousarray(edges.numpy())
+    n, k = x.shape
+    nb = e.shape[0] + 1
+    threads = max(1, min(torch.get_num_threads(), n))
+    parts = min(n, 2 * threads) if threads > 1 else 1
+    rows = -(-n // parts)
+
+    def run(c: int) -> list[np.ndarray]:
+        out = [np.zeros((k, nb)), np.zeros((k, nb)), np.zeros((k, nb)), np.zeros(k), np.zeros(k)]
+        a = c * rows
+        b = min(n, a + rows)
+        if a < b:
+            kern(x[a:b], y[a:b], e, *out)
+        return out
+
+    if parts > 1:
+        with ThreadPoolExecutor(threads) as ex:
+            outs = list(ex.map(run, range(parts)))
+    else:
+        outs = [run(0)]
+    count, s_p, s_y, low_cnt, low_sum = (sum(o[i] for o in outs) for i in range(5))
+    count[:, 0] += low_cnt
+    s_p[:, 0] += np.maximum(low_sum, 0.0)
+    return torch.from_numpy(count), torch.from_numpy(s_p), torch.from_numpy(s_y)

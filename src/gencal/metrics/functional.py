@@ -182,9 +182,15 @@ def classwise_bins(
     Only entries above ``1/n_bins`` can leave the first bin and a row holds fewer than
     ``n_bins`` of them, so the matrix is scanned once for those candidates; the first bin gets the
     remainder (column sums minus the candidates). Memory: one bool mask ``[N, K]`` plus the
-    candidates, never an int64 index per entry.
+    candidates, never an int64 index per entry. Large CPU inputs instead take one compiled pass
+    (:func:`gencal.metrics._kernels.classwise_sums`) that sums the first bin directly.
     """
     n, k = probs.shape
+    if n_bins > 1:  # large CPU inputs: one compiled pass, same bins and sums
+        edges = bin_edges(n_bins, edge_dtype or probs.dtype, probs.device)[1:-1].to(probs.dtype)
+        fused = _kernels.classwise_sums(probs, labels, edges)
+        if fused is not None:
+            return fused
     # the first interior edge as compared by bin_index: entries <= it stay in the first bin
     thr = bin_edges(n_bins, edge_dtype or probs.dtype, probs.device)[1].to(probs.dtype)
     cols, vals = _entries_above(probs, thr)
