@@ -2,7 +2,9 @@
 
 Validation reuses :mod:`gencal._checks` for shapes/dtypes/labels and does the value checks on
 ``[N, K]`` tensors in a single ``aminmax`` pass plus one row-sum pass (``torch.isfinite(x).all()``
-and a float64 copy of the matrix would cost more than computing every metric).
+and a float64 copy of the matrix would cost more than computing every metric). Large CPU
+probability matrices skip both: the fused row pass of :mod:`gencal.metrics._kernels` returns the
+minimum, maximum and worst row sum together with the max / argmax == label / ``p_y``.
 """
 
 from __future__ import annotations

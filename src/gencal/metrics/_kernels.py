@@ -3,9 +3,11 @@
 One pass over ``probs [N, K]`` gives, per row, the confidence ``c_i = max_k p_ik``, whether the
 argmax (first maximal index) equals the label, ``p_{i,y_i}``, and, for validation, the smallest
 and largest entry, the worst ``|sum_k p_ik - 1|`` and the number of labels outside ``0..K-1``.
-``torch.max(dim=1)`` + ``amin`` + ``sum(dim=1)`` + ``gather`` read the matrix four times and
-torch's value+index reduction is slow for short rows; this kernel reads each row once while it
-is in L1 and is several times faster (see docs/metrics.md, "Speed and memory").
+``torch.max(dim=1)`` + ``amin`` + ``sum(dim=1)`` read the matrix three times (then ``gather``)
+and torch's value+index reduction is slow for short rows; this kernel reads each row once while
+it is in L1 and is several times faster (see docs/metrics.md, "Speed and memory"). Two more
+kernels: the top-label bin sums (:func:`bin_sums`) and the classwise per (class, bin) sums in one
+pass (:func:`classwise_sums`).
 
 How the row pass stays vectorised: for non-negative finite floats the IEEE bit pattern read as a
 signed integer is ordered exactly like the float (and equal floats have equal bits), so the row
