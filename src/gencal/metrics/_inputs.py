@@ -2,7 +2,9 @@
 
 Validation reuses :mod:`gencal._checks` for shapes/dtypes/labels and does the value checks on
 ``[N, K]`` tensors in a single ``aminmax`` pass plus one row-sum pass (``torch.isfinite(x).all()``
-and a float64 copy of the matrix would cost more than computing every metric).
+and a float64 copy of the matrix would cost more than computing every metric). Large CPU
+probability matrices skip both: the fused row pass of :mod:`gencal.metrics._kernels` returns the
+minimum, maximum and worst row sum together with the max / argmax == label / ``p_y``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from gencal._checks import (
     check_logits,
     check_probs,
 )
+from gencal.metrics import _kernels
 
 __all__ = [
     "Prepared",
@@ -85,6 +88,14 @@ def check_probs_fast(
     worst = float(err.max())
     if not (math.isfinite(lo) and math.isfinite(hi) and math.isfinite(worst)):
         _raise_non_finite(probs, name)
+    _check_probs_values(probs, lo, hi, worst, atol, name)
+
+
+def _check_probs_values(
+    probs: torch.Tensor, lo: float, hi: float, worst: float, atol: float | None, name: str = "probs"
+) -> None:
+    """Raise for values outside [0, 1] or rows off 1 by more than ``atol`` (default:
+    ``1e-4`` for float64, ``1e-4 + 2 K 6e-8`` otherwise). ``lo``/``hi``/``worst`` are finite."""
     if lo < 0 or hi > 1:
         raise GencalInputError(
             f"{name}: values must lie in [0, 1] (found min {lo:.3g}, max {hi:.3g}); "
@@ -129,10 +140,11 @@ class Prepared:
     probs: torch.Tensor  # [N, K] float32 or float64
     labels: torch.Tensor  # [N] int64
     conf: torch.Tensor  # [N] top-label probability
-    pred: torch.Tensor  # [N] argmax (first maximal index on ties)
+    pred: torch.Tensor | None  # [N] argmax (first maximal index on ties); None: see `prediction`
     p_true: torch.Tensor  # [N] probability of the true class
     nll: torch.Tensor | None = None  # [N] exact -log softmax(z)_y when built from logits
     edge_dtype: torch.dtype | None = None  # dtype the scores came in (float16 -> float16 edges)
+    correct_: torch.Tensor | None = None  # [N] bool argmax == label, when computed by the kernel
 
     @property
     def n(self) -> int:
@@ -142,10 +154,20 @@ class Prepared:
     def num_classes(self) -> int:
         return int(self.probs.shape[1])
 
+    @property
+    def prediction(self) -> torch.Tensor:
+        """``[N]`` argmax, first maximal index on ties (computed on demand if the fused kernel
+        gave ``correct`` without it)."""
+        if self.pred is None:
+            self.pred = self.probs.max(dim=1).indices
+        return self.pred
+
     @cached_property
     def correct(self) -> torch.Tensor:
         """``[N]`` bool: argmax == label (computed once)."""
-        return self.pred == self.labels
+        if self.correct_ is not None:
+            return self.correct_
+        return self.prediction == self.labels
 
 
 def _check_labels_for(labels: torch.Tensor, n: int, k: int, validate: bool) -> None:
@@ -155,16 +177,32 @@ def _check_labels_for(labels: torch.Tensor, n: int, k: int, validate: bool) -> N
 
 
 def prepare_from_probs(probs: Any, labels: Any, *, validate_args: bool = True) -> Prepared:
-    """Convert/validate ``probs [N, K]`` and ``labels [N]`` and take max/argmax once."""
+    """Convert/validate ``probs [N, K]`` and ``labels [N]`` and take max/argmax once.
+
+    On CPU, large float inputs go through one fused pass (:func:`gencal.metrics._kernels.row_stats`:
+    max, argmax == label, true-class probability and every value check at once); otherwise, or
+    when that pass finds a negative-signed value, NaN or inf, the same quantities come from torch
+    (``max(dim=1)``, ``amin``, row sums, ``gather``) with the same results and messages.
+    """
     p = as_tensor(probs, "probs")
     src_dtype = p.dtype if p.is_floating_point() else None
     y = to_labels(labels)
     p = to_float(p, "probs")
     check_probs(p, "probs", values=False)
+    check_labels(y, p.shape[1], p.shape[0], values=False)
+    if p.shape[0] == 0:
+        raise GencalInputError("labels: at least one sample is needed")
+    atol = 1e-3 if src_dtype in (torch.float16, torch.bfloat16) else None
+    fused = _kernels.row_stats(p, y) if y.device == p.device else None
+    if fused is not None:
+        if fused.bad_labels:
+            check_labels(y, p.shape[1], p.shape[0], values=True)  # raises, naming the label
+        if validate_args:
+            _check_probs_values(p, fused.min_value, fused.max_value, fused.worst_row_error, atol)
+        return Prepared(p, y, fused.conf, None, fused.p_true, None, src_dtype, fused.correct)
     _check_labels_for(y, p.shape[0], p.shape[1], validate_args)
     conf, pred = p.max(dim=1)
     if validate_args:
-        atol = 1e-3 if src_dtype in (torch.float16, torch.bfloat16) else None
         check_probs_fast(p, "probs", atol=atol, row_max=conf)
     if y.device != p.device:
         y = y.to(p.device)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from gencal._checks import GencalInputError
+from gencal.metrics import _kernels
 from gencal.metrics._inputs import Prepared, bin_edges, bin_index, prepare_from_probs
 
 __all__ = [
@@ -54,7 +55,14 @@ def _check_norm(norm: str) -> str:
 def top_label_bins(
     conf: torch.Tensor, correct: torch.Tensor, n_bins: int, edge_dtype: torch.dtype | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-bin ``(count, sum of confidence, sum of correct)`` in float64, equal-width bins."""
+    """Per-bin ``(count, sum of confidence, sum of correct)`` in float64, equal-width bins.
+
+    Large CPU inputs use one compiled loop (:func:`gencal.metrics._kernels.bin_sums`, the same
+    bins as :func:`bin_index`); otherwise ``bucketize`` + ``bincount``."""
+    edges = bin_edges(n_bins, edge_dtype or conf.dtype, conf.device)[1:-1].to(conf.dtype)
+    fused = _kernels.bin_sums(conf, correct, edges)
+    if fused is not None:
+        return fused
     b = bin_index(conf, n_bins, edge_dtype)
     # one integer bincount of (bin, correct) pairs gives both the counts and the hits
     pairs = torch.bincount(b * 2 + correct.to(torch.int64), minlength=2 * n_bins).view(n_bins, 2)
@@ -174,9 +182,15 @@ def classwise_bins(
     Only entries above ``1/n_bins`` can leave the first bin and a row holds fewer than
     ``n_bins`` of them, so the matrix is scanned once for those candidates; the first bin gets the
     remainder (column sums minus the candidates). Memory: one bool mask ``[N, K]`` plus the
-    candidates, never an int64 index per entry.
+    candidates, never an int64 index per entry. Large CPU inputs instead take one compiled pass
+    (:func:`gencal.metrics._kernels.classwise_sums`) that sums the first bin directly.
     """
     n, k = probs.shape
+    if n_bins > 1:  # large CPU inputs: one compiled pass, same bins and sums
+        edges = bin_edges(n_bins, edge_dtype or probs.dtype, probs.device)[1:-1].to(probs.dtype)
+        fused = _kernels.classwise_sums(probs, labels, edges)
+        if fused is not None:
+            return fused
     # the first interior edge as compared by bin_index: entries <= it stay in the first bin
     thr = bin_edges(n_bins, edge_dtype or probs.dtype, probs.device)[1].to(probs.dtype)
     cols, vals = _entries_above(probs, thr)
