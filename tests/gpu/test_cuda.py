@@ -105,7 +105,9 @@ def test_loss_syncs_once_with_validation_and_never_without(name):
                 loss_fn(x, yg).backward()
             finally:
                 torch.cuda.set_sync_debug_mode("default")
-        syncs = [w for w in caught if "synchroniz" in str(w.message)]
+        # torch warns "called a synchronizing CUDA operation" per sync; the first use of the
+        # debug mode also warns that it "is a prototype feature": that notice is not a sync
+        syncs = [w for w in caught if "called a synchronizing" in str(w.message)]
         assert len(syncs) <= most, (name, validate, [str(w.message) for w in syncs])
 
 
