@@ -79,9 +79,12 @@ class CalibrationLoss(nn.Module):
         self.validate_args = bool(validate_args)
         self.parts: dict[str, torch.Tensor] = {}
         #: the number of non-ignored rows of the current call when it is known on the host
-        #: without an extra sync (``validate_args=True``), else None; subclasses may use it
-        #: to skip masking when no row is ignored
+        #: without a device sync (``validate_args=True``, or CPU labels), else None;
+        #: subclasses use it to skip masking when no row is ignored
         self._n_valid_host: int | None = None
+        #: read the count back when the labels are on the CPU and validate_args is False
+        #: (tests set it False to run, on the CPU, the masked sync-free path of a device)
+        self._count_on_host = True
 
     # ------------------------------------------------------------------ helpers
     def _check_structure(self, logits: torch.Tensor, target: torch.Tensor) -> None:
@@ -148,14 +151,21 @@ class CalibrationLoss(nn.Module):
         """Loss of ``logits [N, K]`` against integer ``target [N]`` (see the module docstring)."""
         # Shapes and dtypes are always checked (cheap, no device sync); values (NaN/inf,
         # label range) only when validate_args is True, with a single host sync that also
-        # tells whether any row is ignored.
+        # tells whether any row is ignored (CPU labels tell it for free otherwise).
         self._check_structure(logits, target)
         valid = target != self.ignore_index
-        target_safe = torch.where(valid, target, 0)
         n_valid = valid.sum()
-        self._n_valid_host = None
+        n_host: int | None = None
         if self.validate_args:
-            self._n_valid_host = self._check_values(logits, target_safe, n_valid)
+            target_safe = torch.where(valid, target, 0)
+            n_host = self._check_values(logits, target_safe, n_valid)
+        elif self._count_on_host and target.device.type == "cpu":
+            n_host = int(n_valid)  # a CPU tensor: reading it back is no device sync
+        self._n_valid_host = n_host
+        if n_host is not None and n_host == target.shape[0]:
+            target_safe = target  # no ignored row: nothing to replace, no masking below
+        elif not self.validate_args:
+            target_safe = torch.where(valid, target, 0)
         if logits.dtype in (torch.float16, torch.bfloat16):
             logits = logits.float()
         return self._forward(logits, target_safe, valid, n_valid)

@@ -54,12 +54,14 @@ class _GCEFused(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, logits, target, valid, scale, lam, per_sample, host, all_valid):  # type: ignore[override]
+        ctx.set_materialize_grads(False)  # ce/reg get no gradient: no zero tensors for them
         fin = torch.finfo(logits.dtype)
+        t1 = target.view(-1, 1)
         out = None
         if host:
-            out = _GCEFused._plain_softmax(logits, target, valid, fin, all_valid)
+            out = _GCEFused._plain_softmax(logits, t1, valid, fin, all_valid)
         if out is None:
-            out = _GCEFused._shifted_softmax(logits, target, valid, fin)
+            out = _GCEFused._shifted_softmax(logits, t1, valid, fin, all_valid)
         p_mat, em, t_mass, log_mass, ce_i = out
         reg_i = log_mass.gather(0, target)
         if not all_valid:
@@ -71,13 +73,16 @@ class _GCEFused(torch.autograd.Function):
         if not (isinstance(scale, float) and scale == 1.0):
             ce, reg = ce * scale, reg * scale
         loss = torch.add(ce, reg, alpha=lam)
+        # T_k = 0 only for a class with no (valid) row, where G_k = 0: u_k = G_k / T_k = 0
+        # in the backward without a mask (a labelled class has T_k > tiny on both paths)
+        t_mass.clamp_(min=fin.tiny)
         ctx.save_for_backward(p_mat, em, t_mass, target, valid)
         ctx.scale, ctx.lam, ctx.all_valid = scale, lam, all_valid
         ctx.mark_non_differentiable(ce, reg)
         return loss, ce, reg
 
     @staticmethod
-    def _plain_softmax(logits, target, valid, fin, all_valid):
+    def _plain_softmax(logits, t1, valid, fin, all_valid):
         """CPU path: one fused softmax; None when a logged value is near underflow.
 
         On the CPU, reading a flag back costs no device sync, and this path does fewer passes
@@ -86,7 +91,7 @@ class _GCEFused(torch.autograd.Function):
         the shifted path instead.
         """
         p = torch.softmax(logits, dim=1)
-        p_y = p.gather(1, target.unsqueeze(1)).squeeze(1)
+        p_y = p.gather(1, t1).view(-1)
         # S_{y_j} >= p_{j, y_j} (the sum includes row j), so p_y alone decides
         if all_valid:
             smallest = p_y.min()
@@ -95,53 +100,66 @@ class _GCEFused(torch.autograd.Function):
         if smallest.item() < fin.tiny * 2.0**40:
             return None
         if not all_valid:
-            p.mul_(valid.unsqueeze(1))  # ignored rows leave S_k and get no gradient
+            p.mul_(valid.view(-1, 1))  # ignored rows leave S_k and get no gradient
         t_mass = p.sum(dim=0)
-        ce_i = -p_y.log()
+        ce_i = p_y.log_().neg_()  # p_y is a fresh tensor (gather): in place
         if not all_valid:
             ce_i = torch.where(valid, ce_i, 0.0)
         return p, None, t_mass, t_mass.log(), ce_i
 
     @staticmethod
-    def _shifted_softmax(logits, target, valid, fin):
-        """Sync-free path, exact at any logit scale (the per-class shift above)."""
-        r = torch.where(valid, logits.amax(dim=1), math.inf)
-        b_mat = logits - r.unsqueeze(1)  # z - r: <= 0 on valid rows, -inf on ignored rows
-        t1 = target.unsqueeze(1)
-        d_y = b_mat.gather(1, t1).squeeze(1)
-        m = b_mat.amax(dim=0).clamp_(min=fin.min)  # finite even for an all-ignored column
+    def _shifted_softmax(logits, t1, valid, fin, all_valid):
+        """Sync-free path, exact at any logit scale (the per-class shift above).
+
+        With ``all_valid`` (no ignored row, known on the host) it runs no masking op at all.
+        """
+        r = logits.amax(dim=1)
+        if not all_valid:
+            r = torch.where(valid, r, math.inf)
+        b_mat = logits - r.view(-1, 1)  # z - r: <= 0 on valid rows, -inf on ignored rows
+        d_y = b_mat.gather(1, t1).view(-1)
+        m = b_mat.amax(dim=0)
+        if not all_valid:
+            m.clamp_(min=fin.min)  # finite even for an all-ignored column
         b_mat.sub_(m).exp_()  # B_jk = exp(z_jk - r_j - m_k), in place
         em = m.exp()
-        rowsum = b_mat @ em
-        inv_row = torch.where(valid, rowsum.reciprocal(), 0.0)
-        b_mat.mul_(inv_row.unsqueeze(1))  # P_jk = p_jk / e^{m_k}; 0 on ignored rows
+        inv_row = torch.mv(b_mat, em).reciprocal_()  # 1 / rowsum_j
+        if not all_valid:
+            inv_row = torch.where(valid, inv_row, 0.0)
+        b_mat.mul_(inv_row.view(-1, 1))  # P_jk = p_jk / e^{m_k}; 0 on ignored rows
         t_mass = b_mat.sum(dim=0)  # T_k
-        log_mass = m + t_mass.log()
+        log_mass = torch.add(m, t_mass.log())
         # -(d_y + log(1/rowsum)) rather than log(rowsum) - d_y: for a single valid row it is
         # bit-for-bit the negative of reg = m_y + log T_y, so the loss is exactly 0
-        ce_i = torch.where(valid, -(d_y + inv_row.log()), 0.0)
+        ce_i = inv_row.log_().add_(d_y).neg_()  # inv_row is not needed any more: in place
+        if not all_valid:
+            ce_i = torch.where(valid, ce_i, 0.0)
         return b_mat, em, t_mass, log_mass, ce_i
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_loss, _grad_ce, _grad_reg):  # type: ignore[override]
+        if grad_loss is None:  # only ce/reg were used: they are not differentiable
+            return None, None, None, None, None, None, None, None
         p_mat, em, t_mass, target, valid = ctx.saved_tensors
-        a = grad_loss * ctx.scale
-        if ctx.all_valid:
-            a = a.expand(target.shape)  # [N]
-        else:
+        n = target.shape[0]
+        # a: the per-sample weight of the CE term; a 0-d tensor (broadcast) when it is the
+        # same for every row (no ignored row and a reduced loss)
+        a = grad_loss
+        if not (isinstance(ctx.scale, float) and ctx.scale == 1.0):
+            a = a * ctx.scale
+        if not ctx.all_valid:
             a = torch.where(valid, a, 0.0)
-        b = a if ctx.lam == 1.0 else a * ctx.lam
-        mass_grad = torch.zeros_like(t_mass).index_add_(0, target, b)  # G_k
-        # classes without a (weighted) label have G_k = 0 (and maybe T_k = 0): u_k = 0
-        u = torch.where(mass_grad != 0, mass_grad / t_mass, 0.0)
-        c = a - p_mat @ u  # a_j - <G / S, p_j>
+        a_n = a.expand(n) if a.dim() == 0 else a
+        # G_k = sum_{i: y_i = k} lam a_i;  u_k = G_k / T_k (T_k clamped: 0 where G_k = 0)
+        u = torch.zeros_like(t_mass).index_add_(0, target, a_n, alpha=ctx.lam).div_(t_mass)
+        c = torch.addmv(a_n, p_mat, u, alpha=-1.0)  # a_j - <G / S, p_j>
         if em is None:  # plain softmax path: m = 0
-            grad = c.unsqueeze(1) + u
+            grad = torch.add(c.view(-1, 1), u)
         else:
-            grad = torch.addr(u.unsqueeze(0), c, em)  # u_k + e^{m_k} c_j
+            grad = torch.mul(c.view(-1, 1), em).add_(u)  # u_k + e^{m_k} c_j
         grad.mul_(p_mat)
-        grad.scatter_add_(1, target.unsqueeze(1), -a.unsqueeze(1))
+        grad.scatter_add_(1, target.view(-1, 1), a_n.neg().view(-1, 1))
         return grad, None, None, None, None, None, None, None
 
 
