@@ -19,6 +19,7 @@ Conventions (all losses):
 from __future__ import annotations
 
 import math
+import struct
 from typing import ClassVar
 
 import torch
@@ -111,21 +112,21 @@ class CalibrationLoss(nn.Module):
         cheaper than ``isfinite().all()``); only a non-finite sum (bad values, or a rare
         overflow of finite ones) pays for the element-wise check and its message. The label
         range is the min/max of ``target_safe`` (ignored rows replaced by 0, which is in range),
-        so the ignored rows need no boolean indexing. The sum, the label min/max and ``n_valid``
-        come back to the host together as float64 (exact counts; a label beyond 2**53 is
-        still detected, and re-read exactly for the message).
+        so the ignored rows need no boolean indexing. The sum (float64, its bits viewed as
+        int64 so that the four values stack without dtype conversions), the label min/max
+        and ``n_valid`` come back to the host together, exactly.
         """
         n, k = logits.shape
         if n == 0:
             return 0
         total = logits.detach().sum(dtype=torch.float32 if logits.itemsize < 4 else None)
         lo, hi = torch.aminmax(target_safe)
-        total_h, lo_h, hi_h, n_ok = torch.stack((total.double(), lo, hi, n_valid)).tolist()
-        if not math.isfinite(total_h):
+        bits = total.double().view(torch.int64)
+        bits_h, lo_h, hi_h, n_ok = torch.stack((bits, lo, hi, n_valid)).tolist()
+        if not math.isfinite(struct.unpack("d", struct.pack("q", bits_h))[0]):
             check_logits(logits, "logits", values=True)  # raises with the NaN/inf counts
-        n_ok = int(n_ok)
         if n_ok and (lo_h < 0 or hi_h >= k):
-            bad = int(lo) if lo_h < 0 else int(hi)
+            bad = lo_h if lo_h < 0 else hi_h
             raise GencalInputError(
                 f"target: label {bad} is out of range for {k} classes (expected 0..{k - 1})"
             )
@@ -154,7 +155,7 @@ class CalibrationLoss(nn.Module):
         # tells whether any row is ignored (CPU labels tell it for free otherwise).
         self._check_structure(logits, target)
         valid = target != self.ignore_index
-        n_valid = valid.sum()
+        n_valid = torch.count_nonzero(valid)  # int64, like valid.sum(), in fewer ops
         n_host: int | None = None
         if self.validate_args:
             target_safe = torch.where(valid, target, 0)
