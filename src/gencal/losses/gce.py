@@ -57,15 +57,17 @@ class _GCEFused(torch.autograd.Function):
         ctx.set_materialize_grads(False)  # ce/reg get no gradient: no zero tensors for them
         fin = torch.finfo(logits.dtype)
         t1 = target.view(-1, 1)
+        # the float row weight (1 valid, 0 ignored): masking by multiplication, one op each
+        w = None if all_valid else valid.to(logits.dtype)
         out = None
         if host:
-            out = _GCEFused._plain_softmax(logits, t1, valid, fin, all_valid)
+            out = _GCEFused._plain_softmax(logits, t1, valid, w, fin)
         if out is None:
-            out = _GCEFused._shifted_softmax(logits, t1, valid, fin, all_valid)
+            out = _GCEFused._shifted_softmax(logits, t1, w, fin)
         p_mat, em, t_mass, log_mass, ce_i = out
-        reg_i = log_mass.gather(0, target)
-        if not all_valid:
-            reg_i = torch.where(valid, reg_i, 0.0)
+        reg_i = log_mass.gather(0, target)  # log_mass is finite (T_k clamped): w masks it
+        if w is not None:
+            reg_i.mul_(w)
         if per_sample:
             ce, reg = ce_i, reg_i
         else:
@@ -73,16 +75,13 @@ class _GCEFused(torch.autograd.Function):
         if not (isinstance(scale, float) and scale == 1.0):
             ce, reg = ce * scale, reg * scale
         loss = torch.add(ce, reg, alpha=lam)
-        # T_k = 0 only for a class with no (valid) row, where G_k = 0: u_k = G_k / T_k = 0
-        # in the backward without a mask (a labelled class has T_k > tiny on both paths)
-        t_mass.clamp_(min=fin.tiny)
-        ctx.save_for_backward(p_mat, em, t_mass, target, valid)
-        ctx.scale, ctx.lam, ctx.all_valid = scale, lam, all_valid
+        ctx.save_for_backward(p_mat, em, t_mass, target, valid, w)
+        ctx.scale, ctx.lam = scale, lam
         ctx.mark_non_differentiable(ce, reg)
         return loss, ce, reg
 
     @staticmethod
-    def _plain_softmax(logits, t1, valid, fin, all_valid):
+    def _plain_softmax(logits, t1, valid, w, fin):
         """CPU path: one fused softmax; None when a logged value is near underflow.
 
         On the CPU, reading a flag back costs no device sync, and this path does fewer passes
@@ -93,47 +92,56 @@ class _GCEFused(torch.autograd.Function):
         p = torch.softmax(logits, dim=1)
         p_y = p.gather(1, t1).view(-1)
         # S_{y_j} >= p_{j, y_j} (the sum includes row j), so p_y alone decides
-        if all_valid:
+        if w is None:
             smallest = p_y.min()
         else:
             smallest = torch.where(valid, p_y, 1.0).min()
         if smallest.item() < fin.tiny * 2.0**40:
             return None
-        if not all_valid:
-            p.mul_(valid.view(-1, 1))  # ignored rows leave S_k and get no gradient
-        t_mass = p.sum(dim=0)
+        if w is not None:
+            p.mul_(w.view(-1, 1))  # ignored rows leave S_k and get no gradient
+        # T_k = 0 only for a class without a valid row, where G_k = 0: clamped, u_k = G_k / T_k
+        # is 0 in the backward and log T_k finite, with no mask (labelled: T_k >= p_y > tiny)
+        t_mass = p.sum(dim=0).clamp_(min=fin.tiny)
         ce_i = p_y.log_().neg_()  # p_y is a fresh tensor (gather): in place
-        if not all_valid:
-            ce_i = torch.where(valid, ce_i, 0.0)
+        if w is not None:
+            ce_i = torch.where(valid, ce_i, 0.0)  # p_y may be 0 on an ignored row
         return p, None, t_mass, t_mass.log(), ce_i
 
     @staticmethod
-    def _shifted_softmax(logits, t1, valid, fin, all_valid):
+    def _shifted_softmax(logits, t1, w, fin):
         """Sync-free path, exact at any logit scale (the per-class shift above).
 
-        With ``all_valid`` (no ignored row, known on the host) it runs no masking op at all.
+        With no ignored row known on the host (``w`` None) it runs no masking op at all;
+        otherwise the row weight ``w`` masks by arithmetic (no ``where``, no scalar tensor).
         """
-        r = logits.amax(dim=1)
-        if not all_valid:
-            r = torch.where(valid, r, math.inf)
+        r0 = logits.amax(dim=1)
+        # +inf on ignored rows (r0 - log 0), so that they vanish from m, rowsum and T
+        r = r0 if w is None else r0 - w.log()
         b_mat = logits - r.view(-1, 1)  # z - r: <= 0 on valid rows, -inf on ignored rows
-        d_y = b_mat.gather(1, t1).view(-1)
-        m = b_mat.amax(dim=0)
-        if not all_valid:
+        if w is None:
+            d_y = b_mat.gather(1, t1).view(-1)
+        else:  # the same value on valid rows, finite (maskable) on ignored ones
+            d_y = logits.gather(1, t1).view(-1).sub_(r0)
+        m = b_mat.amax(dim=0)  # m_k = 0 at a valid row's argmax column
+        if w is not None:
             m.clamp_(min=fin.min)  # finite even for an all-ignored column
         b_mat.sub_(m).exp_()  # B_jk = exp(z_jk - r_j - m_k), in place
         em = m.exp()
-        inv_row = torch.mv(b_mat, em).reciprocal_()  # 1 / rowsum_j
-        if not all_valid:
-            inv_row = torch.where(valid, inv_row, 0.0)
+        rowsum = torch.mv(b_mat, em)  # >= 1 on valid rows (the argmax term is exactly 1)
+        if w is not None:
+            rowsum.clamp_(min=0.5)  # 0 on ignored rows: a finite 1 / rowsum, P row stays 0
+        inv_row = rowsum.reciprocal_()
         b_mat.mul_(inv_row.view(-1, 1))  # P_jk = p_jk / e^{m_k}; 0 on ignored rows
-        t_mass = b_mat.sum(dim=0)  # T_k
+        # T_k >= 1/K for a class with a valid row; T_k = 0 (no valid row, G_k = 0) is clamped
+        # so that log T_k is finite and u_k = G_k / T_k = 0 in the backward, with no mask
+        t_mass = b_mat.sum(dim=0).clamp_(min=fin.tiny)
         log_mass = torch.add(m, t_mass.log())
         # -(d_y + log(1/rowsum)) rather than log(rowsum) - d_y: for a single valid row it is
         # bit-for-bit the negative of reg = m_y + log T_y, so the loss is exactly 0
         ce_i = inv_row.log_().add_(d_y).neg_()  # inv_row is not needed any more: in place
-        if not all_valid:
-            ce_i = torch.where(valid, ce_i, 0.0)
+        if w is not None:
+            ce_i.mul_(w)
         return b_mat, em, t_mass, log_mass, ce_i
 
     @staticmethod
@@ -141,15 +149,17 @@ class _GCEFused(torch.autograd.Function):
     def backward(ctx, grad_loss, _grad_ce, _grad_reg):  # type: ignore[override]
         if grad_loss is None:  # only ce/reg were used: they are not differentiable
             return None, None, None, None, None, None, None, None
-        p_mat, em, t_mass, target, valid = ctx.saved_tensors
+        p_mat, em, t_mass, target, valid, w = ctx.saved_tensors
         n = target.shape[0]
         # a: the per-sample weight of the CE term; a 0-d tensor (broadcast) when it is the
         # same for every row (no ignored row and a reduced loss)
         a = grad_loss
         if not (isinstance(ctx.scale, float) and ctx.scale == 1.0):
             a = a * ctx.scale
-        if not ctx.all_valid:
-            a = torch.where(valid, a, 0.0)
+        if w is not None:  # some row may be ignored
+            # a 0-d weight is finite (grad * 1/n): one multiplication; keep where for a
+            # per-sample upstream gradient (it may hold anything on ignored rows)
+            a = a * w if a.dim() == 0 else torch.where(valid, a, 0.0)
         a_n = a.expand(n) if a.dim() == 0 else a
         # G_k = sum_{i: y_i = k} lam a_i;  u_k = G_k / T_k (T_k clamped: 0 where G_k = 0)
         u = torch.zeros_like(t_mass).index_add_(0, target, a_n, alpha=ctx.lam).div_(t_mass)
