@@ -158,7 +158,7 @@ class CalibrationLoss(nn.Module):
         n_valid = torch.count_nonzero(valid)  # int64, like valid.sum(), in fewer ops
         n_host: int | None = None
         if self.validate_args:
-            target_safe = torch.where(valid, target, 0)
+            target_safe = target * valid  # ignored rows -> 0 (one kernel, no scalar tensor)
             n_host = self._check_values(logits, target_safe, n_valid)
         elif self._count_on_host and target.device.type == "cpu":
             n_host = int(n_valid)  # a CPU tensor: reading it back is no device sync
@@ -166,7 +166,7 @@ class CalibrationLoss(nn.Module):
         if n_host is not None and n_host == target.shape[0]:
             target_safe = target  # no ignored row: nothing to replace, no masking below
         elif not self.validate_args:
-            target_safe = torch.where(valid, target, 0)
+            target_safe = target * valid
         if logits.dtype in (torch.float16, torch.bfloat16):
             logits = logits.float()
         return self._forward(logits, target_safe, valid, n_valid)
