@@ -24,7 +24,9 @@ class _GCEFused(torch.autograd.Function):
     Inputs: float logits ``z [N, K]``, labels ``target`` (ignored rows set to 0), the boolean
     ``valid`` mask, ``scale`` (a float or a 0-d tensor: ``1/n`` for the mean, 1 otherwise),
     ``lam``, ``per_sample``, ``host`` (try :meth:`_plain_softmax` first: CPU tensors only) and
-    ``all_valid`` (no row is ignored, known on the host). Outputs ``(loss, ce, reg)`` where
+    ``all_valid`` (no row is ignored, known on the host: then no masking op runs at all;
+    otherwise ignored rows are masked by arithmetic with the float row weight ``w``, see
+    :meth:`_shifted_softmax`, never by ``where`` with a scalar). Outputs ``(loss, ce, reg)`` where
     ``loss = ce + lam * reg``;
     ``ce``/``reg`` are the scaled sums (or the per-sample vectors when ``per_sample``) and are
     not differentiable (they are the detached ``parts``).
@@ -49,7 +51,11 @@ class _GCEFused(torch.autograd.Function):
 
     which is the method.md gradient ``a (p - e_y) + p * (w - <w, p>)``: one matrix-vector
     product, one rank-1 update and one multiplication over ``[N, K]``. First-order only
-    (``once_differentiable``).
+    (``once_differentiable``). Every step is written to dispatch few ops (the GPU regime of
+    small batches is bound by per-op launch overhead): ``G`` is one ``index_add_`` with
+    ``alpha = lam``, ``c`` one ``addmv``, ``u = G / T`` needs no mask (``T`` is clamped to
+    ``tiny`` where no valid row has the class, and there ``G = 0``), a reduced loss keeps ``a``
+    a broadcast 0-d tensor, and no zero gradients are materialised for ``ce``/``reg``.
     """
 
     @staticmethod
