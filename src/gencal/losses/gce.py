@@ -70,16 +70,19 @@ class _GCEFused(torch.autograd.Function):
             out = _GCEFused._plain_softmax(logits, t1, valid, w, fin)
         if out is None:
             out = _GCEFused._shifted_softmax(logits, t1, w, fin)
-        p_mat, em, t_mass, log_mass, ce_i = out
+        p_mat, em, t_mass, log_mass, logp_y = out  # logp_y = -ce_i (0 on ignored rows)
         reg_i = log_mass.gather(0, target)  # log_mass is finite (T_k clamped): w masks it
         if w is not None:
             reg_i.mul_(w)
-        if per_sample:
-            ce, reg = ce_i, reg_i
+        # the CE sign goes into the scale where there is one (-(sum x) * s == sum(x) * (-s))
+        if per_sample:  # scale is 1
+            ce, reg = logp_y.neg_(), reg_i
+        elif not isinstance(scale, float):
+            ce, reg = torch.mul(logp_y.sum(), scale).neg_(), reg_i.sum() * scale
+        elif scale == 1.0:
+            ce, reg = logp_y.sum().neg_(), reg_i.sum()
         else:
-            ce, reg = ce_i.sum(), reg_i.sum()
-        if not (isinstance(scale, float) and scale == 1.0):
-            ce, reg = ce * scale, reg * scale
+            ce, reg = logp_y.sum() * -scale, reg_i.sum() * scale
         loss = torch.add(ce, reg, alpha=lam)
         ctx.save_for_backward(p_mat, em, t_mass, target, valid, w)
         ctx.scale, ctx.lam = scale, lam
@@ -109,10 +112,10 @@ class _GCEFused(torch.autograd.Function):
         # T_k = 0 only for a class without a valid row, where G_k = 0: clamped, u_k = G_k / T_k
         # is 0 in the backward and log T_k finite, with no mask (labelled: T_k >= p_y > tiny)
         t_mass = p.sum(dim=0).clamp_(min=fin.tiny)
-        ce_i = p_y.log_().neg_()  # p_y is a fresh tensor (gather): in place
+        logp_y = p_y.log_()  # p_y is a fresh tensor (gather): in place
         if w is not None:
-            ce_i = torch.where(valid, ce_i, 0.0)  # p_y may be 0 on an ignored row
-        return p, None, t_mass, t_mass.log(), ce_i
+            logp_y = torch.where(valid, logp_y, 0.0)  # p_y may be 0 on an ignored row
+        return p, None, t_mass, t_mass.log(), logp_y
 
     @staticmethod
     def _shifted_softmax(logits, t1, w, fin):
@@ -143,12 +146,12 @@ class _GCEFused(torch.autograd.Function):
         # so that log T_k is finite and u_k = G_k / T_k = 0 in the backward, with no mask
         t_mass = b_mat.sum(dim=0).clamp_(min=fin.tiny)
         log_mass = torch.add(m, t_mass.log())
-        # -(d_y + log(1/rowsum)) rather than log(rowsum) - d_y: for a single valid row it is
-        # bit-for-bit the negative of reg = m_y + log T_y, so the loss is exactly 0
-        ce_i = inv_row.log_().add_(d_y).neg_()  # inv_row is not needed any more: in place
+        # ce = -(d_y + log(1/rowsum)) rather than log(rowsum) - d_y: for a single valid row it
+        # is bit-for-bit the negative of reg = m_y + log T_y, so the loss is exactly 0
+        logp_y = inv_row.log_().add_(d_y)  # inv_row is not needed any more: in place
         if w is not None:
-            ce_i.mul_(w)
-        return b_mat, em, t_mass, log_mass, ce_i
+            logp_y.mul_(w)
+        return b_mat, em, t_mass, log_mass, logp_y
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -159,23 +162,28 @@ class _GCEFused(torch.autograd.Function):
         n = target.shape[0]
         # a: the per-sample weight of the CE term; a 0-d tensor (broadcast) when it is the
         # same for every row (no ignored row and a reduced loss)
-        a = grad_loss
-        if not (isinstance(ctx.scale, float) and ctx.scale == 1.0):
-            a = a * ctx.scale
+        # na = -a: a is the per-sample weight of the CE term, negated once here (its sign is
+        # exact in every use below); a 0-d tensor (broadcast) when it is the same for every
+        # row (a reduced loss)
+        scale = ctx.scale
+        if not isinstance(scale, float):
+            na = torch.mul(grad_loss, scale).neg_()
+        else:
+            na = grad_loss.neg() if scale == 1.0 else grad_loss * -scale
         if w is not None:  # some row may be ignored
             # a 0-d weight is finite (grad * 1/n): one multiplication; keep where for a
             # per-sample upstream gradient (it may hold anything on ignored rows)
-            a = a * w if a.dim() == 0 else torch.where(valid, a, 0.0)
-        a_n = a.expand(n) if a.dim() == 0 else a
+            na = na * w if na.dim() == 0 else torch.where(valid, na, 0.0)
+        na_n = na.expand(n) if na.dim() == 0 else na
         # G_k = sum_{i: y_i = k} lam a_i;  u_k = G_k / T_k (T_k clamped: 0 where G_k = 0)
-        u = torch.zeros_like(t_mass).index_add_(0, target, a_n, alpha=ctx.lam).div_(t_mass)
-        c = torch.addmv(a_n, p_mat, u, alpha=-1.0)  # a_j - <G / S, p_j>
+        u = torch.zeros_like(t_mass).index_add_(0, target, na_n, alpha=-ctx.lam).div_(t_mass)
+        c = torch.addmv(na_n, p_mat, u, beta=-1.0, alpha=-1.0)  # a_j - <G / S, p_j>
         if em is None:  # plain softmax path: m = 0
             grad = torch.add(c.view(-1, 1), u)
         else:
             grad = torch.mul(c.view(-1, 1), em).add_(u)  # u_k + e^{m_k} c_j
         grad.mul_(p_mat)
-        grad.scatter_add_(1, target.view(-1, 1), a_n.neg().view(-1, 1))
+        grad.scatter_add_(1, target.view(-1, 1), na_n.view(-1, 1))
         return grad, None, None, None, None, None, None, None
 
 
