@@ -411,3 +411,18 @@ def test_validate_args_false_makes_no_host_sync(monkeypatch):
             out = loss_fn(xv, y)
             out.sum().backward()
         assert torch.isfinite(out).all() and torch.isfinite(xv.grad).all()
+
+
+@pytest.mark.parametrize("shifted", [False, True])
+@pytest.mark.parametrize("device_like", [False, True])
+def test_reduction_none_gives_positive_zero_on_ignored_rows(shifted, device_like):
+    # the masked paths mask by arithmetic; the returned vectors still hold +0.0 (not -0.0)
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(6, 4, generator=g)
+    y = torch.tensor([0, -100, 3, 1, -100, 2])
+    loss_fn = _gce(shifted, reduction="none", validate_args=not device_like)
+    loss_fn._count_on_host = not device_like
+    out = loss_fn(x, y)
+    for v in (out, loss_fn.parts["ce"], loss_fn.parts["regulariser"]):
+        assert v[1].item() == 0.0 and v[4].item() == 0.0
+        assert not torch.signbit(v[[1, 4]]).any()

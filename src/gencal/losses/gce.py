@@ -77,6 +77,8 @@ class _GCEFused(torch.autograd.Function):
         # the CE sign goes into the scale where there is one (-(sum x) * s == sum(x) * (-s))
         if per_sample:  # scale is 1
             ce, reg = logp_y.neg_(), reg_i
+            if w is not None:  # +0.0 (not -0.0) on ignored rows of the returned vectors
+                ce, reg = torch.where(valid, ce, 0.0), torch.where(valid, reg, 0.0)
         elif not isinstance(scale, float):
             ce, reg = torch.mul(logp_y.sum(), scale).neg_(), reg_i.sum() * scale
         elif scale == 1.0:
