@@ -49,16 +49,20 @@ def naive_gce(logits, target, lam=1.0, ignore_index=-100, reduction="mean"):
     ignore_frac=st.sampled_from([0.0, 0.0, 0.3]),
     seed=st.integers(0, 2**31 - 1),
     shifted=st.booleans(),
+    device_like=st.booleans(),
 )
 def test_matches_naive_reference_value_and_gradient(
-    n, k, lam, reduction, scale, ignore_frac, seed, shifted
+    n, k, lam, reduction, scale, ignore_frac, seed, shifted, device_like
 ):
     g = torch.Generator().manual_seed(seed)
     logits = (scale * torch.randn(n, k, generator=g, dtype=torch.float64)).requires_grad_()
     target = torch.randint(0, k, (n,), generator=g)
     target[torch.rand(n, generator=g) < ignore_frac] = -100
-    loss_fn = GenerativeCrossEntropy(lam=lam, reduction=reduction)
+    # device_like: validate_args=False with the count left on the "device", so that the
+    # masked sync-free path runs even when no row is ignored (as on a GPU)
+    loss_fn = GenerativeCrossEntropy(lam=lam, reduction=reduction, validate_args=not device_like)
     loss_fn._force_shifted = shifted  # the sync-free path (always used off the CPU)
+    loss_fn._count_on_host = not device_like
     ours = loss_fn(logits, target)
     ref = naive_gce(logits, target, lam=lam, reduction=reduction)
     torch.testing.assert_close(ours, ref, rtol=1e-10, atol=1e-10)
@@ -391,6 +395,7 @@ def test_validate_args_false_makes_no_host_sync(monkeypatch):
     y[3] = -100
     for reduction in ("mean", "sum", "none"):
         loss_fn = _gce(True, reduction=reduction, validate_args=False)
+        loss_fn._count_on_host = False  # as on a device: the count stays a tensor
         xv = x.clone().requires_grad_()
         with monkeypatch.context() as m:
             for attr in (
@@ -406,3 +411,18 @@ def test_validate_args_false_makes_no_host_sync(monkeypatch):
             out = loss_fn(xv, y)
             out.sum().backward()
         assert torch.isfinite(out).all() and torch.isfinite(xv.grad).all()
+
+
+@pytest.mark.parametrize("shifted", [False, True])
+@pytest.mark.parametrize("device_like", [False, True])
+def test_reduction_none_gives_positive_zero_on_ignored_rows(shifted, device_like):
+    # the masked paths mask by arithmetic; the returned vectors still hold +0.0 (not -0.0)
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(6, 4, generator=g)
+    y = torch.tensor([0, -100, 3, 1, -100, 2])
+    loss_fn = _gce(shifted, reduction="none", validate_args=not device_like)
+    loss_fn._count_on_host = not device_like
+    out = loss_fn(x, y)
+    for v in (out, loss_fn.parts["ce"], loss_fn.parts["regulariser"]):
+        assert v[1].item() == 0.0 and v[4].item() == 0.0
+        assert not torch.signbit(v[[1, 4]]).any()

@@ -19,6 +19,7 @@ Conventions (all losses):
 from __future__ import annotations
 
 import math
+import struct
 from typing import ClassVar
 
 import torch
@@ -79,9 +80,12 @@ class CalibrationLoss(nn.Module):
         self.validate_args = bool(validate_args)
         self.parts: dict[str, torch.Tensor] = {}
         #: the number of non-ignored rows of the current call when it is known on the host
-        #: without an extra sync (``validate_args=True``), else None; subclasses may use it
-        #: to skip masking when no row is ignored
+        #: without a device sync (``validate_args=True``, or CPU labels), else None;
+        #: subclasses use it to skip masking when no row is ignored
         self._n_valid_host: int | None = None
+        #: read the count back when the labels are on the CPU and validate_args is False
+        #: (tests set it False to run, on the CPU, the masked sync-free path of a device)
+        self._count_on_host = True
 
     # ------------------------------------------------------------------ helpers
     def _check_structure(self, logits: torch.Tensor, target: torch.Tensor) -> None:
@@ -108,21 +112,21 @@ class CalibrationLoss(nn.Module):
         cheaper than ``isfinite().all()``); only a non-finite sum (bad values, or a rare
         overflow of finite ones) pays for the element-wise check and its message. The label
         range is the min/max of ``target_safe`` (ignored rows replaced by 0, which is in range),
-        so the ignored rows need no boolean indexing. The sum, the label min/max and ``n_valid``
-        come back to the host together as float64 (exact counts; a label beyond 2**53 is
-        still detected, and re-read exactly for the message).
+        so the ignored rows need no boolean indexing. The sum (float64, its bits viewed as
+        int64 so that the four values stack without dtype conversions), the label min/max
+        and ``n_valid`` come back to the host together, exactly.
         """
         n, k = logits.shape
         if n == 0:
             return 0
         total = logits.detach().sum(dtype=torch.float32 if logits.itemsize < 4 else None)
         lo, hi = torch.aminmax(target_safe)
-        total_h, lo_h, hi_h, n_ok = torch.stack((total.double(), lo, hi, n_valid)).tolist()
-        if not math.isfinite(total_h):
+        bits = total.double().view(torch.int64)
+        bits_h, lo_h, hi_h, n_ok = torch.stack((bits, lo, hi, n_valid)).tolist()
+        if not math.isfinite(struct.unpack("d", struct.pack("q", bits_h))[0]):
             check_logits(logits, "logits", values=True)  # raises with the NaN/inf counts
-        n_ok = int(n_ok)
         if n_ok and (lo_h < 0 or hi_h >= k):
-            bad = int(lo) if lo_h < 0 else int(hi)
+            bad = lo_h if lo_h < 0 else hi_h
             raise GencalInputError(
                 f"target: label {bad} is out of range for {k} classes (expected 0..{k - 1})"
             )
@@ -148,14 +152,21 @@ class CalibrationLoss(nn.Module):
         """Loss of ``logits [N, K]`` against integer ``target [N]`` (see the module docstring)."""
         # Shapes and dtypes are always checked (cheap, no device sync); values (NaN/inf,
         # label range) only when validate_args is True, with a single host sync that also
-        # tells whether any row is ignored.
+        # tells whether any row is ignored (CPU labels tell it for free otherwise).
         self._check_structure(logits, target)
         valid = target != self.ignore_index
-        target_safe = torch.where(valid, target, 0)
-        n_valid = valid.sum()
-        self._n_valid_host = None
+        n_valid = torch.count_nonzero(valid)  # int64, like valid.sum(), in fewer ops
+        n_host: int | None = None
         if self.validate_args:
-            self._n_valid_host = self._check_values(logits, target_safe, n_valid)
+            target_safe = target * valid  # ignored rows -> 0 (one kernel, no scalar tensor)
+            n_host = self._check_values(logits, target_safe, n_valid)
+        elif self._count_on_host and target.device.type == "cpu":
+            n_host = int(n_valid)  # a CPU tensor: reading it back is no device sync
+        self._n_valid_host = n_host
+        if n_host is not None and n_host == target.shape[0]:
+            target_safe = target  # no ignored row: nothing to replace, no masking below
+        elif not self.validate_args:
+            target_safe = target * valid
         if logits.dtype in (torch.float16, torch.bfloat16):
             logits = logits.float()
         return self._forward(logits, target_safe, valid, n_valid)

@@ -24,7 +24,9 @@ class _GCEFused(torch.autograd.Function):
     Inputs: float logits ``z [N, K]``, labels ``target`` (ignored rows set to 0), the boolean
     ``valid`` mask, ``scale`` (a float or a 0-d tensor: ``1/n`` for the mean, 1 otherwise),
     ``lam``, ``per_sample``, ``host`` (try :meth:`_plain_softmax` first: CPU tensors only) and
-    ``all_valid`` (no row is ignored, known on the host). Outputs ``(loss, ce, reg)`` where
+    ``all_valid`` (no row is ignored, known on the host: then no masking op runs at all;
+    otherwise ignored rows are masked by arithmetic with the float row weight ``w``, see
+    :meth:`_shifted_softmax`, never by ``where`` with a scalar). Outputs ``(loss, ce, reg)`` where
     ``loss = ce + lam * reg``;
     ``ce``/``reg`` are the scaled sums (or the per-sample vectors when ``per_sample``) and are
     not differentiable (they are the detached ``parts``).
@@ -49,35 +51,48 @@ class _GCEFused(torch.autograd.Function):
 
     which is the method.md gradient ``a (p - e_y) + p * (w - <w, p>)``: one matrix-vector
     product, one rank-1 update and one multiplication over ``[N, K]``. First-order only
-    (``once_differentiable``).
+    (``once_differentiable``). Every step is written to dispatch few ops (the GPU regime of
+    small batches is bound by per-op launch overhead): ``G`` is one ``index_add_`` with
+    ``alpha = lam``, ``c`` one ``addmv``, ``u = G / T`` needs no mask (``T`` is clamped to
+    ``tiny`` where no valid row has the class, and there ``G = 0``), a reduced loss keeps ``a``
+    a broadcast 0-d tensor, and no zero gradients are materialised for ``ce``/``reg``.
     """
 
     @staticmethod
     def forward(ctx, logits, target, valid, scale, lam, per_sample, host, all_valid):  # type: ignore[override]
+        ctx.set_materialize_grads(False)  # ce/reg get no gradient: no zero tensors for them
         fin = torch.finfo(logits.dtype)
+        t1 = target.view(-1, 1)
+        # the float row weight (1 valid, 0 ignored): masking by multiplication, one op each
+        w = None if all_valid else valid.to(logits.dtype)
         out = None
         if host:
-            out = _GCEFused._plain_softmax(logits, target, valid, fin, all_valid)
+            out = _GCEFused._plain_softmax(logits, t1, valid, w, fin)
         if out is None:
-            out = _GCEFused._shifted_softmax(logits, target, valid, fin)
-        p_mat, em, t_mass, log_mass, ce_i = out
-        reg_i = log_mass.gather(0, target)
-        if not all_valid:
-            reg_i = torch.where(valid, reg_i, 0.0)
-        if per_sample:
-            ce, reg = ce_i, reg_i
+            out = _GCEFused._shifted_softmax(logits, t1, w, fin)
+        p_mat, em, t_mass, log_mass, logp_y = out  # logp_y = -ce_i (0 on ignored rows)
+        reg_i = log_mass.gather(0, target)  # log_mass is finite (T_k clamped): w masks it
+        if w is not None:
+            reg_i.mul_(w)
+        # the CE sign goes into the scale where there is one (-(sum x) * s == sum(x) * (-s))
+        if per_sample:  # scale is 1
+            ce, reg = logp_y.neg_(), reg_i
+            if w is not None:  # +0.0 (not -0.0) on ignored rows of the returned vectors
+                ce, reg = torch.where(valid, ce, 0.0), torch.where(valid, reg, 0.0)
+        elif not isinstance(scale, float):
+            ce, reg = torch.mul(logp_y.sum(), scale).neg_(), reg_i.sum() * scale
+        elif scale == 1.0:
+            ce, reg = logp_y.sum().neg_(), reg_i.sum()
         else:
-            ce, reg = ce_i.sum(), reg_i.sum()
-        if not (isinstance(scale, float) and scale == 1.0):
-            ce, reg = ce * scale, reg * scale
+            ce, reg = logp_y.sum() * -scale, reg_i.sum() * scale
         loss = torch.add(ce, reg, alpha=lam)
-        ctx.save_for_backward(p_mat, em, t_mass, target, valid)
-        ctx.scale, ctx.lam, ctx.all_valid = scale, lam, all_valid
+        ctx.save_for_backward(p_mat, em, t_mass, target, valid, w)
+        ctx.scale, ctx.lam = scale, lam
         ctx.mark_non_differentiable(ce, reg)
         return loss, ce, reg
 
     @staticmethod
-    def _plain_softmax(logits, target, valid, fin, all_valid):
+    def _plain_softmax(logits, t1, valid, w, fin):
         """CPU path: one fused softmax; None when a logged value is near underflow.
 
         On the CPU, reading a flag back costs no device sync, and this path does fewer passes
@@ -86,62 +101,91 @@ class _GCEFused(torch.autograd.Function):
         the shifted path instead.
         """
         p = torch.softmax(logits, dim=1)
-        p_y = p.gather(1, target.unsqueeze(1)).squeeze(1)
+        p_y = p.gather(1, t1).view(-1)
         # S_{y_j} >= p_{j, y_j} (the sum includes row j), so p_y alone decides
-        if all_valid:
+        if w is None:
             smallest = p_y.min()
         else:
             smallest = torch.where(valid, p_y, 1.0).min()
         if smallest.item() < fin.tiny * 2.0**40:
             return None
-        if not all_valid:
-            p.mul_(valid.unsqueeze(1))  # ignored rows leave S_k and get no gradient
-        t_mass = p.sum(dim=0)
-        ce_i = -p_y.log()
-        if not all_valid:
-            ce_i = torch.where(valid, ce_i, 0.0)
-        return p, None, t_mass, t_mass.log(), ce_i
+        if w is not None:
+            p.mul_(w.view(-1, 1))  # ignored rows leave S_k and get no gradient
+        # T_k = 0 only for a class without a valid row, where G_k = 0: clamped, u_k = G_k / T_k
+        # is 0 in the backward and log T_k finite, with no mask (labelled: T_k >= p_y > tiny)
+        t_mass = p.sum(dim=0).clamp_(min=fin.tiny)
+        logp_y = p_y.log_()  # p_y is a fresh tensor (gather): in place
+        if w is not None:
+            logp_y = torch.where(valid, logp_y, 0.0)  # p_y may be 0 on an ignored row
+        return p, None, t_mass, t_mass.log(), logp_y
 
     @staticmethod
-    def _shifted_softmax(logits, target, valid, fin):
-        """Sync-free path, exact at any logit scale (the per-class shift above)."""
-        r = torch.where(valid, logits.amax(dim=1), math.inf)
-        b_mat = logits - r.unsqueeze(1)  # z - r: <= 0 on valid rows, -inf on ignored rows
-        t1 = target.unsqueeze(1)
-        d_y = b_mat.gather(1, t1).squeeze(1)
-        m = b_mat.amax(dim=0).clamp_(min=fin.min)  # finite even for an all-ignored column
+    def _shifted_softmax(logits, t1, w, fin):
+        """Sync-free path, exact at any logit scale (the per-class shift above).
+
+        With no ignored row known on the host (``w`` None) it runs no masking op at all;
+        otherwise the row weight ``w`` masks by arithmetic (no ``where``, no scalar tensor).
+        """
+        r0 = logits.amax(dim=1)
+        # +inf on ignored rows (r0 - log 0), so that they vanish from m, rowsum and T
+        r = r0 if w is None else r0 - w.log()
+        b_mat = logits - r.view(-1, 1)  # z - r: <= 0 on valid rows, -inf on ignored rows
+        if w is None:
+            d_y = b_mat.gather(1, t1).view(-1)
+        else:  # the same value on valid rows, finite (maskable) on ignored ones
+            d_y = logits.gather(1, t1).view(-1).sub_(r0)
+        m = b_mat.amax(dim=0)  # m_k = 0 at a valid row's argmax column
+        if w is not None:
+            m.clamp_(min=fin.min)  # finite even for an all-ignored column
         b_mat.sub_(m).exp_()  # B_jk = exp(z_jk - r_j - m_k), in place
         em = m.exp()
-        rowsum = b_mat @ em
-        inv_row = torch.where(valid, rowsum.reciprocal(), 0.0)
-        b_mat.mul_(inv_row.unsqueeze(1))  # P_jk = p_jk / e^{m_k}; 0 on ignored rows
-        t_mass = b_mat.sum(dim=0)  # T_k
-        log_mass = m + t_mass.log()
-        # -(d_y + log(1/rowsum)) rather than log(rowsum) - d_y: for a single valid row it is
-        # bit-for-bit the negative of reg = m_y + log T_y, so the loss is exactly 0
-        ce_i = torch.where(valid, -(d_y + inv_row.log()), 0.0)
-        return b_mat, em, t_mass, log_mass, ce_i
+        rowsum = torch.mv(b_mat, em)  # >= 1 on valid rows (the argmax term is exactly 1)
+        if w is not None:
+            rowsum.clamp_(min=0.5)  # 0 on ignored rows: a finite 1 / rowsum, P row stays 0
+        inv_row = rowsum.reciprocal_()
+        b_mat.mul_(inv_row.view(-1, 1))  # P_jk = p_jk / e^{m_k}; 0 on ignored rows
+        # T_k >= 1/K for a class with a valid row; T_k = 0 (no valid row, G_k = 0) is clamped
+        # so that log T_k is finite and u_k = G_k / T_k = 0 in the backward, with no mask
+        t_mass = b_mat.sum(dim=0).clamp_(min=fin.tiny)
+        log_mass = torch.add(m, t_mass.log())
+        # ce = -(d_y + log(1/rowsum)) rather than log(rowsum) - d_y: for a single valid row it
+        # is bit-for-bit the negative of reg = m_y + log T_y, so the loss is exactly 0
+        logp_y = inv_row.log_().add_(d_y)  # inv_row is not needed any more: in place
+        if w is not None:
+            logp_y.mul_(w)
+        return b_mat, em, t_mass, log_mass, logp_y
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_loss, _grad_ce, _grad_reg):  # type: ignore[override]
-        p_mat, em, t_mass, target, valid = ctx.saved_tensors
-        a = grad_loss * ctx.scale
-        if ctx.all_valid:
-            a = a.expand(target.shape)  # [N]
+        if grad_loss is None:  # only ce/reg were used: they are not differentiable
+            return None, None, None, None, None, None, None, None
+        p_mat, em, t_mass, target, valid, w = ctx.saved_tensors
+        n = target.shape[0]
+        # a: the per-sample weight of the CE term; a 0-d tensor (broadcast) when it is the
+        # same for every row (no ignored row and a reduced loss)
+        # na = -a: a is the per-sample weight of the CE term, negated once here (its sign is
+        # exact in every use below); a 0-d tensor (broadcast) when it is the same for every
+        # row (a reduced loss)
+        scale = ctx.scale
+        if not isinstance(scale, float):
+            na = torch.mul(grad_loss, scale).neg_()
         else:
-            a = torch.where(valid, a, 0.0)
-        b = a if ctx.lam == 1.0 else a * ctx.lam
-        mass_grad = torch.zeros_like(t_mass).index_add_(0, target, b)  # G_k
-        # classes without a (weighted) label have G_k = 0 (and maybe T_k = 0): u_k = 0
-        u = torch.where(mass_grad != 0, mass_grad / t_mass, 0.0)
-        c = a - p_mat @ u  # a_j - <G / S, p_j>
+            na = grad_loss.neg() if scale == 1.0 else grad_loss * -scale
+        if w is not None:  # some row may be ignored
+            # a 0-d weight is finite (grad * 1/n): one multiplication; keep where for a
+            # per-sample upstream gradient (it may hold anything on ignored rows)
+            na = na * w if na.dim() == 0 else torch.where(valid, na, 0.0)
+        na_n = na.expand(n) if na.dim() == 0 else na
+        # G_k = sum_{i: y_i = k} lam a_i;  u_k = G_k / T_k (T_k clamped: 0 where G_k = 0)
+        u = torch.zeros_like(t_mass).index_add_(0, target, na_n, alpha=-ctx.lam).div_(t_mass)
+        c = torch.addmv(na_n, p_mat, u, beta=-1.0, alpha=-1.0)  # a_j - <G / S, p_j>
         if em is None:  # plain softmax path: m = 0
-            grad = c.unsqueeze(1) + u
+            grad = torch.add(c.view(-1, 1), u)
         else:
-            grad = torch.addr(u.unsqueeze(0), c, em)  # u_k + e^{m_k} c_j
+            grad = torch.mul(c.view(-1, 1), em).add_(u)  # u_k + e^{m_k} c_j
         grad.mul_(p_mat)
-        grad.scatter_add_(1, target.unsqueeze(1), -a.unsqueeze(1))
+        grad.scatter_add_(1, target.view(-1, 1), na_n.view(-1, 1))
         return grad, None, None, None, None, None, None, None
 
 
