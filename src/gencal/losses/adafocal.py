@@ -102,10 +102,7 @@ class AdaFocal(CalibrationLoss):
         tiny = torch.finfo(p_y.dtype).tiny
         base = torch.where(gamma >= 0, (-torch.expm1(logp_y)).clamp_min(tiny), 1.0 + p_y)
         loss_i = -(base ** gamma.abs()) * logp_y
-        loss_i = self._mask(loss_i, valid)
-        out = self._reduce(loss_i, n_valid)
-        self._set_parts(adafocal=out)
-        return out
+        return self._single_term("adafocal", loss_i, valid, n_valid)
 
     # ------------------------------------------------------------------ per-epoch update
     @staticmethod

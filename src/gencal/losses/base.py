@@ -147,6 +147,14 @@ class CalibrationLoss(nn.Module):
     def _set_parts(self, **parts: torch.Tensor) -> None:
         self.parts = {k: v.detach() for k, v in parts.items()}
 
+    def _single_term(
+        self, name: str, values: torch.Tensor, valid: torch.Tensor, n_valid: torch.Tensor
+    ) -> torch.Tensor:
+        """Mask ignored rows of per-sample ``values``, reduce, report as ``parts[name]``."""
+        out = self._reduce(self._mask(values, valid), n_valid)
+        self._set_parts(**{name: out})
+        return out
+
     # ------------------------------------------------------------------ API
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Loss of ``logits [N, K]`` against integer ``target [N]`` (see the module docstring)."""

@@ -23,7 +23,4 @@ class BrierLoss(CalibrationLoss):
         p = torch.softmax(logits, dim=1)
         p_y = p.gather(1, target.unsqueeze(1)).squeeze(1)
         loss_i = (p * p).sum(dim=1) - 2.0 * p_y + 1.0
-        loss_i = self._mask(loss_i, valid)
-        out = self._reduce(loss_i, n_valid)
-        self._set_parts(brier=out)
-        return out
+        return self._single_term("brier", loss_i, valid, n_valid)

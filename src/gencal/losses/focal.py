@@ -79,10 +79,7 @@ class FocalLoss(CalibrationLoss):
                     f"{logits.shape[1]} classes"
                 )
             loss_i = loss_i * self.alpha.to(loss_i).gather(0, target)
-        loss_i = self._mask(loss_i, valid)
-        out = self._reduce(loss_i, n_valid)
-        self._set_parts(focal=out)
-        return out
+        return self._single_term("focal", loss_i, valid, n_valid)
 
     def extra_repr(self) -> str:
         return f"gamma={self.gamma}, " + super().extra_repr()
@@ -136,10 +133,7 @@ class FLSD53(CalibrationLoss):
     def _forward(self, logits, target, valid, n_valid):
         _, logp_y = _log_p_target(logits, target)
         gamma = self.sample_gamma(logp_y.exp())
-        loss_i = self._mask(focal_term(logp_y, gamma), valid)
-        out = self._reduce(loss_i, n_valid)
-        self._set_parts(focal=out)
-        return out
+        return self._single_term("focal", focal_term(logp_y, gamma), valid, n_valid)
 
     def extra_repr(self) -> str:
         return f"thresholds={self.thresholds}, gammas={self.gammas}, " + super().extra_repr()
@@ -189,10 +183,7 @@ class DualFocalLoss(CalibrationLoss):
             others = torch.where(is_target, zero, p)
         p_j = others.max(dim=1).values
         base = (1.0 - p_y + p_j).clamp_min(torch.finfo(p.dtype).tiny)
-        loss_i = self._mask(-(base**self.gamma) * logp_y, valid)
-        out = self._reduce(loss_i, n_valid)
-        self._set_parts(dual_focal=out)
-        return out
+        return self._single_term("dual_focal", -(base**self.gamma) * logp_y, valid, n_valid)
 
     def extra_repr(self) -> str:
         return f"gamma={self.gamma}, p_j={self.p_j!r}, " + super().extra_repr()
