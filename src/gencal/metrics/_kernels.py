@@ -103,31 +103,9 @@ def _build() -> dict[str, Any]:
         fstats[0] = worst
 
     @jit
-    def bins_kernel(conf, correct, edges, count, s_conf, s_acc):  # pragma: no cover
-        nb = edges.shape[0] + 1
-        for i in range(conf.shape[0]):
-            c = conf[i]
-            g = c * nb
-            if g != g:  # NaN: last bin, as torch.bucketize
-                b = nb - 1
-            elif g <= 0:
-                b = 0
-            elif g >= nb - 1:
-                b = nb - 1
-            else:
-                b = int(g)
-            # exact: b = #{interior edges < c} (bins (lo, hi], edges rounded to their dtype)
-            while b > 0 and c <= edges[b - 1]:
-                b -= 1
-            while b < nb - 1 and c > edges[b]:
-                b += 1
-            count[b] += 1.0
-            s_conf[b] += np.float64(c)
-            if correct[i]:
-                s_acc[b] += 1.0
-
-    @jit
-    def bin_of(v, edges):  # pragma: no cover - #{interior edges < v}, NaN in the last bin
+    def bin_of(v, edges):  # pragma: no cover
+        # exact: #{interior edges < v} (bins (lo, hi], edges rounded to their dtype); NaN: last
+        # bin, as torch.bucketize. The first guess int(v * nb) is corrected by the two loops.
         nb = edges.shape[0] + 1
         g = v * nb
         if g != g:
@@ -143,6 +121,16 @@ def _build() -> dict[str, Any]:
         while b < nb - 1 and v > edges[b]:
             b += 1
         return b
+
+    @jit
+    def bins_kernel(conf, correct, edges, count, s_conf, s_acc):  # pragma: no cover
+        for i in range(conf.shape[0]):
+            c = conf[i]
+            b = bin_of(c, edges)
+            count[b] += 1.0
+            s_conf[b] += np.float64(c)
+            if correct[i]:
+                s_acc[b] += 1.0
 
     @jit
     def classwise_kernel(x, y, edges, count, s_p, s_y, low_cnt, low_sum):  # pragma: no cover
