@@ -51,6 +51,14 @@ def _expected(md5: str | None, sha256: str | None) -> tuple[str, str] | None:
     return None
 
 
+def _check_digest(what: str, algo: str, want: str, got: str, size: int) -> None:
+    if got != want:
+        raise DataIntegrityError(
+            f"{what}: {algo} checksum mismatch (expected {want}, got {got}, {size} bytes); "
+            "the file is corrupt or truncated: delete it and download it again"
+        )
+
+
 def verify_file(
     path: str | os.PathLike[str], *, md5: str | None = None, sha256: str | None = None
 ) -> None:
@@ -65,13 +73,7 @@ def verify_file(
     if exp is None:
         return
     algo, want = exp
-    got = file_digest(path, algo)
-    if got != want:
-        raise DataIntegrityError(
-            f"{path}: {algo} checksum mismatch (expected {want}, got {got}, size "
-            f"{path.stat().st_size} bytes); the file is corrupt or truncated: delete it and "
-            "download it again"
-        )
+    _check_digest(str(path), algo, want, file_digest(path, algo), path.stat().st_size)
 
 
 def verify_bytes(
@@ -82,9 +84,4 @@ def verify_bytes(
     if exp is None:
         return
     algo, want = exp
-    got = bytes_digest(data, algo)
-    if got != want:
-        raise DataIntegrityError(
-            f"{what}: {algo} checksum mismatch (expected {want}, got {got}, {len(data)} bytes); "
-            "the file is corrupt or truncated: delete it and download it again"
-        )
+    _check_digest(what, algo, want, bytes_digest(data, algo), len(data))
