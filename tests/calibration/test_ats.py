@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.optimize import minimize
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.optimize import minimize, minimize_scalar
 
-from gencal.calibration import get_calibrator
-from gencal.calibration.ats import equal_mass_pieces, project_slopes
+from gencal.calibration import get_calibrator, load_calibrator
+from gencal.calibration.ats import (
+    AdaptiveTemperatureScaling,
+    equal_mass_pieces,
+    project_slopes,
+    top_log_odds,
+)
 from tests.calibration._ref import (
     confidence_dependent_data,
     random_logits,
@@ -19,22 +26,42 @@ from tests.calibration._ref import (
 )
 
 
-def _bound_b(c, k):
-    # independent evaluation of B(c) = c (1 - c) log((K - 1) c / (1 - c)) on the open interval
-    return c * (1 - c) * np.log((k - 1) * c / (1 - c))
+def _log_odds_ref(z):
+    # independent: log(c / (1 - c)) from a naive softmax, in long double where c rounds to 1
+    p = ref_softmax(z)
+    c = p.max(1)
+    return np.log(c) - np.log(1 - c)
+
+
+def _bound_x(x, k):
+    # the claimed bound on a * d x(a z) / da in log-odds: x + log(K - 1)
+    return x + np.log(k - 1)
 
 
 @pytest.mark.parametrize("k", [2, 5, 100])
-def test_ray_derivative_bound(k):
-    """The inequality behind the slope clip: a * d conf(a z) / da <= B(conf)."""
+def test_ray_derivative_bound_in_log_odds(k):
+    """The inequality behind the slope bound: 0 <= a * d x(a z) / da <= x + log(K - 1)."""
     rng = np.random.default_rng(k)
     z = random_logits(3000, k, rng)
     z[:200] = rng.normal(size=(200, k)) * 0.05  # near-uniform rows
-    a, h = 1.0, 1e-6
-    c0 = ref_softmax(z * a).max(1)
-    dc = (ref_softmax(z * (a + h)).max(1) - ref_softmax(z * (a - h)).max(1)) / (2 * h)
-    ok = (c0 > 1 / k + 1e-9) & (c0 < 1 - 1e-9)
-    assert np.all(a * dc[ok] <= _bound_b(c0[ok], k) + 1e-7)
+    z[200:400] = rng.normal(size=(200, k)) * 4.0  # non-top mass far from uniform
+    h = 1e-5
+    x0 = _log_odds_ref(z)
+    dx = (_log_odds_ref(z * (1 + h)) - _log_odds_ref(z * (1 - h))) / (2 * h)
+    ok = (ref_softmax(z).max(1) < 1 - 1e-6) & (x0 > -np.log(k - 1) + 1e-6)
+    assert np.all(dx[ok] >= -1e-6)
+    assert np.all(dx[ok] <= _bound_x(x0[ok], k) * (1 + 1e-5) + 1e-5)
+    if k == 2:  # tight for two classes: x(a z) = a x(z)
+        np.testing.assert_allclose(dx[ok], x0[ok], rtol=1e-4, atol=1e-5)
+
+
+def test_top_log_odds_matches_naive_and_stays_finite():
+    rng = np.random.default_rng(3)
+    z = random_logits(500, 7, rng)
+    np.testing.assert_allclose(top_log_odds(z), _log_odds_ref(z), rtol=1e-9, atol=1e-9)
+    big = np.array([[80.0, 0.0, -1.0]])  # confidence rounds to 1 in float64
+    assert ref_softmax(big).max() == 1.0
+    np.testing.assert_allclose(top_log_odds(big), [-np.log(np.exp(-80.0) + np.exp(-81.0))])
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +97,7 @@ def test_monotone_along_rays(fitted, k):
 
 
 def test_unclipped_curve_can_invert():
-    """Without the slope clip a steep fitted curve does create inversions (the test can fail)."""
+    """Without the slope bound a steep fitted curve does create inversions (the test can fail)."""
     rng = np.random.default_rng(110)
     z, y = confidence_dependent_data(3000, 100, rng)
     cal = get_calibrator("ats", n_pieces=12, min_piece_size=50, shrinkage=10, clip_slope=False).fit(
@@ -85,10 +112,57 @@ def test_fitted_curve_respects_slope_bound(fitted, k):
     cal = fitted[k]
     c, lt = cal.centres_, cal.log_temperatures_
     for b in range(len(c) - 1):
-        grid = np.linspace(c[b], c[b + 1], 4001)[1:-1]
+        grid = np.linspace(c[b], c[b + 1], 4001)
         slope = (lt[b + 1] - lt[b]) / (c[b + 1] - c[b])
-        assert slope <= 1 / _bound_b(grid, k).max() + 1e-9
+        assert slope <= 1 / _bound_x(grid, k).max() + 1e-9
     assert np.all(np.exp(lt) >= cal.t_min - 1e-12) and np.all(np.exp(lt) <= cal.t_max + 1e-12)
+
+
+def _curve_calibrator(k, centres, log_t, interpolation="linear"):
+    """An ATS whose knots are set by hand (adversarial curves), projected as in fit."""
+    cal = AdaptiveTemperatureScaling(n_pieces=len(centres), interpolation=interpolation)
+    step = interpolation == "step"
+    lt = project_slopes(centres, log_t, np.ones(len(centres)), k, step=step)
+    cal._set_curve(
+        {
+            "temperature_global": 1.0,
+            "edges": (centres[:-1] + centres[1:]) / 2,
+            "piece_sizes": np.ones(len(centres)),
+            "centres": centres,
+            "log_t_own": log_t,
+            "log_t_shrunk": log_t,
+            "log_temperatures": lt,
+        }
+    )
+    cal.n_pieces_, cal.shrinkage_, cal.cv_scores_, cal.num_classes_ = len(centres), 0.0, [], k
+    return cal
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    k=st.integers(2, 12),
+    seed=st.integers(0, 2**31 - 1),
+    n_knots=st.integers(2, 9),
+    steepness=st.floats(0.0, 20.0),
+    interpolation=st.sampled_from(["linear", "step"]),
+)
+def test_property_no_inversion_on_adversarial_curves(k, seed, n_knots, steepness, interpolation):
+    """Any knot values (steep rises included), once projected, give rays z -> a z whose
+    calibrated confidence never drops and whose argmax never changes."""
+    rng = np.random.default_rng(seed)
+    lo = -np.log(k - 1)
+    centres = np.sort(rng.uniform(lo, 15.0, n_knots)) + np.arange(n_knots) * 1e-3
+    log_t = np.cumsum(rng.normal(steepness / n_knots, 1.0, n_knots))  # rising: adversarial
+    cal = _curve_calibrator(k, centres, log_t, interpolation)
+    z = rng.normal(size=(40, k)) * rng.uniform(0.01, 5.0, size=(40, 1))
+    z[:10, 1:] = z[:10, :1] - rng.uniform(0, 1e-3, size=(10, 1))  # near-ties with the top
+    z[10:20, 2 % k] += 30.0  # one dominant class, skewed non-top mass
+    a = np.geomspace(0.02, 200, 400)
+    za = (a[:, None, None] * z[None]).reshape(-1, k)
+    p = cal.predict_proba(za).reshape(len(a), len(z), k)
+    conf = p.max(axis=2)
+    assert np.all(np.diff(conf, axis=0) >= -1e-12)
+    np.testing.assert_array_equal(p.argmax(axis=2), np.broadcast_to(z.argmax(1), conf.shape))
 
 
 @pytest.mark.parametrize("k", [2, 3, 10, 100])
@@ -102,16 +176,11 @@ def test_projection_matches_qp():
     """project_slopes = weighted least-squares projection onto the rise constraints (SLSQP ref)."""
     rng = np.random.default_rng(0)
     k = 10
-    c = np.sort(rng.uniform(0.2, 0.99, 7))
+    c = np.sort(rng.uniform(-1.0, 8.0, 7))
     lt = np.cumsum(rng.normal(0.4, 0.5, 7))  # steep, violates the bound
     wts = rng.uniform(50, 300, 7)
     ours = project_slopes(c, lt, wts, k)
-    delta = np.array(
-        [
-            (c[b + 1] - c[b]) / (1.01 * _bound_b(np.linspace(c[b], c[b + 1], 2001), k).max())
-            for b in range(6)
-        ]
-    )
+    delta = np.array([(c[b + 1] - c[b]) / (c[b + 1] + np.log(k - 1)) for b in range(6)])
     cons = [{"type": "ineq", "fun": lambda v, b=b: delta[b] - (v[b + 1] - v[b])} for b in range(6)]
     ref = minimize(
         lambda v: np.sum(wts * (v - lt) ** 2),
@@ -188,3 +257,67 @@ def test_ece_objective_and_linear_shrinkage_work():
     for hp in ({"objective": "ece"}, {"shrinkage_mode": "linear"}):
         ts_ece, ts_nll, ats_ece, ats_nll = _compare(confidence_dependent_data, 3000, 10, [3], **hp)
         assert ats_ece < 0.6 * ts_ece and ats_nll < ts_nll
+
+
+# ----------------------------------------------------------------------------- cross-validation
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_cv_falls_back_to_ts_on_single_temperature_data(seed):
+    rng = np.random.default_rng(seed)
+    z, y = single_temperature_data(1500, 10, rng)
+    ats = get_calibrator("ats").fit(z, y)
+    assert ats.n_pieces_ == 1 and len(ats.centres_) == 1
+    ts = get_calibrator("ts", t_min=0.05, t_max=20).fit(z, y)
+    zt = random_logits(2000, 10, rng)
+    np.testing.assert_allclose(ats.predict_proba(zt), ts.predict_proba(zt), atol=1e-7)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_cv_picks_pieces_on_confidence_dependent_data(seed):
+    rng = np.random.default_rng(seed)
+    z, y = confidence_dependent_data(1500, 10, rng)
+    zt, yt = confidence_dependent_data(20_000, 10, rng)
+    ats = get_calibrator("ats").fit(z, y)
+    assert ats.n_pieces_ > 1 and len(ats.centres_) > 1
+    ts = get_calibrator("ts").fit(z, y)
+    ats_ece, ts_ece = ref_ece(ats.predict_proba(zt), yt), ref_ece(ts.predict_proba(zt), yt)
+    assert ats_ece <= 0.5 * ts_ece, (ats_ece, ts_ece)
+    assert ref_nll(ats.predict_proba(zt), yt) < ref_nll(ts.predict_proba(zt), yt)
+    # the table holds every candidate pair, simplest (plain TS) first
+    assert [(r["n_pieces"], r["shrinkage"]) for r in ats.cv_scores_] == ats.candidates()
+    assert ats.candidates()[0][0] == 1
+
+
+def test_cv_choice_is_saved_loaded_and_shown(tmp_path):
+    rng = np.random.default_rng(5)
+    z, y = confidence_dependent_data(1200, 5, rng)
+    ats = get_calibrator("ats", objective="ece", n_pieces=[1, 4], shrinkage=[10, 30]).fit(z, y)
+    path = ats.save(tmp_path / "ats.json")
+    back = load_calibrator(path)
+    assert (back.n_pieces_, back.shrinkage_) == (ats.n_pieces_, ats.shrinkage_)
+    assert back.cv_scores_ == ats.cv_scores_ and len(back.cv_scores_) == 3
+    np.testing.assert_allclose(back.transform(z), ats.transform(z), rtol=1e-12)
+    assert f"n_pieces_={ats.n_pieces_}" in repr(back)
+    assert back.get_params()["n_pieces"] == [1, 4]
+
+
+def test_bin_wise_ts_setting_matches_per_bin_nll_temperatures():
+    """interpolation="step", shrinkage=0: one NLL temperature per equal-count bin (Ji et al.)."""
+    rng = np.random.default_rng(8)
+    z, y = confidence_dependent_data(2000, 4, rng)
+    bts = get_calibrator(
+        "ats", n_pieces=5, shrinkage=0, min_piece_size=0, interpolation="step", clip_slope=False
+    ).fit(z, y)
+    x = _log_odds_ref(z)
+    bins = np.array_split(np.argsort(x, kind="stable"), 5)  # equal-count bins (no ties here)
+    for b, idx in enumerate(bins):
+
+        def nll(u, idx=idx):
+            return ref_nll(ref_softmax(z[idx] / np.exp(u)), y[idx])
+
+        u_ref = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20)), method="bounded").x
+        np.testing.assert_allclose(bts.log_temperatures_[b], u_ref, atol=1e-3)
+        np.testing.assert_allclose(
+            bts.predict_proba(z[idx]), ref_softmax(z[idx] / np.exp(u_ref)), atol=1e-3
+        )

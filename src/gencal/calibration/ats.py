@@ -1,94 +1,185 @@
 """Adaptive piecewise temperature scaling (ATS), the reconstruction of method.md §2.
 
-Calibrated logits ``z / T(c(z))`` where ``c(z) = max_k softmax(z)_k`` is the *raw* top-label
-confidence and ``log T(c)`` is a piecewise-linear curve through one knot per confidence piece.
+Calibrated logits ``z / T(x(z))`` where ``x(z) = log(c / (1 - c))`` is the **log-odds of the raw
+top-label confidence** ``c = max_k softmax(z)_k`` and ``log T(x)`` is a piecewise-linear curve
+through one knot per piece of ``x`` (constant outside the outer knots).
 
-Fit (on a calibration split only):
+Why the log-odds: confident samples crowd into ``c in (0.95, 1]`` (a float64 confidence even
+reaches exactly 1 once the logit gap exceeds ~37), so knots placed and interpolated in ``c``
+squeeze most of the curve into a sliver of the axis. ``x`` spreads them (``c = 0.99, 0.999,
+0.9999`` sit at ``x = 4.6, 6.9, 9.2``), is computed exactly from the logits
+(``x = -logsumexp_{k != top}(z_k - z_top)``, finite for finite logits) and is the coordinate in
+which temperature acts linearly for two classes (``x(a z) = a x(z)`` when ``K = 2``). It is
+preferred to ``-log(1 - c)`` because it stays symmetric and well-behaved at low confidence and
+because the no-inversion bound below becomes an exact closed form.
+
+Fit (on a calibration split only), for a given number of pieces ``M`` and shrinkage ``s``:
 
 1. Global temperature ``T_g``: plain temperature scaling with the same objective.
-2. Pieces: equal-mass (weighted-quantile) edges of the raw confidence cut the split into
-   ``n_pieces`` pieces; ties never straddle an edge; while a piece holds less than
-   ``min_piece_size`` (total sample weight), it is merged with its smaller neighbour.
+2. Pieces: equal-mass (weighted-quantile) edges of ``x`` cut the split into ``M`` pieces; ties
+   never straddle an edge; while a piece holds less than ``min_piece_size`` (total sample
+   weight), it is merged with its lighter neighbour.
 3. Per piece ``b`` a temperature by 1-D root finding in ``u = log T`` of a monotone function
-   (safeguarded Newton inside a sign bracket; no learning rate, no gradient-descent loop):
+   (safeguarded Newton inside a sign bracket):
 
    - ``objective="nll"``: the zero of the NLL derivative; ``"ece"``: the temperature at which
-     the piece's mean confidence equals its accuracy (its one-bin calibration error is 0).
-   - Shrinkage ``shrinkage_mode="pseudo"`` (default): the piece is fitted together with
-     ``shrinkage`` pseudo-samples of the whole split, i.e. the root of
-     ``sum_{i in b} w_i d_i(u) + shrinkage * mean_{all i} d_i(u)`` where ``d_i`` is the sample's
-     objective derivative. ``shrinkage -> 0`` gives the piece's own fit, ``-> inf`` gives ``T_g``.
-     Unlike a fixed weight on ``log T``, this shrinks by *information*: a piece of ``n_b``
-     nearly-all-correct, very confident samples tells little about ``T`` (its NLL is flat and its
-     own optimum runs to ``T -> 0``), so the global pseudo-samples, which contain errors,
-     dominate it; the fitted problem stays a root of a monotone function (unique).
-   - ``shrinkage_mode="linear"``: precision weighting of the piece's own fit,
-     ``log T_b = (n_b log T_hat_b + shrinkage log T_g) / (n_b + shrinkage)``.
+     the piece's mean confidence equals its accuracy.
+   - Shrinkage ``shrinkage_mode="pseudo"`` (default): the root of
+     ``sum_{i in b} w_i d_i(u) + s * mean_{all i} d_i(u)`` (the piece plus ``s`` pseudo-samples
+     of the whole split); ``s = 0`` is the piece's own fit, ``s -> inf`` gives ``T_g``.
+   - ``shrinkage_mode="linear"``: ``log T_b = (n_b log T_hat_b + s log T_g) / (n_b + s)``.
 
    Each ``T_b`` is clipped to ``[t_min, t_max]``.
-4. Knots at the pieces' weighted mean raw confidence ``c_b``; ``log T`` is linear between knots
-   and constant outside them (no jumps anywhere).
-5. No inversions (``clip_slope=True``): for ``a > 0`` the calibrated logits of ``a z`` are
-   ``s(a) z`` with ``s(a) = a / T(c(a z))``, and the calibrated confidence grows with ``s``.
-   ``d log s / d log a = 1 - (d log T/dc) * a dc/da`` and, for softmax outputs,
-   ``0 <= a dc/da <= B(c) = c (1 - c) log((K - 1) c / (1 - c))`` (the non-top mass is at most
-   uniform over ``K - 1`` classes; ``B >= 0`` because ``c >= 1/K``, ``B = 0`` at ``c = 1/K`` and
-   ``c -> 1``). So ``s`` is non-decreasing whenever ``d log T / dc <= 1 / B(c)`` (any decrease of
-   ``T`` with ``c`` is allowed). On a linear segment ``[c_b, c_{b+1}]`` this holds if the rise
-   ``log T_{b+1} - log T_b <= delta_b = (c_{b+1} - c_b) / max_{[c_b, c_{b+1}]} B`` (the max
-   taken on a fine grid and inflated by 1% for safety). The knot values are projected onto
-   these constraints in the piece-weighted least-squares sense: with ``D_b = sum_{j<b} delta_j``
-   the constraints say ``log T_b - D_b`` is non-increasing, which is a weighted isotonic
-   (decreasing) regression of ``log T_b - D_b``; adding ``D_b`` back gives the projection.
-   Clipping to ``[t_min, t_max]`` afterwards keeps the slope bounds.
-6. ``T > 0`` for every sample, so the argmax never changes (accuracy is untouched).
+4. Knots at the pieces' weighted mean log-odds ``x_b``; ``log T`` linear in ``x`` between knots
+   (``interpolation="linear"``) or constant per piece (``interpolation="step"``).
+
+Model selection: ``n_pieces`` and ``shrinkage`` accept a list of candidates. With more than one
+candidate pair they are chosen by stratified ``cv``-fold cross-validation on the calibration
+split: every pair is fitted on ``cv - 1`` folds and scored on the held-out fold (weighted mean NLL,
+or ECE-15 with ``objective="ece"``). Among the pairs, ordered from simplest (``M = 1``, plain TS)
+to most flexible (more pieces, then less shrinkage), the first whose mean fold score is within
+one standard error (of its paired per-fold difference) of the best pair is kept: pieces are used
+only when they pay on held-out data.
+
+No inversions (``clip_slope=True``). For ``a > 0`` the calibrated logits of ``a z`` are
+``s(a) z`` with ``s(a) = a / T(x(a z))``, and the calibrated confidence grows with ``s``, so it
+suffices that ``d log s / d log a = 1 - (d log T / dx) * a dx/da >= 0``. For softmax outputs
+``0 <= a dc/da <= c (1 - c) log((K - 1) c / (1 - c))`` (the non-top mass is at most uniform over
+the other ``K - 1`` classes), and ``dx/dc = 1 / (c (1 - c))``, so
+
+    0 <= a dx/da <= B(x) = x + log(K - 1)        (B >= 0 since c >= 1/K),
+
+an exact linear bound (tight for ``K = 2`` and for rays whose non-top mass is uniform). Hence
+``s`` is non-decreasing whenever ``d log T / dx <= 1 / (x + log(K - 1))`` wherever ``B > 0``
+(any decrease of ``T`` is allowed); equivalently ``T`` may grow at most in proportion to
+``x + log(K - 1)``. A linear segment ``[x_b, x_{b+1}]`` has a constant slope and ``1 / B`` is
+smallest at its right end, so the segment is safe iff its rise
+``log T_{b+1} - log T_b <= delta_b = (x_{b+1} - x_b) / (x_{b+1} + log(K - 1))``; a step curve
+(``interpolation="step"``) is safe iff it never rises (``delta_b = 0``). Knot values are projected
+onto these constraints in the piece-weighted least-squares sense (a weighted decreasing isotonic
+regression of ``log T_b - D_b`` with ``D_b = sum_{j<b} delta_j``, plus ``D_b``). Clipping to
+``[t_min, t_max]`` afterwards keeps the constraints. ``T > 0`` everywhere, so the argmax never
+changes.
+
+Bin-wise temperature scaling (Ji et al. 2019: equal-count confidence bins, one NLL-fitted
+temperature per bin, applied by bin) is the setting ``n_pieces=M, shrinkage=0,
+min_piece_size=0, interpolation="step", clip_slope=False`` (bins in log-odds have the same
+members as bins in confidence, except that ties at a float confidence of 1 are split).
 """
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from sklearn.isotonic import isotonic_regression
+from sklearn.model_selection import StratifiedKFold
 
 from gencal._checks import GencalInputError
-from gencal.calibration._temperature import TemperatureProblem, solve_root_newton
-from gencal.calibration.base import Calibrator, register_calibrator, top_confidence_np
+from gencal.calibration._temperature import TemperatureProblem, ece_equal_width, solve_root_newton
+from gencal.calibration.base import Calibrator, log_softmax_np, register_calibrator
 from gencal.calibration.temperature import _in_log_t, fit_temperature
 
-__all__ = ["AdaptiveTemperatureScaling", "equal_mass_pieces", "max_rise_bound"]
+__all__ = [
+    "AdaptiveTemperatureScaling",
+    "equal_mass_pieces",
+    "max_rise_bound",
+    "ray_slope_bound",
+    "top_log_odds",
+]
 
 
-def ray_slope_bound_B(c: np.ndarray, k: int) -> np.ndarray:
-    """``B(c) = c (1 - c) log((K - 1) c / (1 - c))``, the bound on ``a dc/da`` (0 outside (1/K, 1))."""
-    c = np.asarray(c, dtype=np.float64)
-    out = np.zeros_like(c)
-    m = (c > 1.0 / k) & (c < 1.0)
-    cm = c[m]
-    out[m] = cm * (1 - cm) * np.log((k - 1) * cm / (1 - cm))
-    return np.maximum(out, 0.0)
+def top_log_odds(z: np.ndarray) -> np.ndarray:
+    """Log-odds ``log(c / (1 - c))`` of the top-label softmax confidence ``c``, computed exactly.
+
+    ``x = -log sum_{k != top} exp(z_k - z_top)``: finite for finite logits even where ``c`` rounds
+    to 1 in float64. ``x >= -log(K - 1)`` (equality for uniform rows).
+
+    Args:
+        z: logits.
+
+    Shape:
+        ``z``: ``[N, K]`` with ``K >= 2``; returns ``[N]`` (float64).
+
+    Example:
+        >>> import numpy as np
+        >>> x = top_log_odds(np.array([[2.0, 0.0], [50.0, 0.0]]))
+        >>> np.round(x, 6).tolist()
+        [2.0, 50.0]
+    """
+    z = np.asarray(z, dtype=np.float64)
+    top = z.argmax(axis=1)
+    rows = np.arange(z.shape[0])
+    rest = z - z[rows, top][:, None]
+    rest[rows, top] = -np.inf
+    m = rest.max(axis=1)
+    return -(m + np.log(np.exp(rest - m[:, None]).sum(axis=1)))
 
 
-def max_rise_bound(c_lo: float, c_hi: float, k: int, safety: float = 1.01) -> float:
-    """Largest allowed rise of ``log T`` over ``[c_lo, c_hi]`` for a linear segment."""
-    grid = np.linspace(c_lo, c_hi, 1025)
-    bmax = float(ray_slope_bound_B(grid, k).max()) * safety
-    if bmax <= 0:
-        return np.inf
-    return (c_hi - c_lo) / bmax
+def ray_slope_bound(x: np.ndarray, k: int) -> np.ndarray:
+    """``B(x) = max(x + log(K - 1), 0)``: the bound on ``a dx(a z)/da`` along logit rays.
+
+    Args:
+        x: top-label log-odds.
+        k: number of classes ``K``.
+
+    Returns:
+        ``B(x)``, same shape as ``x``.
+
+    Example:
+        >>> float(ray_slope_bound(np.array([3.0]), 2)[0])
+        3.0
+    """
+    return np.maximum(np.asarray(x, dtype=np.float64) + np.log(k - 1), 0.0)
+
+
+def max_rise_bound(x_lo: float, x_hi: float, k: int) -> float:
+    """Largest rise of ``log T`` over a linear segment ``[x_lo, x_hi]`` that keeps rays monotone.
+
+    ``(x_hi - x_lo) / B(x_hi)``: the slope bound ``1 / B(x)`` is smallest at the right end.
+    Infinite when ``B(x_hi) = 0`` (only uniform rows there).
+
+    Args:
+        x_lo: left knot (log-odds).
+        x_hi: right knot, ``>= x_lo``.
+        k: number of classes.
+
+    Returns:
+        The largest allowed ``log T(x_hi) - log T(x_lo)``.
+
+    Example:
+        >>> round(max_rise_bound(1.0, 3.0, 2), 6)
+        0.666667
+    """
+    b = float(ray_slope_bound(np.array([x_hi]), k)[0])
+    return np.inf if b <= 0 else (x_hi - x_lo) / b
 
 
 def equal_mass_pieces(
     conf: np.ndarray, w: np.ndarray, n_pieces: int, min_piece_size: float
 ) -> np.ndarray:
-    """Upper edges (inclusive) of equal-mass confidence pieces, sparse pieces merged.
+    """Upper edges (inclusive) of equal-mass pieces of a score, sparse pieces merged.
 
-    Edge ``j`` is the smallest confidence value whose cumulative weight reaches ``j W / M``;
-    a sample belongs to piece ``searchsorted(edges, c, side="left")`` (so equal confidences
+    Edge ``j`` is the smallest score value whose cumulative weight reaches ``j W / M``;
+    a sample belongs to piece ``searchsorted(edges, score, side="left")`` (so equal scores
     always share a piece, and a sample of weight 2 acts exactly like a duplicated sample).
     While a piece has total weight below ``min_piece_size`` (or zero weight) and more than one
-    piece remains, the lightest piece is merged into its lighter neighbour. Returns the inner edges (length
-    number of pieces - 1), sorted.
+    piece remains, the lightest piece is merged into its lighter neighbour.
+
+    Args:
+        conf: the score that is cut (confidence, log-odds, ...).
+        w: non-negative sample weights.
+        n_pieces: number of pieces before merging.
+        min_piece_size: minimum total weight per piece.
+
+    Shape:
+        ``conf``, ``w``: ``[N]``; returns the inner edges ``[P - 1]`` (sorted).
+
+    Example:
+        >>> equal_mass_pieces(np.arange(8.0), np.ones(8), 4, 0).tolist()
+        [1.0, 3.0, 5.0]
     """
     vals, inv = np.unique(conf, return_inverse=True)
     wv = np.bincount(inv, weights=w, minlength=vals.size)
@@ -98,7 +189,6 @@ def equal_mass_pieces(
     idx = np.searchsorted(cw, targets * (1 - 1e-12), side="left")
     idx = np.unique(idx[idx < vals.size - 1])
     edges = list(vals[idx])
-    # piece weights
     bounds = [-1, *[int(i) for i in idx], vals.size - 1]
     sizes = [
         cw[bounds[j + 1]] - (cw[bounds[j]] if bounds[j] >= 0 else 0.0)
@@ -119,113 +209,254 @@ def equal_mass_pieces(
     return np.asarray(edges, dtype=np.float64)
 
 
+def project_slopes(
+    centres: np.ndarray, log_t: np.ndarray, weights: np.ndarray, k: int, step: bool = False
+) -> np.ndarray:
+    """Weighted least-squares projection of knot values onto ``L_{b+1} - L_b <= delta_b``.
+
+    ``delta_b`` is :func:`max_rise_bound` of segment ``b`` (0 for a step curve). With
+    ``D_b = sum_{j<b} delta_j`` the constraint set is ``{L : L - D non-increasing}``, so the
+    projection is a weighted decreasing isotonic regression of ``L - D`` plus ``D``.
+
+    Args:
+        centres: knot positions (log-odds), increasing.
+        log_t: knot values ``log T_b``.
+        weights: positive knot weights (piece sizes).
+        k: number of classes.
+        step: constraints of a piecewise-constant curve (``delta_b = 0``).
+
+    Shape:
+        all ``[P]``; returns ``[P]``.
+
+    Example:
+        >>> project_slopes(np.array([0.0, 1.0]), np.array([0.0, 2.0]), np.ones(2), 3, step=True)
+        array([1., 1.])
+    """
+    if step:
+        delta = np.zeros(len(centres) - 1)
+    else:
+        span = float(np.ptp(log_t)) + 1.0
+        delta = np.array(
+            [
+                min(max_rise_bound(centres[b], centres[b + 1], k), span)
+                for b in range(len(centres) - 1)
+            ]
+        )
+    d = np.concatenate([[0.0], np.cumsum(delta)])
+    fitted = isotonic_regression(log_t - d, sample_weight=weights, increasing=False)
+    out = np.asarray(fitted, dtype=np.float64) + d
+    for b in range(len(out) - 1):  # exact feasibility despite rounding
+        out[b + 1] = min(out[b + 1], out[b] + delta[b])
+    return out
+
+
+def _as_candidates(v: Any, kind: type, name: str) -> list:
+    vals = list(v) if isinstance(v, Sequence) and not isinstance(v, str) else [v]
+    if not vals:
+        raise GencalInputError(f"{name}: need at least one value")
+    try:
+        out = [kind(x) for x in vals]
+    except (TypeError, ValueError) as exc:
+        raise GencalInputError(f"{name}: expected numbers, got {v!r}") from exc
+    return out
+
+
 @register_calibrator("ats")
 class AdaptiveTemperatureScaling(Calibrator):
-    """Adaptive piecewise temperature scaling (see the module docstring for the math).
+    """Adaptive piecewise temperature scaling in the log-odds of the top confidence.
 
-    Parameters
-    ----------
-    n_pieces:
-        Number of equal-mass pieces of raw top-label confidence before merging (``M``).
-    min_piece_size:
-        Minimum total sample weight (= number of samples without weights) per piece; sparser
-        pieces are merged with a neighbour. With ``N < 2 * min_piece_size`` ATS is plain TS.
-    objective:
-        ``"nll"`` (per-piece NLL optimum) or ``"ece"`` (per-piece mean confidence = accuracy).
-    shrinkage:
-        Strength of the pull towards the global temperature, in samples: the number of
-        pseudo-samples of the whole split added to each piece (``"pseudo"``) or the prior
-        count ``kappa`` of the precision-weighted average of ``log T`` (``"linear"``).
-    shrinkage_mode:
-        ``"pseudo"`` (default) or ``"linear"``.
-    t_min, t_max:
-        Bounds on every temperature.
-    clip_slope:
-        Enforce the no-inversion slope bound (default True; turn off only to study its effect).
+    See the module docstring for the algorithm, the no-inversion bound and the cross-validation.
+
+    Args:
+        n_pieces: number of equal-mass pieces before merging (1 = plain TS), or a list of
+            candidates chosen by cross-validation.
+        shrinkage: pull of every piece towards the global temperature, in samples, or a list of
+            candidates chosen by cross-validation.
+        cv: number of stratified folds for the choice (used when there is more than one
+            candidate pair).
+        min_piece_size: minimum total sample weight per piece; sparser pieces are merged.
+        objective: ``"nll"`` (per-piece NLL optimum; held-out NLL in the CV) or ``"ece"``
+            (per-piece mean confidence = accuracy; held-out ECE-15 in the CV).
+        shrinkage_mode: ``"pseudo"`` (default) or ``"linear"``.
+        interpolation: ``"linear"`` (in log-odds) or ``"step"`` (one temperature per piece).
+        t_min: lower bound on every temperature.
+        t_max: upper bound on every temperature.
+        clip_slope: enforce the no-inversion bound (turn off only to study its effect).
+        random_state: seed of the fold shuffling.
+
+    Shape:
+        ``fit(logits [N, K], labels [N])``; ``transform(logits [M, K]) -> [M, K]``.
+
+    Fitted attributes: ``n_pieces_``, ``shrinkage_`` (the chosen pair), ``cv_scores_`` (one
+    dict per candidate: ``n_pieces``, ``shrinkage``, ``score``, ``diff_se``), ``temperature_global_``,
+    ``edges_`` and ``centres_`` (log-odds), ``piece_sizes_``, ``log_t_own_``, ``log_t_shrunk_``,
+    ``log_temperatures_`` (the knots).
+
+    Example:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> z = rng.normal(size=(600, 3)) * 3
+        >>> y = np.array([rng.choice(3, p=np.exp(r / 2) / np.exp(r / 2).sum()) for r in z])
+        >>> ats = AdaptiveTemperatureScaling().fit(z, y)
+        >>> ats.n_pieces_ >= 1 and ats.predict_proba(z).shape == (600, 3)
+        True
+        >>> bool((ats.predict_proba(z).argmax(1) == z.argmax(1)).all())
+        True
     """
 
     _hparams = (
         "n_pieces",
+        "shrinkage",
+        "cv",
         "min_piece_size",
         "objective",
-        "shrinkage",
         "shrinkage_mode",
+        "interpolation",
         "t_min",
         "t_max",
         "clip_slope",
+        "random_state",
     )
 
     def __init__(
         self,
-        n_pieces: int = 6,
+        n_pieces: int | Sequence[int] = (1, 2, 4, 8),
+        shrinkage: float | Sequence[float] = (3.0, 10.0, 30.0, 100.0),
+        cv: int = 5,
         min_piece_size: float = 100.0,
         objective: str = "nll",
-        shrinkage: float = 30.0,
         shrinkage_mode: str = "pseudo",
+        interpolation: str = "linear",
         t_min: float = 0.05,
         t_max: float = 20.0,
         clip_slope: bool = True,
+        random_state: int = 0,
     ) -> None:
         super().__init__()
-        if int(n_pieces) < 1:
+        pieces = _as_candidates(n_pieces, int, "n_pieces")
+        shrinks = _as_candidates(shrinkage, float, "shrinkage")
+        if min(pieces) < 1:
             raise GencalInputError(f"n_pieces: must be >= 1, got {n_pieces}")
+        if not min(shrinks) >= 0:
+            raise GencalInputError(f"shrinkage: must be >= 0, got {shrinkage}")
+        if int(cv) < 2:
+            raise GencalInputError(f"cv: need at least 2 folds, got {cv}")
         if not min_piece_size >= 0:
             raise GencalInputError(f"min_piece_size: must be >= 0, got {min_piece_size}")
         if objective not in ("nll", "ece"):
             raise GencalInputError(f"objective: expected 'nll' or 'ece', got {objective!r}")
-        if not shrinkage >= 0:
-            raise GencalInputError(f"shrinkage: must be >= 0, got {shrinkage}")
         if shrinkage_mode not in ("pseudo", "linear"):
             raise GencalInputError(
                 f"shrinkage_mode: expected 'pseudo' or 'linear', got {shrinkage_mode!r}"
             )
+        if interpolation not in ("linear", "step"):
+            raise GencalInputError(
+                f"interpolation: expected 'linear' or 'step', got {interpolation!r}"
+            )
         if not (0 < t_min < t_max < np.inf):
             raise GencalInputError(f"need 0 < t_min < t_max < inf, got {t_min}, {t_max}")
-        self.n_pieces = int(n_pieces)
+        single = not isinstance(n_pieces, Sequence) or isinstance(n_pieces, str)
+        self.n_pieces = pieces[0] if single else pieces
+        single = not isinstance(shrinkage, Sequence) or isinstance(shrinkage, str)
+        self.shrinkage = shrinks[0] if single else shrinks
+        self.cv = int(cv)
         self.min_piece_size = float(min_piece_size)
         self.objective = objective
-        self.shrinkage = float(shrinkage)
         self.shrinkage_mode = shrinkage_mode
+        self.interpolation = interpolation
         self.t_min = float(t_min)
         self.t_max = float(t_max)
         self.clip_slope = bool(clip_slope)
+        self.random_state = int(random_state)
 
-    # ------------------------------------------------------------------ fit
-    def _fit(self, z: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> None:
+    # ------------------------------------------------------------------ candidates and CV
+    def candidates(self) -> list[tuple[int, float]]:
+        """Candidate ``(n_pieces, shrinkage)`` pairs, simplest first (``(1, s)`` is plain TS)."""
+        pieces = sorted(set(_as_candidates(self.n_pieces, int, "n_pieces")))
+        shrinks = sorted(set(_as_candidates(self.shrinkage, float, "shrinkage")), reverse=True)
+        out = [(1, shrinks[0])] if 1 in pieces else []
+        out += [(m, s) for m in pieces if m > 1 for s in shrinks]
+        return out
+
+    def _score(self, z: np.ndarray, y: np.ndarray, w: np.ndarray | None, curve: dict) -> float:
+        out = self._apply(z, curve)
+        if self.objective == "nll":
+            nll = -np.take_along_axis(log_softmax_np(out), y[:, None], axis=1)[:, 0]
+            return float(np.average(nll, weights=w))
+        p = np.exp(log_softmax_np(out))
+        correct = (p.argmax(axis=1) == y).astype(np.float64)
+        return ece_equal_width(p.max(axis=1), correct, w, 15)
+
+    def _cross_validate(
+        self, z: np.ndarray, y: np.ndarray, w: np.ndarray | None, cands: list
+    ) -> tuple[tuple[int, float], list[dict[str, float]]]:
+        n = len(y)
+        counts = np.bincount(y)
+        if n < 2 * self.cv or counts.max() < self.cv:
+            return cands[0], []
+        folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # classes rarer than the fold count
+            splits = list(folds.split(np.zeros(n), y))
+        scores = np.empty((len(cands), len(splits)))
+        for f, (tr, te) in enumerate(splits):
+            wtr = None if w is None else w[tr]
+            wte = None if w is None else w[te]
+            for c, (m, s) in enumerate(cands):
+                curve = self._fit_curve(z[tr], y[tr], wtr, m, s)
+                scores[c, f] = self._score(z[te], y[te], wte, curve)
+        mean = scores.mean(axis=1)
+        best = int(np.argmin(mean))
+        diff = scores - scores[best]
+        se = diff.std(axis=1, ddof=1) / np.sqrt(len(splits))
+        chosen = next(c for c in range(len(cands)) if mean[c] - mean[best] <= se[c])
+        table = [
+            {
+                "n_pieces": int(m),
+                "shrinkage": float(s),
+                "score": float(mean[c]),
+                "diff_se": float(se[c]),
+            }
+            for c, (m, s) in enumerate(cands)
+        ]
+        return cands[chosen], table
+
+    # ------------------------------------------------------------------ one curve
+    def _fit_curve(
+        self, z: np.ndarray, y: np.ndarray, w: np.ndarray | None, n_pieces: int, shrinkage: float
+    ) -> dict[str, Any]:
         n, k = z.shape
         ww = np.ones(n) if w is None else w
         lo, hi = np.log(self.t_min), np.log(self.t_max)
-        conf = top_confidence_np(z)
+        x = top_log_odds(z)
         glob = TemperatureProblem(z, y, w)
         t_g = fit_temperature(glob, self.objective, self.t_min, self.t_max)
         u_g = float(np.log(t_g))
 
-        edges = equal_mass_pieces(conf, ww, self.n_pieces, self.min_piece_size)
-        piece = np.searchsorted(edges, conf, side="left")
+        edges = equal_mass_pieces(x, ww, n_pieces, self.min_piece_size)
+        piece = np.searchsorted(edges, x, side="left")
         n_p = edges.size + 1
         sizes = np.bincount(piece, weights=ww, minlength=n_p)
-        centres = np.bincount(piece, weights=ww * conf, minlength=n_p) / sizes
+        centres = np.bincount(piece, weights=ww * x, minlength=n_p) / sizes
 
         def deriv(p: TemperatureProblem):
             return p.nll_grad_and_slope if self.objective == "nll" else p.conf_gap_and_slope
 
         g_glob = deriv(glob)
-        raw = np.empty(n_p)
-        shrunk = np.empty(n_p)
-        for b in range(n_p):
+        raw = np.full(n_p, u_g)
+        shrunk = np.full(n_p, u_g)
+        for b in range(n_p if n_p > 1 else 0):
             m = piece == b
             pb = TemperatureProblem(z[m], y[m], None if w is None else w[m])
             fb = deriv(pb)
             own = solve_root_newton(lambda u, fb=fb: _in_log_t(fb, u), lo, hi, u_g)
             raw[b] = own
-            if n_p == 1:
-                shrunk[b] = u_g
-            elif self.shrinkage_mode == "linear":
-                shrunk[b] = (sizes[b] * own + self.shrinkage * u_g) / (sizes[b] + self.shrinkage)
-            elif self.shrinkage == 0:
+            if self.shrinkage_mode == "linear":
+                shrunk[b] = (sizes[b] * own + shrinkage * u_g) / (sizes[b] + shrinkage)
+            elif shrinkage == 0:
                 shrunk[b] = own
             else:
-                kap = self.shrinkage / glob.weight
+                kap = shrinkage / glob.weight
 
                 def both(beta: float, fb=fb, kap=kap) -> tuple[float, float]:
                     v, dv = fb(beta)
@@ -235,29 +466,76 @@ class AdaptiveTemperatureScaling(Calibrator):
                 shrunk[b] = solve_root_newton(lambda u, f=both: _in_log_t(f, u), lo, hi, u_g)
         log_t = np.clip(shrunk, lo, hi)
         if self.clip_slope and n_p > 1:
-            log_t = project_slopes(centres, log_t, sizes, k)
+            log_t = project_slopes(centres, log_t, sizes, k, step=self.interpolation == "step")
             log_t = np.clip(log_t, lo, hi)
+        return {
+            "temperature_global": t_g,
+            "edges": edges,
+            "piece_sizes": sizes,
+            "centres": centres,
+            "log_t_own": raw,
+            "log_t_shrunk": shrunk,
+            "log_temperatures": log_t,
+        }
 
-        self.temperature_global_ = t_g
-        self.edges_ = edges
-        self.piece_sizes_ = sizes
-        self.centres_ = centres
-        self.log_t_own_ = raw
-        self.log_t_shrunk_ = shrunk
-        self.log_temperatures_ = log_t
+    def _log_t_at(self, x: np.ndarray, curve: dict) -> np.ndarray:
+        if self.interpolation == "step":
+            return curve["log_temperatures"][np.searchsorted(curve["edges"], x, side="left")]
+        return np.interp(x, curve["centres"], curve["log_temperatures"])
 
-    # ------------------------------------------------------------------ apply
-    def temperature(self, conf: np.ndarray) -> np.ndarray:
-        """``T(c)``: the fitted temperature as a function of raw top-label confidence."""
-        return np.exp(np.interp(conf, self.centres_, self.log_temperatures_))
-
-    def _transform(self, z: np.ndarray) -> np.ndarray:
-        t = self.temperature(top_confidence_np(z))
+    def _apply(self, z: np.ndarray, curve: dict) -> np.ndarray:
+        t = np.exp(self._log_t_at(top_log_odds(z), curve))
         return z / t[:, None]
 
-    # ------------------------------------------------------------------ JSON
+    # ------------------------------------------------------------------ fit / apply
+    def _fit(self, z: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> None:
+        if w is not None and (w <= 0).any():  # weight 0 = left out, also of the folds
+            keep = w > 0
+            z, y, w = z[keep], y[keep], w[keep]
+        cands = self.candidates()
+        if len(cands) > 1:
+            (m, s), table = self._cross_validate(z, y, w, cands)
+        else:
+            (m, s), table = cands[0], []
+        curve = self._fit_curve(z, y, w, m, s)
+        self.n_pieces_ = int(m)
+        self.shrinkage_ = float(s)
+        self.cv_scores_ = table
+        self._set_curve(curve)
+
+    def _set_curve(self, curve: dict[str, Any]) -> None:
+        self.temperature_global_ = float(curve["temperature_global"])
+        for key in ("edges", "piece_sizes", "centres", "log_t_own", "log_t_shrunk"):
+            setattr(self, key + "_", np.asarray(curve[key], dtype=np.float64))
+        self.log_temperatures_ = np.asarray(curve["log_temperatures"], dtype=np.float64)
+
+    def _curve(self) -> dict[str, Any]:
+        return {
+            "edges": self.edges_,
+            "centres": self.centres_,
+            "log_temperatures": self.log_temperatures_,
+        }
+
+    def temperature_at(self, log_odds: np.ndarray) -> np.ndarray:
+        """``T(x)``: the fitted temperature as a function of the raw top-label log-odds."""
+        return np.exp(self._log_t_at(np.asarray(log_odds, dtype=np.float64), self._curve()))
+
+    def temperature(self, conf: np.ndarray) -> np.ndarray:
+        """``T`` as a function of the raw top-label confidence ``c`` (``x = log(c / (1 - c))``)."""
+        c = np.asarray(conf, dtype=np.float64)
+        with np.errstate(divide="ignore"):
+            x = np.log(c) - np.log1p(-c)
+        return self.temperature_at(x)
+
+    def _transform(self, z: np.ndarray) -> np.ndarray:
+        return self._apply(z, self._curve())
+
+    # ------------------------------------------------------------------ JSON / repr
     def _get_state(self) -> dict[str, Any]:
         return {
+            "n_pieces": self.n_pieces_,
+            "shrinkage": self.shrinkage_,
+            "cv_scores": self.cv_scores_,
             "temperature_global": float(self.temperature_global_),
             "edges": self.edges_.tolist(),
             "piece_sizes": self.piece_sizes_.tolist(),
@@ -268,29 +546,16 @@ class AdaptiveTemperatureScaling(Calibrator):
         }
 
     def _set_state(self, state: dict[str, Any]) -> None:
-        self.temperature_global_ = float(state["temperature_global"])
-        for key in ("edges", "piece_sizes", "centres", "log_t_own", "log_t_shrunk"):
-            setattr(self, key + "_", np.asarray(state[key], dtype=np.float64))
-        self.log_temperatures_ = np.asarray(state["log_temperatures"], dtype=np.float64)
+        self.n_pieces_ = int(state["n_pieces"])
+        self.shrinkage_ = float(state["shrinkage"])
+        self.cv_scores_ = list(state.get("cv_scores", []))
+        self._set_curve(state)
 
-
-def project_slopes(
-    centres: np.ndarray, log_t: np.ndarray, weights: np.ndarray, k: int
-) -> np.ndarray:
-    """Weighted least-squares projection of knot values onto ``L_{b+1} - L_b <= delta_b``.
-
-    ``delta_b`` is :func:`max_rise_bound` of segment ``b``. With ``D_b = sum_{j<b} delta_j`` the
-    constraint set is ``{L : L - D non-increasing}``, so the projection is a weighted decreasing
-    isotonic regression of ``L - D`` plus ``D``.
-    """
-    span = float(np.ptp(log_t)) + 1.0
-    delta = np.array(
-        [min(max_rise_bound(centres[b], centres[b + 1], k), span) for b in range(len(centres) - 1)]
-    )
-    d = np.concatenate([[0.0], np.cumsum(delta)])
-    fitted = isotonic_regression(log_t - d, sample_weight=weights, increasing=False)
-    out = np.asarray(fitted, dtype=np.float64) + d
-    # exact feasibility despite rounding: clip successive rises left to right
-    for b in range(len(out) - 1):
-        out[b + 1] = min(out[b + 1], out[b] + delta[b])
-    return out
+    def __repr__(self) -> str:
+        base = super().__repr__()
+        if not self.is_fitted:
+            return base
+        return (
+            f"{base} [fitted: n_pieces_={self.n_pieces_}, shrinkage_={self.shrinkage_:g}, "
+            f"knots={len(self.centres_)}, T_global={self.temperature_global_:.4g}]"
+        )
