@@ -1,7 +1,7 @@
 """gencal.calibration: post-hoc calibrators fitted on a calibration split's logits.
 
 ``get_calibrator(name, **hparams)`` with names ``none ts ts_grid ats vector dirichlet isotonic
-histogram``; every calibrator has ``fit(logits, labels, sample_weight=None)``,
+histogram ets spline la``; every calibrator has ``fit(logits, labels, sample_weight=None)``,
 ``transform(logits) -> logits``, ``predict_proba(logits) -> probs`` and plain-JSON
 ``save``/``load_calibrator``. See docs/calibration.md.
 """
@@ -16,7 +16,10 @@ from gencal.calibration.base import (
     register_calibrator,
 )
 from gencal.calibration.binning import HistogramBinning, IsotonicCalibration
+from gencal.calibration.ets import EnsembleTemperatureScaling
 from gencal.calibration.linear import DirichletCalibration, VectorScaling
+from gencal.calibration.logit_adjustment import LogitAdjustment
+from gencal.calibration.spline import SplineCalibration
 from gencal.calibration.temperature import (
     GridTemperatureScaling,
     IdentityCalibrator,
@@ -27,10 +30,13 @@ __all__ = [
     "AdaptiveTemperatureScaling",
     "Calibrator",
     "DirichletCalibration",
+    "EnsembleTemperatureScaling",
     "GridTemperatureScaling",
     "HistogramBinning",
     "IdentityCalibrator",
     "IsotonicCalibration",
+    "LogitAdjustment",
+    "SplineCalibration",
     "TemperatureScaling",
     "VectorScaling",
     "class_balanced_weights",
