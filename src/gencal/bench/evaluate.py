@@ -19,6 +19,7 @@ of them, after the remaining work is done) by raising :class:`CorruptRecordError
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import time
@@ -180,7 +181,13 @@ def _evaluate_one(
 ) -> dict[str, Any]:
     from gencal.calibration import get_calibrator
 
-    cal = get_calibrator(spec.registry_name, **dict(spec.hparams))
+    hparams = dict(spec.hparams)
+    counts = run.meta.get("train_class_counts") if isinstance(run.meta, Mapping) else None
+    if counts is not None and "class_counts" not in hparams:
+        # calibrators that take a class prior (e.g. "la") get the run's training-split counts
+        if "class_counts" in inspect.signature(type(get_calibrator(spec.registry_name))).parameters:
+            hparams["class_counts"] = [int(c) for c in counts]
+    cal = get_calibrator(spec.registry_name, **hparams)
     cal_logits = np.asarray(run.cal_logits, dtype=np.float64)
     test_logits = np.asarray(run.test_logits, dtype=np.float64)
     cal_labels = np.asarray(run.cal_labels, dtype=np.int64)
