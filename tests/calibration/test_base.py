@@ -93,8 +93,8 @@ def test_json_roundtrip(name, data, tmp_path):
         fresh.transform(zt)
 
 
-# Dirichlet's default cross-validation puts duplicates and weighted samples in different folds
-NO_CV = {"dirichlet": {"cv_folds": 0}}
+# Dirichlet's and ATS's default cross-validation puts duplicates and weighted samples in different folds
+NO_CV = {"dirichlet": {"cv_folds": 0}, "ats": {"n_pieces": 6, "shrinkage": 30.0}}
 
 
 @pytest.mark.parametrize("name", ALL)

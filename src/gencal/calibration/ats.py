@@ -35,11 +35,14 @@ Fit (on a calibration split only), for a given number of pieces ``M`` and shrink
 
 Model selection: ``n_pieces`` and ``shrinkage`` accept a list of candidates. With more than one
 candidate pair they are chosen by stratified ``cv``-fold cross-validation on the calibration
-split: every pair is fitted on ``cv - 1`` folds and scored on the held-out fold (weighted mean NLL,
-or ECE-15 with ``objective="ece"``). Among the pairs, ordered from simplest (``M = 1``, plain TS)
-to most flexible (more pieces, then less shrinkage), the first whose mean fold score is within
-one standard error (of its paired per-fold difference) of the best pair is kept: pieces are used
-only when they pay on held-out data.
+split: every pair is fitted on ``cv - 1`` folds and predicts the held-out fold, which gives
+out-of-fold calibrated probabilities for every sample. The score is their weighted mean NLL (or,
+with ``objective="ece"``, their ECE-15). Among the pairs, ordered from simplest (``M = 1``, plain
+TS) to most flexible (more pieces, then less shrinkage), the first whose score is within
+``cv_se`` standard errors of the best pair's is kept; the standard error is that of the paired
+difference to the best pair (per-sample NLL differences; for ECE, 200 bootstrap resamples). With
+``cv_se = 2`` (default) pieces are used only when they beat TS clearly on held-out data; the
+margin also pays for picking the best of several candidates on the same folds.
 
 No inversions (``clip_slope=True``). For ``a > 0`` the calibrated logits of ``a z`` are
 ``s(a) z`` with ``s(a) = a / T(x(a z))``, and the calibrated confidence grows with ``s``, so it
@@ -274,6 +277,8 @@ class AdaptiveTemperatureScaling(Calibrator):
             candidates chosen by cross-validation.
         cv: number of stratified folds for the choice (used when there is more than one
             candidate pair).
+        cv_se: keep the simplest pair whose CV score is within this many standard errors of
+            the best (0: the best pair; 1: the one-standard-error rule).
         min_piece_size: minimum total sample weight per piece; sparser pieces are merged.
         objective: ``"nll"`` (per-piece NLL optimum; held-out NLL in the CV) or ``"ece"``
             (per-piece mean confidence = accuracy; held-out ECE-15 in the CV).
@@ -308,6 +313,7 @@ class AdaptiveTemperatureScaling(Calibrator):
         "n_pieces",
         "shrinkage",
         "cv",
+        "cv_se",
         "min_piece_size",
         "objective",
         "shrinkage_mode",
@@ -323,6 +329,7 @@ class AdaptiveTemperatureScaling(Calibrator):
         n_pieces: int | Sequence[int] = (1, 2, 4, 8),
         shrinkage: float | Sequence[float] = (3.0, 10.0, 30.0, 100.0),
         cv: int = 5,
+        cv_se: float = 2.0,
         min_piece_size: float = 100.0,
         objective: str = "nll",
         shrinkage_mode: str = "pseudo",
@@ -339,6 +346,8 @@ class AdaptiveTemperatureScaling(Calibrator):
             raise GencalInputError(f"n_pieces: must be >= 1, got {n_pieces}")
         if not min(shrinks) >= 0:
             raise GencalInputError(f"shrinkage: must be >= 0, got {shrinkage}")
+        if not cv_se >= 0:
+            raise GencalInputError(f"cv_se: must be >= 0, got {cv_se}")
         if int(cv) < 2:
             raise GencalInputError(f"cv: need at least 2 folds, got {cv}")
         if not min_piece_size >= 0:
@@ -360,6 +369,7 @@ class AdaptiveTemperatureScaling(Calibrator):
         single = not isinstance(shrinkage, Sequence) or isinstance(shrinkage, str)
         self.shrinkage = shrinks[0] if single else shrinks
         self.cv = int(cv)
+        self.cv_se = float(cv_se)
         self.min_piece_size = float(min_piece_size)
         self.objective = objective
         self.shrinkage_mode = shrinkage_mode
@@ -378,38 +388,47 @@ class AdaptiveTemperatureScaling(Calibrator):
         out += [(m, s) for m in pieces if m > 1 for s in shrinks]
         return out
 
-    def _score(self, z: np.ndarray, y: np.ndarray, w: np.ndarray | None, curve: dict) -> float:
-        out = self._apply(z, curve)
-        if self.objective == "nll":
-            nll = -np.take_along_axis(log_softmax_np(out), y[:, None], axis=1)[:, 0]
-            return float(np.average(nll, weights=w))
-        p = np.exp(log_softmax_np(out))
-        correct = (p.argmax(axis=1) == y).astype(np.float64)
-        return ece_equal_width(p.max(axis=1), correct, w, 15)
-
     def _cross_validate(
         self, z: np.ndarray, y: np.ndarray, w: np.ndarray | None, cands: list
     ) -> tuple[tuple[int, float], list[dict[str, float]]]:
         n = len(y)
-        counts = np.bincount(y)
-        if n < 2 * self.cv or counts.max() < self.cv:
+        if n < 2 * self.cv or np.bincount(y).max() < self.cv:
             return cands[0], []
         folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # classes rarer than the fold count
             splits = list(folds.split(np.zeros(n), y))
-        scores = np.empty((len(cands), len(splits)))
-        for f, (tr, te) in enumerate(splits):
+        # out-of-fold calibrated log-probabilities of every candidate
+        oof = np.empty((len(cands), *z.shape))
+        for tr, te in splits:
             wtr = None if w is None else w[tr]
-            wte = None if w is None else w[te]
             for c, (m, s) in enumerate(cands):
                 curve = self._fit_curve(z[tr], y[tr], wtr, m, s)
-                scores[c, f] = self._score(z[te], y[te], wte, curve)
-        mean = scores.mean(axis=1)
-        best = int(np.argmin(mean))
-        diff = scores - scores[best]
-        se = diff.std(axis=1, ddof=1) / np.sqrt(len(splits))
-        chosen = next(c for c in range(len(cands)) if mean[c] - mean[best] <= se[c])
+                oof[c, te] = log_softmax_np(self._apply(z[te], curve))
+        ww = np.ones(n) if w is None else w
+        if self.objective == "nll":
+            loss = -oof[:, np.arange(n), y]  # [candidates, N]
+            mean = loss @ ww / ww.sum()
+            best = int(np.argmin(mean))
+            diff = loss - loss[best]
+            n_eff = ww.sum() ** 2 / (ww**2).sum()
+            dm = diff @ ww / ww.sum()
+            var = ((diff - dm[:, None]) ** 2) @ ww / ww.sum()
+            se = np.sqrt(var / max(n_eff - 1.0, 1.0))
+        else:
+            probs = np.exp(oof)
+            conf, correct = probs.max(axis=2), (probs.argmax(axis=2) == y).astype(np.float64)
+            mean = np.array([ece_equal_width(conf[c], correct[c], w) for c in range(len(cands))])
+            best = int(np.argmin(mean))
+            rng = np.random.default_rng(self.random_state)
+            boot = np.empty((len(cands), 200))
+            for b in range(200):  # bootstrap SE of the paired difference of the pooled ECE
+                i = rng.integers(0, n, n)
+                wi = None if w is None else w[i]
+                e = [ece_equal_width(conf[c, i], correct[c, i], wi) for c in range(len(cands))]
+                boot[:, b] = np.asarray(e) - e[best]
+            se = boot.std(axis=1, ddof=1)
+        chosen = next(c for c in range(len(cands)) if mean[c] - mean[best] <= self.cv_se * se[c])
         table = [
             {
                 "n_pieces": int(m),

@@ -1,0 +1,226 @@
+"""ATS against TS, ETS and spline recalibration (and no calibration) on real logits.
+
+Usage: ``PYTHONPATH=src python benchmarks/ats_real.py [--runs-dir DIR] [--quick]``
+
+Datasets (every one available on this machine):
+
+- ``synthetic``: confidence-dependent miscalibration (K=10; under-confident at low, over-confident
+  at high confidence), 1,500 calibration and 20,000 test samples, 5 seeds.
+- ``digits``: scikit-learn digits, gencal's ``experiment=demo`` run (MLP, 20 epochs, CE), 5 seeds;
+  the run's own calibration (~340) and test splits.
+- ``fashion_mnist``: Fashion-MNIST (Debian ``dataset-fashion-mnist``), MLP 784-256-256-10 trained
+  with gencal's trainer (8 epochs, CE, seed 0); its calibration split (6,000) and the test set
+  (10,000) are pooled and re-split 5 times at random into 1,500 calibration / 14,500 test images.
+  ``fashion_mnist_40ep``: the same with 40 epochs (a model that has begun to over-fit).
+- ``fashion_mnist_lt``: long-tailed Fashion-MNIST (imbalance factor 100), same MLP, 8 epochs, CE,
+  5 seeds; the run's long-tailed calibration split (1,489 images) and the balanced test set.
+  ``fashion_mnist_lt_bal``: the same logits, every calibrator fitted with class-balanced sample
+  weights (``class_balanced_weights``), the right fit for a balanced test set.
+- ``cifar10_jpeg``: every finished run's ``logits.npz`` found under ``docs/results/*/`` whose data is
+  CIFAR-10 (one row per run); skipped with a note when there are none.
+
+Every model is trained with ``gencal.train.train_run`` on 1 thread (runs are reused from
+``--runs-dir`` if they are there). Calibrators use their defaults. Prints, per dataset, the mean
+test NLL and ECE-15 (equal-width bins, %) of each method, the ratio to TS, ATS's chosen number of
+pieces, and whether the targets hold: ATS NLL <= TS NLL + 0.5 % and ATS ECE <= TS ECE on every
+dataset, ATS ECE lower than TS's on at least half of them, and on the synthetic data ATS
+ECE <= 0.5 x TS's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from gencal.calibration import class_balanced_weights, get_calibrator
+
+METHODS = ("none", "ts", "ats", "ets", "spline")
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def ece15(p: np.ndarray, y: np.ndarray) -> float:
+    conf, correct = p.max(1), (p.argmax(1) == y).astype(float)
+    idx = np.clip(np.ceil(conf * 15).astype(int) - 1, 0, 14)
+    return float(np.abs(np.bincount(idx, conf, 15) - np.bincount(idx, correct, 15)).sum() / len(y))
+
+
+def nll(p: np.ndarray, y: np.ndarray) -> float:
+    return float(-np.mean(np.log(np.maximum(p[np.arange(len(y)), y], 1e-300))))
+
+
+# ----------------------------------------------------------------------------- datasets
+# Each yields (cal_logits, cal_labels, test_logits, test_labels) per seed / re-split.
+
+
+def synthetic(n_rep: int):
+    def data(n, rng):
+        z = rng.normal(size=(n, 10)) * rng.uniform(0.2, 3.0, size=(n, 1))
+        z[np.arange(n), rng.integers(0, 10, n)] += rng.uniform(0, 6.0, n)
+        c = softmax(z).max(1)
+        lt = np.log(0.6) + (np.log(2.5) - np.log(0.6)) * np.clip((c - 0.3) / 0.7, 0, 1)
+        p = softmax(z / np.exp(lt)[:, None])
+        y = np.minimum((p.cumsum(1) < rng.random((n, 1))).sum(1), 9)
+        return z, y
+
+    for s in range(n_rep):
+        rng = np.random.default_rng(s)
+        yield (*data(1500, rng), *data(20_000, rng))
+
+
+def _run(overrides: list[str], runs_dir: Path) -> dict[str, np.ndarray]:
+    from gencal.train import train_run
+
+    rd = train_run([*overrides, "trainer.threads=1", f"output_root={runs_dir}"])
+    with np.load(rd / "logits.npz") as f:
+        return {k: f[k] for k in ("cal_logits", "cal_labels", "test_logits", "test_labels")}
+
+
+def _split(r: dict[str, np.ndarray]):
+    return (
+        r["cal_logits"].astype(np.float64),
+        r["cal_labels"].astype(np.int64),
+        r["test_logits"].astype(np.float64),
+        r["test_labels"].astype(np.int64),
+    )
+
+
+def digits(n_rep: int, runs_dir: Path):
+    for s in range(n_rep):
+        yield _split(_run(["experiment=demo", "loss=ce", f"seed={s}"], runs_dir))
+
+
+FMNIST_MLP = ["model=mlp", "model.input_size=28", "trainer=quick", "loss=ce"]
+FMNIST_MLP += ["data.augment.crop_padding=0"]
+
+
+def fashion_mnist(n_rep: int, runs_dir: Path, epochs: int = 8):
+    over = ["data=fashion_mnist", *FMNIST_MLP, f"trainer.epochs={epochs}", "seed=0"]
+    zc, yc, zt, yt = _split(_run(over, runs_dir / f"fmnist_{epochs}ep"))
+    z, y = np.concatenate([zc, zt]), np.concatenate([yc, yt])
+    for s in range(n_rep):
+        perm = np.random.default_rng(100 + s).permutation(len(y))
+        cal, test = perm[:1500], perm[1500:]
+        yield z[cal], y[cal], z[test], y[test]
+
+
+def fashion_mnist_lt(n_rep: int, runs_dir: Path):
+    for s in range(n_rep):
+        over = ["data=fashion_mnist_lt", *FMNIST_MLP, "trainer.epochs=8", f"seed={s}"]
+        yield _split(_run(over, runs_dir / "fmnist_lt_8ep"))
+
+
+def cifar10_runs(root: Path) -> list[Path]:
+    found = []
+    for path in sorted(root.glob("docs/results/*/**/logits.npz")):
+        with np.load(path) as f:
+            meta = json.loads(str(f["meta"])) if "meta" in f.files else {}
+        name = str(((meta.get("config") or {}).get("data") or {}).get("name", ""))
+        if "cifar10" in name or "cifar10" in str(path):
+            found.append(path)
+    return found
+
+
+def cifar10(paths: list[Path]):
+    for path in paths:
+        with np.load(path) as f:
+            yield _split({k: f[k] for k in f.files})
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def evaluate(splits, balanced: bool = False) -> tuple[dict[str, np.ndarray], list[int]]:
+    res: dict[str, list[tuple[float, float]]] = {m: [] for m in METHODS}
+    pieces = []
+    for zc, yc, zt, yt in splits:
+        w = class_balanced_weights(yc) if balanced else None
+        for m in METHODS:
+            cal = get_calibrator(m).fit(zc, yc, sample_weight=w)
+            p = np.asarray(cal.predict_proba(zt))
+            res[m].append((nll(p, yt), ece15(p, yt)))
+            if m == "ats":
+                pieces.append(cal.n_pieces_)
+    return {m: np.array(v) for m, v in res.items()}, pieces
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs-dir", default=None, help="reuse / keep trained runs here")
+    ap.add_argument("--reps", type=int, default=5, help="seeds or re-splits per dataset")
+    ap.add_argument("--quick", action="store_true", help="2 reps, synthetic and digits only")
+    args = ap.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    reps = 2 if args.quick else args.reps
+    tmp = None
+    if args.runs_dir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="gencal_ats_real_")
+    runs_dir = Path(args.runs_dir or tmp.name)
+    repo = Path(__file__).resolve().parents[1]
+    cifar = cifar10_runs(repo)
+    datasets = {
+        "synthetic": lambda: synthetic(reps),
+        "digits": lambda: digits(reps, runs_dir),
+    }
+    if not args.quick:
+        datasets["fashion_mnist"] = lambda: fashion_mnist(reps, runs_dir)
+        datasets["fashion_mnist_40ep"] = lambda: fashion_mnist(reps, runs_dir, epochs=40)
+        datasets["fashion_mnist_lt"] = lambda: fashion_mnist_lt(reps, runs_dir)
+        datasets["fashion_mnist_lt_bal"] = lambda: fashion_mnist_lt(reps, runs_dir)
+        if cifar:
+            datasets["cifar10_jpeg"] = lambda: cifar10(cifar)
+    t0 = time.perf_counter()
+    table = {}
+    for name, make in datasets.items():
+        t1 = time.perf_counter()
+        res, pieces = evaluate(make(), balanced=name.endswith("_bal"))
+        table[name] = res
+        print(
+            f"{name}: {len(pieces)} seeds/splits, ATS n_pieces chosen {pieces}, "
+            f"{time.perf_counter() - t1:.0f} s",
+            flush=True,
+        )
+    if not cifar:
+        print("cifar10_jpeg: no CIFAR-10 logits.npz under docs/results/*/ -- skipped")
+    print()
+    print(f"{'dataset':<20} {'method':<7} {'NLL':>8} {'NLL/TS':>7} {'ECE %':>7} {'ECE/TS':>7}")
+    verdict = []
+    for name, res in table.items():
+        ts_nll, ts_ece = res["ts"].mean(0)
+        for m in METHODS:
+            v_nll, v_ece = res[m].mean(0)
+            print(
+                f"{name:<20} {m:<7} {v_nll:8.4f} {v_nll / ts_nll:7.3f} "
+                f"{100 * v_ece:7.2f} {v_ece / ts_ece:7.3f}"
+            )
+        a_nll, a_ece = res["ats"].mean(0)
+        verdict.append((name, a_nll <= 1.005 * ts_nll, a_ece <= ts_ece, a_ece < ts_ece))
+    print()
+    for name, ok_nll, ok_ece, _ in verdict:
+        print(
+            f"{name:<20} ATS NLL <= TS + 0.5%: {'yes' if ok_nll else 'NO'};"
+            f"  ATS ECE <= TS: {'yes' if ok_ece else 'NO'}"
+        )
+    n_lower = sum(v[3] for v in verdict)
+    print(f"ATS ECE lower than TS on {n_lower} of {len(verdict)} datasets (target: at least half)")
+    syn = table["synthetic"]
+    ratio = syn["ats"][:, 1].mean() / syn["ts"][:, 1].mean()
+    print(f"synthetic: ATS ECE / TS ECE = {ratio:.3f} (target <= 0.5)")
+    all_met = all(v[1] and v[2] for v in verdict) and 2 * n_lower >= len(verdict) and ratio <= 0.5
+    print(f"all targets met: {'yes' if all_met else 'NO'}; total {time.perf_counter() - t0:.0f} s")
+    if tmp is not None:
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
