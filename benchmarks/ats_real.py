@@ -12,6 +12,9 @@ Datasets (every one available on this machine):
   with gencal's trainer (8 epochs, CE, seed 0); its calibration split (6,000) and the test set
   (10,000) are pooled and re-split 5 times at random into 1,500 calibration / 14,500 test images.
   ``fashion_mnist_40ep``: the same with 40 epochs (a model that has begun to over-fit).
+- ``fashion_mnist_adam``: the model of ``benchmarks/calibrators_fashion_mnist.py`` (MLP, Adam,
+  30 epochs on 20,000 images, plain PyTorch loop: strongly over-confident), 5 random calibration
+  splits of 1,300 unused training images, the 10,000 test images.
 - ``fashion_mnist_lt``: long-tailed Fashion-MNIST (imbalance factor 100), same MLP, 8 epochs, CE,
   5 seeds; the run's long-tailed calibration split (1,489 images) and the balanced test set.
   ``fashion_mnist_lt_bal``: the same logits, every calibrator fitted with class-balanced sample
@@ -19,7 +22,7 @@ Datasets (every one available on this machine):
 - ``cifar10_jpeg``: every finished run's ``logits.npz`` found under ``docs/results/*/`` whose data is
   CIFAR-10 (one row per run); skipped with a note when there are none.
 
-Every model is trained with ``gencal.train.train_run`` on 1 thread (runs are reused from
+The other models are trained with ``gencal.train.train_run`` on 1 thread (runs are reused from
 ``--runs-dir`` if they are there). Calibrators use their defaults. Prints, per dataset, the mean
 test NLL and ECE-15 (equal-width bins, %) of each method, the ratio to TS, ATS's chosen number of
 pieces, and whether the targets hold: ATS NLL <= TS NLL + 0.5 % and ATS ECE <= TS ECE on every
@@ -39,7 +42,17 @@ import numpy as np
 
 from gencal.calibration import class_balanced_weights, get_calibrator
 
-METHODS = ("none", "ts", "ats", "ets", "spline")
+#: label -> (registry name, hyperparameters); the last two rows are ATS settings for comparison
+#: (fixed pieces without the CV; CV scored by held-out ECE with the one-standard-error rule).
+METHODS = {
+    "none": ("none", {}),
+    "ts": ("ts", {}),
+    "ats": ("ats", {}),
+    "ets": ("ets", {}),
+    "spline": ("spline", {}),
+    "ats[6,30]": ("ats", {"n_pieces": 6, "shrinkage": 30.0}),
+    "ats[ece-cv]": ("ats", {"cv_metric": "ece", "cv_se": 1.0}),
+}
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -112,6 +125,41 @@ def fashion_mnist(n_rep: int, runs_dir: Path, epochs: int = 8):
         yield z[cal], y[cal], z[test], y[test]
 
 
+def fashion_mnist_adam(n_rep: int, root: Path = Path("/usr/share/datasets/fashion-mnist")):
+    """benchmarks/calibrators_fashion_mnist.py's model: MLP, Adam, 30 epochs on 20,000 images."""
+    import torch
+
+    from calibrators_fashion_mnist import _idx
+
+    torch.manual_seed(0)
+    xtr = _idx(root / "train-images-idx3-ubyte.gz").reshape(-1, 784).astype(np.float32) / 255
+    ytr = _idx(root / "train-labels-idx1-ubyte.gz").astype(np.int64)
+    xte = _idx(root / "t10k-images-idx3-ubyte.gz").reshape(-1, 784).astype(np.float32) / 255
+    yte = _idx(root / "t10k-labels-idx1-ubyte.gz").astype(np.int64)
+    perm = np.random.default_rng(0).permutation(len(ytr))
+    tr, pool = perm[:20_000], perm[20_000:]
+    model = torch.nn.Sequential(
+        torch.nn.Linear(784, 256), torch.nn.ReLU(),
+        torch.nn.Linear(256, 256), torch.nn.ReLU(),
+        torch.nn.Linear(256, 10),
+    )  # fmt: skip
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x, y = torch.from_numpy(xtr[tr]), torch.from_numpy(ytr[tr])
+    for _ in range(30):
+        order = torch.randperm(len(y))
+        for i in range(0, len(y), 128):
+            b = order[i : i + 128]
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x[b]), y[b]).backward()
+            opt.step()
+    with torch.no_grad():
+        zp = model(torch.from_numpy(xtr[pool])).double().numpy()
+        zt = model(torch.from_numpy(xte)).double().numpy()
+    for s in range(n_rep):
+        cal = np.random.default_rng(100 + s).choice(len(zp), 1300, replace=False)
+        yield zp[cal], ytr[pool][cal], zt, yte
+
+
 def fashion_mnist_lt(n_rep: int, runs_dir: Path):
     for s in range(n_rep):
         over = ["data=fashion_mnist_lt", *FMNIST_MLP, "trainer.epochs=8", f"seed={s}"]
@@ -140,11 +188,11 @@ def cifar10(paths: list[Path]):
 
 def evaluate(splits, balanced: bool = False) -> tuple[dict[str, np.ndarray], list[int]]:
     res: dict[str, list[tuple[float, float]]] = {m: [] for m in METHODS}
-    pieces = []
+    pieces: list[int] = []
     for zc, yc, zt, yt in splits:
         w = class_balanced_weights(yc) if balanced else None
-        for m in METHODS:
-            cal = get_calibrator(m).fit(zc, yc, sample_weight=w)
+        for m, (reg, hp) in METHODS.items():
+            cal = get_calibrator(reg, **hp).fit(zc, yc, sample_weight=w)
             p = np.asarray(cal.predict_proba(zt))
             res[m].append((nll(p, yt), ece15(p, yt)))
             if m == "ats":
@@ -175,6 +223,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.quick:
         datasets["fashion_mnist"] = lambda: fashion_mnist(reps, runs_dir)
         datasets["fashion_mnist_40ep"] = lambda: fashion_mnist(reps, runs_dir, epochs=40)
+        datasets["fashion_mnist_adam"] = lambda: fashion_mnist_adam(reps)
         datasets["fashion_mnist_lt"] = lambda: fashion_mnist_lt(reps, runs_dir)
         datasets["fashion_mnist_lt_bal"] = lambda: fashion_mnist_lt(reps, runs_dir)
         if cifar:
@@ -193,14 +242,14 @@ def main(argv: list[str] | None = None) -> None:
     if not cifar:
         print("cifar10_jpeg: no CIFAR-10 logits.npz under docs/results/*/ -- skipped")
     print()
-    print(f"{'dataset':<20} {'method':<7} {'NLL':>8} {'NLL/TS':>7} {'ECE %':>7} {'ECE/TS':>7}")
+    print(f"{'dataset':<20} {'method':<11} {'NLL':>8} {'NLL/TS':>7} {'ECE %':>7} {'ECE/TS':>7}")
     verdict = []
     for name, res in table.items():
         ts_nll, ts_ece = res["ts"].mean(0)
         for m in METHODS:
             v_nll, v_ece = res[m].mean(0)
             print(
-                f"{name:<20} {m:<7} {v_nll:8.4f} {v_nll / ts_nll:7.3f} "
+                f"{name:<20} {m:<11} {v_nll:8.4f} {v_nll / ts_nll:7.3f} "
                 f"{100 * v_ece:7.2f} {v_ece / ts_ece:7.3f}"
             )
         a_nll, a_ece = res["ats"].mean(0)

@@ -314,6 +314,7 @@ class AdaptiveTemperatureScaling(Calibrator):
         "shrinkage",
         "cv",
         "cv_se",
+        "cv_metric",
         "min_piece_size",
         "objective",
         "shrinkage_mode",
@@ -330,6 +331,7 @@ class AdaptiveTemperatureScaling(Calibrator):
         shrinkage: float | Sequence[float] = (3.0, 10.0, 30.0, 100.0),
         cv: int = 5,
         cv_se: float = 2.0,
+        cv_metric: str | None = None,
         min_piece_size: float = 100.0,
         objective: str = "nll",
         shrinkage_mode: str = "pseudo",
@@ -348,6 +350,8 @@ class AdaptiveTemperatureScaling(Calibrator):
             raise GencalInputError(f"shrinkage: must be >= 0, got {shrinkage}")
         if not cv_se >= 0:
             raise GencalInputError(f"cv_se: must be >= 0, got {cv_se}")
+        if cv_metric not in (None, "nll", "ece"):
+            raise GencalInputError(f"cv_metric: expected None, 'nll' or 'ece', got {cv_metric!r}")
         if int(cv) < 2:
             raise GencalInputError(f"cv: need at least 2 folds, got {cv}")
         if not min_piece_size >= 0:
@@ -370,6 +374,7 @@ class AdaptiveTemperatureScaling(Calibrator):
         self.shrinkage = shrinks[0] if single else shrinks
         self.cv = int(cv)
         self.cv_se = float(cv_se)
+        self.cv_metric = cv_metric
         self.min_piece_size = float(min_piece_size)
         self.objective = objective
         self.shrinkage_mode = shrinkage_mode
@@ -406,7 +411,7 @@ class AdaptiveTemperatureScaling(Calibrator):
                 curve = self._fit_curve(z[tr], y[tr], wtr, m, s)
                 oof[c, te] = log_softmax_np(self._apply(z[te], curve))
         ww = np.ones(n) if w is None else w
-        if self.objective == "nll":
+        if (self.cv_metric or self.objective) == "nll":
             loss = -oof[:, np.arange(n), y]  # [candidates, N]
             mean = loss @ ww / ww.sum()
             best = int(np.argmin(mean))
