@@ -200,15 +200,32 @@ def evaluate(splits, balanced: bool = False) -> tuple[dict[str, np.ndarray], lis
     return {m: np.array(v) for m, v in res.items()}, pieces
 
 
+def fit_times() -> None:
+    """Wall time of one fit on an N=5,000 calibration split (random logits), K = 10 and 100."""
+    for k in (10, 100):
+        rng = np.random.default_rng(0)
+        z, y = rng.normal(size=(5000, k)) * 3, rng.integers(0, k, 5000)
+        row = []
+        for label, (reg, hp) in METHODS.items():
+            t = time.perf_counter()
+            get_calibrator(reg, **hp).fit(z, y)
+            row.append(f"{label} {time.perf_counter() - t:.2f}")
+        print(f"fit time (s), N=5000, K={k}: " + ", ".join(row))
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs-dir", default=None, help="reuse / keep trained runs here")
     ap.add_argument("--reps", type=int, default=5, help="seeds or re-splits per dataset")
     ap.add_argument("--quick", action="store_true", help="2 reps, synthetic and digits only")
+    ap.add_argument("--fit-times", action="store_true", help="only time one fit per method")
     args = ap.parse_args(argv)
     import torch
 
     torch.set_num_threads(1)
+    if args.fit_times:
+        fit_times()
+        return
     reps = 2 if args.quick else args.reps
     tmp = None
     if args.runs_dir is None:

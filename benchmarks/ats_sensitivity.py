@@ -12,9 +12,10 @@ Synthetic scenarios (logits ``z`` with a wide spread of confidences; labels draw
 - ``sharp``: larger logits, ``T* = 2``, small split: the regime of method.md §2.6 where unshrunk
   per-piece temperatures overfit (nearly-all-correct pieces drive T towards 0).
 
-Each ATS setting changes one hyperparameter from the defaults (``n_pieces=6,
-min_piece_size=100, objective="nll", shrinkage=30, shrinkage_mode="pseudo"``), plus the
-unshrunk setting of §2.6. Printed: mean test ECE (15 equal-width bins, %) and NLL over seeds for
+Settings: the default (pieces and shrinkage chosen by cross-validation), two other CV rules,
+and one-at-a-time changes from a fixed base without CV (``n_pieces=6, shrinkage=30``, other
+hyperparameters at their defaults: ``min_piece_size=100, objective="nll",
+shrinkage_mode="pseudo"``), plus the unshrunk setting of §2.6. Printed: mean test ECE (15 equal-width bins, %) and NLL over seeds for
 TS and for ATS, and the mean paired difference ATS - TS with its standard error (negative =
 ATS better).
 """
@@ -73,21 +74,35 @@ def nll(p, y):
     return float(-np.mean(np.log(np.maximum(p[np.arange(len(y)), y], 1e-300))))
 
 
+#: The fixed base of the one-at-a-time settings (no cross-validation).
+FIXED = {"n_pieces": 6, "shrinkage": 30.0}
+
 SETTINGS = {
-    "default": {},
-    "M=4": {"n_pieces": 4},
-    "M=10": {"n_pieces": 10},
-    "M=16": {"n_pieces": 16},
-    "min=25": {"min_piece_size": 25},
-    "min=300": {"min_piece_size": 300},
-    "obj=ece": {"objective": "ece"},
-    "shrink=0": {"shrinkage": 0},
-    "shrink=10": {"shrinkage": 10},
-    "shrink=100": {"shrinkage": 100},
-    "shrink=300": {"shrinkage": 300},
-    "linear k=30": {"shrinkage_mode": "linear"},
-    "linear k=100": {"shrinkage_mode": "linear", "shrinkage": 100},
-    "no slope clip": {"clip_slope": False},
+    "default (CV)": {},
+    "CV cv_se=1": {"cv_se": 1.0},
+    "CV metric=ece": {"cv_metric": "ece", "cv_se": 1.0},
+    "fixed M=6 s=30": FIXED,
+    "M=4": {**FIXED, "n_pieces": 4},
+    "M=10": {**FIXED, "n_pieces": 10},
+    "M=16": {**FIXED, "n_pieces": 16},
+    "min=25": {**FIXED, "min_piece_size": 25},
+    "min=300": {**FIXED, "min_piece_size": 300},
+    "obj=ece": {**FIXED, "objective": "ece"},
+    "shrink=0": {**FIXED, "shrinkage": 0},
+    "shrink=10": {**FIXED, "shrinkage": 10},
+    "shrink=100": {**FIXED, "shrinkage": 100},
+    "shrink=300": {**FIXED, "shrinkage": 300},
+    "linear k=30": {**FIXED, "shrinkage_mode": "linear"},
+    "linear k=100": {**FIXED, "shrinkage_mode": "linear", "shrinkage": 100},
+    "no slope clip": {**FIXED, "clip_slope": False},
+    "step": {**FIXED, "interpolation": "step"},
+    "bin-wise TS": {
+        "n_pieces": 6,
+        "shrinkage": 0,
+        "min_piece_size": 0,
+        "interpolation": "step",
+        "clip_slope": False,
+    },
     "§2.6 unshrunk": {"shrinkage": 0, "min_piece_size": 0, "n_pieces": 8, "t_min": 1e-3},
 }
 
@@ -122,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
         ts_ece = np.mean([d[4] for d in data])
         ts_nll = np.mean([d[5] for d in data])
         print(f"\n== {sname}:  TS  ECE {100 * ts_ece:6.2f}  NLL {ts_nll:.4f}")
-        print(f"{'ATS setting':<16} {'ECE':>7} {'dECE (se)':>16} {'NLL':>8} {'dNLL (se)':>20}")
+        print(f"{'ATS setting':<18} {'ECE':>7} {'dECE (se)':>16} {'NLL':>8} {'dNLL (se)':>20}")
         for name, hp in SETTINGS.items():
             de, dn, es, ns = [], [], [], []
             for z, y, zt, yt, e_ts, n_ts in data:
@@ -134,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
                 dn.append(nl - n_ts)
             se = lambda v: np.std(v, ddof=1) / np.sqrt(len(v)) if len(v) > 1 else np.nan  # noqa: E731
             print(
-                f"{name:<16} {100 * np.mean(es):7.2f} {100 * np.mean(de):+8.2f} ({100 * se(de):5.2f})"
+                f"{name:<18} {100 * np.mean(es):7.2f} {100 * np.mean(de):+8.2f} ({100 * se(de):5.2f})"
                 f" {np.mean(ns):8.4f} {np.mean(dn):+11.4f} ({se(dn):.4f})"
             )
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")

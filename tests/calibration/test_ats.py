@@ -321,3 +321,15 @@ def test_bin_wise_ts_setting_matches_per_bin_nll_temperatures():
         np.testing.assert_allclose(
             bts.predict_proba(z[idx]), ref_softmax(z[idx] / np.exp(u_ref)), atol=1e-3
         )
+
+
+def test_cv_rule_keeps_the_simplest_pair_within_cv_se_errors():
+    rng = np.random.default_rng(9)
+    z, y = confidence_dependent_data(1000, 5, rng)
+    for cv_se in (0.0, 2.0, 1e6):
+        ats = get_calibrator("ats", cv_se=cv_se, cv_metric="nll").fit(z, y)
+        rows = ats.cv_scores_
+        best = min(r["score"] for r in rows)
+        ok = [r for r in rows if r["score"] - best <= cv_se * r["diff_se"]]
+        assert (ats.n_pieces_, ats.shrinkage_) == (ok[0]["n_pieces"], ok[0]["shrinkage"])
+    assert ats.n_pieces_ == 1  # a huge margin always keeps plain TS
