@@ -386,7 +386,16 @@ class AdaptiveTemperatureScaling(Calibrator):
 
     # ------------------------------------------------------------------ candidates and CV
     def candidates(self) -> list[tuple[int, float]]:
-        """Candidate ``(n_pieces, shrinkage)`` pairs, simplest first (``(1, s)`` is plain TS)."""
+        """Candidate ``(n_pieces, shrinkage)`` pairs, simplest first (``(1, s)`` is plain TS).
+
+        Returns:
+            The pairs in the order the cross-validation prefers them: one plain-TS pair, then
+            more pieces, then less shrinkage.
+
+        Example:
+            >>> AdaptiveTemperatureScaling(n_pieces=[1, 4], shrinkage=[10, 30]).candidates()
+            [(1, 30.0), (4, 30.0), (4, 10.0)]
+        """
         pieces = sorted(set(_as_candidates(self.n_pieces, int, "n_pieces")))
         shrinks = sorted(set(_as_candidates(self.shrinkage, float, "shrinkage")), reverse=True)
         out = [(1, shrinks[0])] if 1 in pieces else []
@@ -541,11 +550,41 @@ class AdaptiveTemperatureScaling(Calibrator):
         }
 
     def temperature_at(self, log_odds: np.ndarray) -> np.ndarray:
-        """``T(x)``: the fitted temperature as a function of the raw top-label log-odds."""
+        """``T(x)``: the fitted temperature as a function of the raw top-label log-odds.
+
+        Args:
+            log_odds: ``x = log(c / (1 - c))`` of the raw top-label confidence, any shape.
+
+        Returns:
+            The temperatures, same shape.
+
+        Example:
+            >>> import numpy as np
+            >>> rng = np.random.default_rng(0)
+            >>> z, y = rng.normal(size=(400, 3)) * 3, rng.integers(0, 3, 400)
+            >>> ats = AdaptiveTemperatureScaling(n_pieces=1).fit(z, y)
+            >>> bool(np.allclose(ats.temperature_at(np.array([0.0, 5.0])), ats.temperature_global_))
+            True
+        """
         return np.exp(self._log_t_at(np.asarray(log_odds, dtype=np.float64), self._curve()))
 
     def temperature(self, conf: np.ndarray) -> np.ndarray:
-        """``T`` as a function of the raw top-label confidence ``c`` (``x = log(c / (1 - c))``)."""
+        """``T`` as a function of the raw top-label confidence ``c`` (``x = log(c / (1 - c))``).
+
+        Args:
+            conf: raw top-label confidences in ``[0, 1]``.
+
+        Returns:
+            The temperatures, same shape.
+
+        Example:
+            >>> import numpy as np
+            >>> rng = np.random.default_rng(0)
+            >>> z, y = rng.normal(size=(400, 3)) * 3, rng.integers(0, 3, 400)
+            >>> ats = AdaptiveTemperatureScaling(n_pieces=1).fit(z, y)
+            >>> ats.temperature(np.array([0.5, 1.0])).shape
+            (2,)
+        """
         c = np.asarray(conf, dtype=np.float64)
         with np.errstate(divide="ignore"):
             x = np.log(c) - np.log1p(-c)

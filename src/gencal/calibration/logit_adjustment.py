@@ -184,7 +184,20 @@ class LogitAdjustment(Calibrator):
             self.then_ = self._build_then(self.then).fit(z - tau * log_prior, y, sample_weight=w)
 
     def adjust(self, logits: Any) -> np.ndarray:
-        """``z - tau * log(prior)`` (without the follow-up calibrator), float64 numpy."""
+        """``z - tau * log(prior)`` (without the follow-up calibrator), float64 numpy.
+
+        Args:
+            logits: ``[N, K]`` logits.
+
+        Returns:
+            The adjusted logits ``[N, K]``.
+
+        Example:
+            >>> import numpy as np
+            >>> la = LogitAdjustment(tau=1.0, prior=[0.5, 0.5]).fit(np.eye(2), np.array([0, 1]))
+            >>> (la.adjust(np.zeros((1, 2))) - np.log(2)).round(6).tolist()
+            [[0.0, 0.0]]
+        """
         z = self._check_transform_input(logits)
         return z - self.tau_ * self.log_prior_
 

@@ -135,7 +135,21 @@ class SplineCalibration(Calibrator):
         self.x_quantiles_ = np.interp(tq, t, x)
 
     def calibrated_confidence(self, log_odds: np.ndarray) -> np.ndarray:
-        """``c + S'(t(x))`` before clipping, for raw top-label log-odds ``x``."""
+        """``c + S'(t(x))`` before clipping, for raw top-label log-odds ``x``.
+
+        Args:
+            log_odds: raw top-label log-odds ``x``, shape ``[N]``.
+
+        Returns:
+            The recalibrated top-label confidences ``[N]`` (not yet clipped).
+
+        Example:
+            >>> import numpy as np
+            >>> rng = np.random.default_rng(0)
+            >>> z, y = rng.normal(size=(500, 3)) * 2, rng.integers(0, 3, 500)
+            >>> SplineCalibration().fit(z, y).calibrated_confidence(np.array([0.0, 3.0])).shape
+            (2,)
+        """
         x = np.asarray(log_odds, dtype=np.float64)
         t = np.interp(x, self.x_quantiles_, self.t_quantiles_)
         slope = natural_cubic_basis(t, self.knots_, derivative=True) @ self.coef_
