@@ -414,11 +414,15 @@ class AdaptiveTemperatureScaling(Calibrator):
             splits = list(folds.split(np.zeros(n), y))
         # out-of-fold calibrated log-probabilities of every candidate
         oof = np.empty((len(cands), *z.shape))
+        by_pieces: dict[int, list[int]] = {}
+        for c, (m, _) in enumerate(cands):
+            by_pieces.setdefault(m, []).append(c)
         for tr, te in splits:
             wtr = None if w is None else w[tr]
-            for c, (m, s) in enumerate(cands):
-                curve = self._fit_curve(z[tr], y[tr], wtr, m, s)
-                oof[c, te] = log_softmax_np(self._apply(z[te], curve))
+            for m, idx in by_pieces.items():
+                curves = self._fit_curves(z[tr], y[tr], wtr, m, [cands[c][1] for c in idx])
+                for c, curve in zip(idx, curves, strict=True):
+                    oof[c, te] = log_softmax_np(self._apply(z[te], curve))
         ww = np.ones(n) if w is None else w
         if (self.cv_metric or self.objective) == "nll":
             loss = -oof[:, np.arange(n), y]  # [candidates, N]
@@ -458,6 +462,17 @@ class AdaptiveTemperatureScaling(Calibrator):
     def _fit_curve(
         self, z: np.ndarray, y: np.ndarray, w: np.ndarray | None, n_pieces: int, shrinkage: float
     ) -> dict[str, Any]:
+        return self._fit_curves(z, y, w, n_pieces, [shrinkage])[0]
+
+    def _fit_curves(
+        self,
+        z: np.ndarray,
+        y: np.ndarray,
+        w: np.ndarray | None,
+        n_pieces: int,
+        shrinkages: list[float],
+    ) -> list[dict[str, Any]]:
+        """One curve per shrinkage value; the pieces and their own fits are shared."""
         n, k = z.shape
         ww = np.ones(n) if w is None else w
         lo, hi = np.log(self.t_min), np.log(self.t_max)
@@ -477,39 +492,46 @@ class AdaptiveTemperatureScaling(Calibrator):
 
         g_glob = deriv(glob)
         raw = np.full(n_p, u_g)
-        shrunk = np.full(n_p, u_g)
+        shrunk = np.full((len(shrinkages), n_p), u_g)
         for b in range(n_p if n_p > 1 else 0):
             m = piece == b
             pb = TemperatureProblem(z[m], y[m], None if w is None else w[m])
             fb = deriv(pb)
             own = solve_root_newton(lambda u, fb=fb: _in_log_t(fb, u), lo, hi, u_g)
             raw[b] = own
-            if self.shrinkage_mode == "linear":
-                shrunk[b] = (sizes[b] * own + shrinkage * u_g) / (sizes[b] + shrinkage)
-            elif shrinkage == 0:
-                shrunk[b] = own
-            else:
-                kap = shrinkage / glob.weight
+            for j, shrinkage in enumerate(shrinkages):
+                if self.shrinkage_mode == "linear":
+                    shrunk[j, b] = (sizes[b] * own + shrinkage * u_g) / (sizes[b] + shrinkage)
+                elif shrinkage == 0:
+                    shrunk[j, b] = own
+                else:
+                    kap = shrinkage / glob.weight
 
-                def both(beta: float, fb=fb, kap=kap) -> tuple[float, float]:
-                    v, dv = fb(beta)
-                    vg, dvg = g_glob(beta)
-                    return v + kap * vg, dv + kap * dvg
+                    def both(beta: float, fb=fb, kap=kap) -> tuple[float, float]:
+                        v, dv = fb(beta)
+                        vg, dvg = g_glob(beta)
+                        return v + kap * vg, dv + kap * dvg
 
-                shrunk[b] = solve_root_newton(lambda u, f=both: _in_log_t(f, u), lo, hi, u_g)
-        log_t = np.clip(shrunk, lo, hi)
-        if self.clip_slope and n_p > 1:
-            log_t = project_slopes(centres, log_t, sizes, k, step=self.interpolation == "step")
-            log_t = np.clip(log_t, lo, hi)
-        return {
-            "temperature_global": t_g,
-            "edges": edges,
-            "piece_sizes": sizes,
-            "centres": centres,
-            "log_t_own": raw,
-            "log_t_shrunk": shrunk,
-            "log_temperatures": log_t,
-        }
+                    shrunk[j, b] = solve_root_newton(lambda u, f=both: _in_log_t(f, u), lo, hi, u_g)
+        curves = []
+        for j in range(len(shrinkages)):
+            log_t = np.clip(shrunk[j], lo, hi)
+            if self.clip_slope and n_p > 1:
+                step = self.interpolation == "step"
+                log_t = project_slopes(centres, log_t, sizes, k, step=step)
+                log_t = np.clip(log_t, lo, hi)
+            curves.append(
+                {
+                    "temperature_global": t_g,
+                    "edges": edges,
+                    "piece_sizes": sizes,
+                    "centres": centres,
+                    "log_t_own": raw,
+                    "log_t_shrunk": shrunk[j],
+                    "log_temperatures": log_t,
+                }
+            )
+        return curves
 
     def _log_t_at(self, x: np.ndarray, curve: dict) -> np.ndarray:
         if self.interpolation == "step":
