@@ -254,7 +254,7 @@ def project_slopes(
 
 
 def _as_candidates(v: Any, kind: type, name: str) -> list:
-    vals = list(v) if isinstance(v, Sequence) and not isinstance(v, str) else [v]
+    vals = list(np.ravel(v)) if _is_list(v) else [v]
     if not vals:
         raise GencalInputError(f"{name}: need at least one value")
     try:
@@ -262,6 +262,10 @@ def _as_candidates(v: Any, kind: type, name: str) -> list:
     except (TypeError, ValueError) as exc:
         raise GencalInputError(f"{name}: expected numbers, got {v!r}") from exc
     return out
+
+
+def _is_list(v: Any) -> bool:
+    return isinstance(v, (Sequence, np.ndarray)) and not isinstance(v, str)
 
 
 @register_calibrator("ats")
@@ -368,10 +372,8 @@ class AdaptiveTemperatureScaling(Calibrator):
             )
         if not (0 < t_min < t_max < np.inf):
             raise GencalInputError(f"need 0 < t_min < t_max < inf, got {t_min}, {t_max}")
-        single = not isinstance(n_pieces, Sequence) or isinstance(n_pieces, str)
-        self.n_pieces = pieces[0] if single else pieces
-        single = not isinstance(shrinkage, Sequence) or isinstance(shrinkage, str)
-        self.shrinkage = shrinks[0] if single else shrinks
+        self.n_pieces = pieces if _is_list(n_pieces) else pieces[0]
+        self.shrinkage = shrinks if _is_list(shrinkage) else shrinks[0]
         self.cv = int(cv)
         self.cv_se = float(cv_se)
         self.cv_metric = cv_metric
