@@ -27,7 +27,9 @@ The other models are trained with ``gencal.train.train_run`` on 1 thread (runs a
 test NLL and ECE-15 (equal-width bins, %) of each method, the ratio to TS, ATS's chosen number of
 pieces, and whether the targets hold: ATS NLL <= TS NLL + 0.5 % and ATS ECE <= TS ECE on every
 dataset, ATS ECE lower than TS's on at least half of them, and on the synthetic data ATS
-ECE <= 0.5 x TS's.
+ECE <= 0.5 x TS's. Then, for the long-tailed runs, accuracy, balanced accuracy, ECE and NLL of
+class-balanced fits and post-hoc logit adjustment (``la``, prior from the calibration split's
+label frequencies; ``la+ts_bal``: ``la`` then TS, both on class-balanced weights).
 """
 
 from __future__ import annotations
@@ -200,6 +202,35 @@ def evaluate(splits, balanced: bool = False) -> tuple[dict[str, np.ndarray], lis
     return {m: np.array(v) for m, v in res.items()}, pieces
 
 
+#: Long-tail extras: label -> (registry name, hyperparameters, class-balanced sample weights).
+LONGTAIL = {
+    "none": ("none", {}, False),
+    "ts": ("ts", {}, False),
+    "ts_bal": ("ts", {}, True),
+    "ats_bal": ("ats", {}, True),
+    "vector_bal": ("vector", {}, True),
+    "la": ("la", {}, False),
+    "la+ts_bal": ("la", {"then": "ts"}, True),
+}
+
+
+def longtail_extras(splits) -> None:
+    """Accuracy, balanced accuracy, ECE and NLL on the balanced test set of the LT runs."""
+    res: dict[str, list[tuple[float, float, float, float]]] = {m: [] for m in LONGTAIL}
+    for zc, yc, zt, yt in splits:
+        for m, (reg, hp, bal) in LONGTAIL.items():
+            w = class_balanced_weights(yc) if bal else None
+            p = np.asarray(get_calibrator(reg, **hp).fit(zc, yc, sample_weight=w).predict_proba(zt))
+            pred = p.argmax(1)
+            bacc = np.mean([np.mean(pred[yt == c] == c) for c in np.unique(yt)])
+            res[m].append((float(np.mean(pred == yt)), float(bacc), ece15(p, yt), nll(p, yt)))
+    print("\nfashion_mnist_lt, balanced test set: logit adjustment and class-balanced fits")
+    print(f"{'method':<11} {'acc %':>7} {'bal acc %':>9} {'ECE %':>7} {'NLL':>8}")
+    for m, rows in res.items():
+        a, b, e, n = np.mean(rows, axis=0)
+        print(f"{m:<11} {100 * a:7.2f} {100 * b:9.2f} {100 * e:7.2f} {n:8.4f}")
+
+
 def fit_times() -> None:
     """Wall time of one fit on an N=5,000 calibration split (random logits), K = 10 and 100."""
     for k in (10, 100):
@@ -258,6 +289,8 @@ def main(argv: list[str] | None = None) -> None:
         )
     if not cifar:
         print("cifar10_jpeg: no CIFAR-10 logits.npz under docs/results/*/ -- skipped")
+    if not args.quick:
+        longtail_extras(fashion_mnist_lt(reps, runs_dir))
     print()
     print(f"{'dataset':<20} {'method':<11} {'NLL':>8} {'NLL/TS':>7} {'ECE %':>7} {'ECE/TS':>7}")
     verdict = []

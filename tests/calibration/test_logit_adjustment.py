@@ -8,7 +8,7 @@ import pytest
 from scipy.special import logsumexp
 
 from gencal._checks import GencalInputError
-from gencal.calibration import get_calibrator, load_calibrator
+from gencal.calibration import class_balanced_weights, get_calibrator, load_calibrator
 from tests.calibration._ref import ref_nll
 
 K = 5
@@ -99,3 +99,14 @@ def test_fixed_tau_and_bad_priors():
         get_calibrator("la", class_counts=[10, 5, 3, 2]).fit(z, y)
     with pytest.raises(GencalInputError, match="unknown calibrator"):
         get_calibrator("la", then="nope")
+
+
+def test_class_balanced_weights_do_not_flatten_the_split_prior():
+    rng = np.random.default_rng(7)
+    z_bal, y = _long_tailed(8000, rng)
+    z = z_bal + np.log(PRIOR)
+    plain = get_calibrator("la").fit(z, y)
+    weighted = get_calibrator("la").fit(z, y, sample_weight=class_balanced_weights(y))
+    np.testing.assert_allclose(weighted.log_prior_, plain.log_prior_)
+    np.testing.assert_allclose(weighted.tau_, plain.tau_, atol=1e-5)  # tau is fitted balanced
+    assert abs(weighted.tau_ - 1.0) < 0.15

@@ -8,8 +8,8 @@ logits favour the head classes. Logit adjustment subtracts the prior back:
 
 with ``prior`` the class distribution of the **training** split (``class_counts=`` or
 ``prior=``; gencal's bench passes a run's ``train_class_counts``) or, when neither is given, the
-(weighted) label frequencies of the calibration split (with one pseudo-count per class if a class is
-absent). ``tau`` (``tau=None``, the default) is fitted by minimising the NLL of ``z_adj`` on the
+label frequencies of the calibration split (samples of positive weight, counted unweighted so
+that class-balancing weights do not flatten it; one pseudo-count per class if a class is absent). ``tau`` (``tau=None``, the default) is fitted by minimising the NLL of ``z_adj`` on the
 **class-balanced** calibration split, i.e. for a test set with balanced classes: the weights are
 ``class_balanced_weights(labels)``, or, when sample weights are given, those weights rescaled so
 that every class has the same total. The NLL is convex in ``tau`` (the logits are affine in it),
@@ -154,8 +154,9 @@ class LogitAdjustment(Calibrator):
         elif self.class_counts is not None:
             prior, source = np.asarray(self.class_counts, dtype=np.float64), "class_counts"
         else:
-            wc = np.ones(len(y)) if w is None else w
-            counts = np.bincount(y, weights=wc, minlength=k).astype(np.float64)
+            # label counts, not weighted: class-balancing weights would make them uniform
+            kept = y if w is None else y[w > 0]
+            counts = np.bincount(kept, minlength=k).astype(np.float64)
             prior = counts + 1.0 if (counts == 0).any() else counts
             source = "calibration_split"
         if prior.size != k:
