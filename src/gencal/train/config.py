@@ -16,6 +16,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gencal._checks import GencalInputError
+from gencal.train.identity import DIGEST_LENGTH, run_digest
 
 __all__ = [
     "compose_config",
@@ -113,10 +114,14 @@ def _slug(text: str) -> str:
 
 
 def run_name(cfg: DictConfig) -> str:
-    """``<data>__<model>__<loss>__s<seed>`` (or ``cfg.run_name`` when it is set).
+    """``<data>__<model>__<loss>__s<seed>-<digest>`` (or ``cfg.run_name`` when it is set).
 
-    A long-tailed training set adds ``-lt<imbalance factor>`` to the data part, so that
-    balanced and long-tailed runs of one dataset never share a folder.
+    ``<digest>`` is the start of :func:`gencal.train.identity.run_digest`: two configs that
+    differ in any key that can change the result (``loss.gamma``, ``trainer.epochs``, the
+    optimiser, ...) get two folders, and a change that cannot (threads, output paths, logging)
+    keeps the folder. A long-tailed training set adds ``-lt<imbalance factor>`` to the data
+    part, so that balanced and long-tailed runs read apart. A ``run_name`` set by hand is used
+    as it is; :func:`gencal.train.train_run` still refuses a folder that holds another config.
     """
     if cfg.get("run_name"):
         return _slug(cfg.run_name)
@@ -124,7 +129,8 @@ def run_name(cfg: DictConfig) -> str:
     lt = cfg.data.get("long_tail")
     if lt:
         data += f"-lt{lt.get('imbalance_factor')}"
-    return f"{data}__{_slug(cfg.model.name)}__{_slug(cfg.loss.name)}__s{int(cfg.seed)}"
+    digest = run_digest(cfg)[:DIGEST_LENGTH]
+    return f"{data}__{_slug(cfg.model.name)}__{_slug(cfg.loss.name)}__s{int(cfg.seed)}-{digest}"
 
 
 def run_dir(cfg: DictConfig) -> Path:

@@ -31,8 +31,10 @@ from gencal.io import atomic_write_text
 from gencal.train.config import run_dir, to_config
 
 __all__ = [
+    "RunConfigMismatchError",
     "RunLogits",
     "RunNotFinishedError",
+    "check_run_identity",
     "code_version",
     "is_finished",
     "load_run",
@@ -47,6 +49,41 @@ _KEYS = ("cal_logits", "cal_labels", "test_logits", "test_labels", "meta")
 
 class RunNotFinishedError(FileNotFoundError):
     """A run folder has no (readable) ``logits.npz``."""
+
+
+class RunConfigMismatchError(GencalInputError):
+    """A run folder holds a run of another config (its saved ``config.yaml`` differs)."""
+
+
+def check_run_identity(rdir: str | os.PathLike, cfg: Any) -> None:
+    """Raise :class:`RunConfigMismatchError` if ``rdir`` holds a run of a config other than ``cfg``.
+
+    The folder's ``config.yaml`` (written when the run started) is compared with ``cfg`` by
+    :func:`gencal.train.identity.run_digest`; a folder without one (empty, or not a run) passes.
+    A finished run is reused and an unfinished one resumed only after this check.
+    """
+    from gencal.train.identity import config_diff, run_digest
+
+    saved = Path(rdir) / CONFIG_FILE
+    if not saved.is_file():
+        return
+    try:
+        other = OmegaConf.load(saved)
+    except Exception as exc:
+        raise GencalInputError(
+            f"{saved}: unreadable run config ({type(exc).__name__}: {exc}); move the folder "
+            "away to train this run again"
+        ) from exc
+    if run_digest(other) == run_digest(cfg):
+        return
+    diff = config_diff(other, cfg)
+    shown = ", ".join(f"{k}: {a!r} there, {b!r} here" for k, (a, b) in list(diff.items())[:5])
+    more = f" (and {len(diff) - 5} more)" if len(diff) > 5 else ""
+    raise RunConfigMismatchError(
+        f"{Path(rdir)} holds a run of another config ({shown}{more}); it is neither reused "
+        "nor resumed. Choose another run_name (or leave run_name unset: run folders are "
+        "named by the config's digest)"
+    )
 
 
 @dataclass
@@ -232,10 +269,12 @@ def train_run(cfg: Any, *, callbacks: list | None = None, quiet: bool = True) ->
 
     from gencal.train.checkpoint import AtomicCheckpointIO, EpochCheckpoint, LogitsWriter
     from gencal.train.datamodule import GencalDataModule, build_run_data
+    from gencal.train.identity import run_digest
     from gencal.train.module import ClassifierModule
 
     cfg = to_config(cfg)
     rdir = run_dir(cfg)
+    check_run_identity(rdir, cfg)
     if is_finished(rdir):
         return rdir
     tcfg = cfg.trainer
@@ -276,6 +315,10 @@ def train_run(cfg: Any, *, callbacks: list | None = None, quiet: bool = True) ->
         "n_cal": len(data.cal_labels),
         "n_test": len(data.test_labels),
         "run_name": rdir.name,
+        "run_digest": run_digest(cfg),
+        "train_class_counts": np.bincount(
+            np.asarray(data.train_labels, dtype=np.int64), minlength=data.num_classes
+        ).tolist(),
     }
     ckpt_dir = rdir / "ckpt"
     ckpt_cb = EpochCheckpoint(ckpt_dir, check_finite=bool(tcfg.get("check_finite", True)))

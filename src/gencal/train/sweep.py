@@ -4,10 +4,11 @@
 that names a config group (``data model loss trainer``) picks that group's option (composed
 with the same overrides as ``cfg``, so an experiment's settings on top of the group, such as
 ``loss.reduction: sum``, still apply); any other key (``seed``, ``loss.gamma``,
-``trainer.optimizer.lr``) sets a value. Grid keys other than ``data model loss seed`` are added
-to the run's folder name so that the points never share a folder.
+``trainer.optimizer.lr``) sets a value. Each point's folder is named by its config's digest
+(:func:`gencal.train.config.run_name`), so points that differ in any semantic key never share
+a folder.
 
-Finished runs (``logits.npz`` present) are skipped, so a second ``run_sweep`` does no work; an
+Finished runs of the same config (``logits.npz`` present) are skipped, so a second ``run_sweep`` does no work; an
 interrupted run resumes from its ``last.ckpt``.
 """
 
@@ -26,11 +27,9 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gencal._checks import GencalInputError
-from gencal.train.config import CONFIG_GROUPS, compose_many, run_dir, run_name, to_config
+from gencal.train.config import CONFIG_GROUPS, compose_many, run_dir, to_config
 
 __all__ = ["SweepError", "expand_grid", "run_sweep", "slurm_parameters", "sweep_worker"]
-
-_NAMED_KEYS = ("data", "model", "loss", "seed")
 
 
 class SweepError(RuntimeError):
@@ -44,10 +43,6 @@ class SweepError(RuntimeError):
 
 def _override_key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
-
-
-def _format_value(v: Any) -> str:
-    return str(v).replace("/", "-")
 
 
 def expand_grid(cfg: Any) -> list[DictConfig]:
@@ -71,7 +66,6 @@ def expand_grid(cfg: Any) -> list[DictConfig]:
     choices = [(k, str(v)) for k, vals in zip(keys, values) if k in CONFIG_GROUPS for v in vals]
     composed = compose_many([[*base, f"{k}={v}"] for k, v in choices])
     group_nodes = {(k, v): c[k] for (k, v), c in zip(choices, composed)}
-    extra_keys = [k for k in keys if k not in _NAMED_KEYS]
     base_tree = OmegaConf.to_container(cfg, resolve=False)
     group_trees = {
         kv: OmegaConf.to_container(node, resolve=False) for kv, node in group_nodes.items()
@@ -87,12 +81,6 @@ def expand_grid(cfg: Any) -> list[DictConfig]:
         for k, v in zip(keys, combo):
             if k not in CONFIG_GROUPS:
                 OmegaConf.update(c, k, v, merge=True, force_add=True)
-        if extra_keys and not cfg.get("run_name"):
-            suffix = "__".join(
-                f"{k}={_format_value(v)}" for k, v in zip(keys, combo) if k in extra_keys
-            )
-            c.run_name = None
-            c.run_name = f"{run_name(c)}__{suffix}"
         out.append(c)
     names = [str(run_dir(c)) for c in out]
     if len(set(names)) != len(names):
