@@ -29,7 +29,16 @@ __all__ = [
 ]
 
 #: config groups whose option can be chosen by name (``loss=gce``, ``grid: {loss: [...]}``)
-CONFIG_GROUPS = ("data", "model", "loss", "trainer", "calibrator", "experiment")
+CONFIG_GROUPS = (
+    "data",
+    "model",
+    "loss",
+    "optimizer",
+    "scheduler",
+    "trainer",
+    "calibrator",
+    "experiment",
+)
 
 
 def configs_dir() -> Path:

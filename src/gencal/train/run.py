@@ -294,8 +294,12 @@ def train_run(cfg: Any, *, callbacks: list | None = None, quiet: bool = True) ->
         model,
         loss,
         num_classes=data.num_classes,
-        optimizer=OmegaConf.to_container(tcfg.optimizer, resolve=True),
-        schedule=OmegaConf.to_container(tcfg.schedule, resolve=True),
+        optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
+        scheduler=(
+            None
+            if cfg.get("scheduler") is None
+            else OmegaConf.to_container(cfg.scheduler, resolve=True)
+        ),
         epochs=int(tcfg.epochs),
         seed=int(cfg.seed),
         mean=data.mean,

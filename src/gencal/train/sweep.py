@@ -4,7 +4,7 @@
 that names a config group (``data model loss trainer``) picks that group's option (composed
 with the same overrides as ``cfg``, so an experiment's settings on top of the group, such as
 ``loss.reduction: sum``, still apply); any other key (``seed``, ``loss.gamma``,
-``trainer.optimizer.lr``) sets a value. Each point's folder is named by its config's digest
+``optimizer.lr``) sets a value. Each point's folder is named by its config's digest
 (:func:`gencal.train.config.run_name`), so points that differ in any semantic key never share
 a folder.
 
