@@ -8,7 +8,8 @@
 - Batches from the streaming loader arrive as uint8 ``[B, H, W, C]`` and are converted,
   augmented and normalised here on the device; in-memory batches arrive ready (float).
 - Mixup (``data.augment.mixup_alpha > 0``): ``lam L(f(x~), y_a) + (1 - lam) L(f(x~), y_b)``.
-- The loss's named parts are logged as ``train/<part>`` (epoch means).
+- The loss's named parts are logged as ``train/<part>`` (epoch means), and ``train/acc``: the
+  accuracy on the epoch's (augmented) training batches, as the model stood at each step.
 - Validation on the calibration split gathers the logits of all ranks in the original order,
   logs ``cal/acc``, ``cal/nll`` and ``cal/ece`` (15 equal-width bins, L1) and calls
   ``loss.update(cal_logits, cal_labels)`` when ``loss.needs_update`` (AdaFocal).
@@ -140,20 +141,24 @@ class ClassifierModule(L.LightningModule):
             parts_b = dict(getattr(self.loss_fn, "parts", {}) or {})
             loss = lam * la + (1.0 - lam) * lb
             parts = {k: lam * v + (1.0 - lam) * parts_b.get(k, v) for k, v in parts_a.items()}
+            pred = logits.detach().argmax(1)
+            correct = lam * (pred == ya).sum() + (1.0 - lam) * (pred == yb).sum()
         else:
             logits = self.model(x)
             loss = self.loss_fn(logits, y)
             parts = dict(getattr(self.loss_fn, "parts", {}) or {})
+            correct = (logits.detach().argmax(1) == y).sum()
         if self.check_finite:
             self._check_loss(loss, parts, batch_idx)
         # epoch means of the loss and its parts, accumulated on the device without a sync
         # (Lightning's per-step self.log costs ~1 ms a call; logged once in on_train_epoch_end)
         bs = float(y.shape[0])
-        acc = self._train_sums
-        acc["loss"] = acc.get("loss", 0.0) + loss.detach().float() * bs
+        sums = self._train_sums
+        sums["loss"] = sums.get("loss", 0.0) + loss.detach().float() * bs
         for k, v in parts.items():
             if torch.is_tensor(v) and v.numel() == 1:
-                acc[k] = acc.get(k, 0.0) + v.detach().float() * bs
+                sums[k] = sums.get(k, 0.0) + v.detach().float() * bs
+        sums["acc"] = sums.get("acc", 0.0) + correct.float()  # mean below: the epoch's accuracy
         self._train_count += bs
         return loss
 

@@ -271,8 +271,10 @@ def train_run(cfg: Any, *, callbacks: list | None = None, quiet: bool = True) ->
     from gencal.train.datamodule import GencalDataModule, build_run_data
     from gencal.train.identity import run_digest
     from gencal.train.module import ClassifierModule
+    from gencal.train.schema import validate_config
 
     cfg = to_config(cfg)
+    validate_config(cfg)
     rdir = run_dir(cfg)
     check_run_identity(rdir, cfg)
     if is_finished(rdir):
