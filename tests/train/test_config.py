@@ -159,3 +159,23 @@ def test_threads_auto_splits_cores(monkeypatch):
     assert resolve_threads(compose_config(["trainer.threads=0"])) == 8
     two = compose_config(["trainer.threads=0", "trainer.devices=2", "trainer.accelerator=cpu"])
     assert resolve_threads(two) == 4
+
+
+def test_every_loss_hyperparameter_is_in_its_config():
+    """A loss default that is not written in the config would change results unseen by the
+    run's identity: every hyper-parameter (not the switches that leave the value unchanged)
+    is spelled out in configs/loss/<name>.yaml."""
+    import inspect
+
+    import yaml
+
+    from gencal.losses import get_loss
+
+    not_results = {"self", "validate_args", "ignore_index", "fused", "implementation"}
+    for path in sorted((configs_dir() / "loss").glob("*.yaml")):
+        cfg = yaml.safe_load(path.read_text())
+        name = cfg.pop("name")
+        params = inspect.signature(type(get_loss(name)).__init__).parameters
+        missing = [p for p in params if p not in cfg and p not in not_results]
+        assert not missing, f"{path.name}: hyper-parameters missing from the config: {missing}"
+        get_loss(name, **cfg)
