@@ -124,11 +124,10 @@ def run_digest(cfg: Any) -> str:
         64 hex digits; run folders use the first :data:`DIGEST_LENGTH`.
 
     Example:
-        >>> a = run_digest({"seed": 0, "loss": {"name": "focal", "gamma": 2.0}})
-        >>> b = run_digest({"seed": 0, "loss": {"name": "focal", "gamma": 3.0}})
-        >>> a == b
+        >>> cfg = {"seed": 0, "loss": {"name": "focal", "gamma": 2.0}, "trainer": {"threads": 1}}
+        >>> run_digest(cfg) == run_digest({**cfg, "loss": {"name": "focal", "gamma": 3.0}})
         False
-        >>> a == run_digest({"loss": {"gamma": 2.0, "name": "focal"}, "seed": 0, "trainer": {"threads": 1}})
+        >>> run_digest(cfg) == run_digest({**cfg, "trainer": {"threads": 8}, "output_root": "x"})
         True
     """
     text = json.dumps(semantic_config(cfg), sort_keys=True, separators=(",", ":"), default=str)
