@@ -10,11 +10,11 @@ from gencal._checks import GencalInputError, check_labels, check_logits
 from gencal.losses.base import CalibrationLoss
 from gencal.losses.registry import register_loss
 
-__all__ = ["AdaFocal"]
+__all__ = ["AdaFocalLoss"]
 
 
 @register_loss("adafocal")
-class AdaFocal(CalibrationLoss):
+class AdaFocalLoss(CalibrationLoss):
     """AdaFocal: focal loss whose gamma is adapted per confidence bin from validation statistics.
 
     Ghosh, Schaaf & Gormley, "AdaFocal: Calibration-aware Adaptive Focal Loss", NeurIPS 2022

@@ -79,13 +79,10 @@ class CalibrationLoss(nn.Module):
         self.ignore_index = int(ignore_index)
         self.validate_args = bool(validate_args)
         self.parts: dict[str, torch.Tensor] = {}
-        #: the number of non-ignored rows of the current call when it is known on the host
-        #: without a device sync (``validate_args=True``, or CPU labels), else None;
-        #: subclasses use it to skip masking when no row is ignored
+        #: the number of non-ignored rows of the current call when the value checks read it
+        #: back (``validate_args=True``), else None; subclasses use it to skip masking when no
+        #: row is ignored
         self._n_valid_host: int | None = None
-        #: read the count back when the labels are on the CPU and validate_args is False
-        #: (tests set it False to run, on the CPU, the masked sync-free path of a device)
-        self._count_on_host = True
 
     # ------------------------------------------------------------------ helpers
     def _check_structure(self, logits: torch.Tensor, target: torch.Tensor) -> None:
@@ -160,7 +157,7 @@ class CalibrationLoss(nn.Module):
         """Loss of ``logits [N, K]`` against integer ``target [N]`` (see the module docstring)."""
         # Shapes and dtypes are always checked (cheap, no device sync); values (NaN/inf,
         # label range) only when validate_args is True, with a single host sync that also
-        # tells whether any row is ignored (CPU labels tell it for free otherwise).
+        # tells whether any row is ignored.
         self._check_structure(logits, target)
         valid = target != self.ignore_index
         n_valid = torch.count_nonzero(valid)  # int64, like valid.sum(), in fewer ops
@@ -168,8 +165,6 @@ class CalibrationLoss(nn.Module):
         if self.validate_args:
             target_safe = target * valid  # ignored rows -> 0 (one kernel, no scalar tensor)
             n_host = self._check_values(logits, target_safe, n_valid)
-        elif self._count_on_host and target.device.type == "cpu":
-            n_host = int(n_valid)  # a CPU tensor: reading it back is no device sync
         self._n_valid_host = n_host
         if n_host is not None and n_host == target.shape[0]:
             target_safe = target  # no ignored row: nothing to replace, no masking below

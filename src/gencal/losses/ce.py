@@ -9,11 +9,11 @@ from gencal._checks import GencalInputError
 from gencal.losses.base import CalibrationLoss
 from gencal.losses.registry import register_loss
 
-__all__ = ["CrossEntropy", "LabelSmoothing"]
+__all__ = ["CrossEntropyLoss", "LabelSmoothingLoss"]
 
 
 @register_loss("ce")
-class CrossEntropy(CalibrationLoss):
+class CrossEntropyLoss(CalibrationLoss):
     """Cross-entropy ``-log softmax(z)_y`` (the negative log-likelihood of the label).
 
     ``parts`` = ``{"ce": ...}``.
@@ -31,7 +31,7 @@ class CrossEntropy(CalibrationLoss):
 
 
 @register_loss("label_smoothing")
-class LabelSmoothing(CalibrationLoss):
+class LabelSmoothingLoss(CalibrationLoss):
     """Cross-entropy against smoothed targets (Szegedy et al., CVPR 2016, "Rethinking the
     Inception Architecture"; used for calibration by Müller, Kornblith & Hinton, NeurIPS 2019).
 

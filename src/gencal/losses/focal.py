@@ -11,7 +11,7 @@ from gencal._checks import GencalInputError
 from gencal.losses.base import CalibrationLoss
 from gencal.losses.registry import register_loss
 
-__all__ = ["FLSD53", "DualFocalLoss", "FocalLoss", "focal_term"]
+__all__ = ["DualFocalLoss", "FLSD53Loss", "FocalLoss", "focal_term"]
 
 
 def focal_term(logp_y: torch.Tensor, gamma: torch.Tensor | float) -> torch.Tensor:
@@ -86,7 +86,7 @@ class FocalLoss(CalibrationLoss):
 
 
 @register_loss("flsd53")
-class FLSD53(CalibrationLoss):
+class FLSD53Loss(CalibrationLoss):
     """Focal loss with sample-dependent gamma, FLSD-53 (Mukhoti, Kulharia, Sanyal, Golodetz, Torr
     & Dokania, "Calibrating Deep Neural Networks using Focal Loss", NeurIPS 2020).
 
