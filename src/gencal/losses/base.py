@@ -19,7 +19,6 @@ Conventions (all losses):
 from __future__ import annotations
 
 import math
-import struct
 from typing import ClassVar
 
 import torch
@@ -108,19 +107,19 @@ class CalibrationLoss(nn.Module):
         A NaN or inf anywhere makes the logits' sum non-finite (one reduction, several times
         cheaper than ``isfinite().all()``); only a non-finite sum (bad values, or a rare
         overflow of finite ones) pays for the element-wise check and its message. The label
-        range is the min/max of ``target_safe`` (ignored rows replaced by 0, which is in range),
-        so the ignored rows need no boolean indexing. The sum (float64, its bits viewed as
-        int64 so that the four values stack without dtype conversions), the label min/max
-        and ``n_valid`` come back to the host together, exactly.
+        range is the min/max of ``target_safe`` (ignored rows replaced by 0, which is in range).
+        The sum, the label min/max and ``n_valid`` come back to the host together, as float64
+        (exact for any count or label below 2**53).
         """
         n, k = logits.shape
         if n == 0:
             return 0
         total = logits.detach().sum(dtype=torch.float32 if logits.itemsize < 4 else None)
         lo, hi = torch.aminmax(target_safe)
-        bits = total.double().view(torch.int64)
-        bits_h, lo_h, hi_h, n_ok = torch.stack((bits, lo, hi, n_valid)).tolist()
-        if not math.isfinite(struct.unpack("d", struct.pack("q", bits_h))[0]):
+        values = torch.stack([total.double(), lo.double(), hi.double(), n_valid.double()])
+        total_h, lo_h, hi_h, n_ok = values.tolist()
+        lo_h, hi_h, n_ok = int(lo_h), int(hi_h), int(n_ok)
+        if not math.isfinite(total_h):
             check_logits(logits, "logits", values=True)  # raises with the NaN/inf counts
         if n_ok and (lo_h < 0 or hi_h >= k):
             bad = lo_h if lo_h < 0 else hi_h
