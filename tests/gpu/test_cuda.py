@@ -115,8 +115,8 @@ def test_calibration_report_on_cuda_equals_cpu():
     from gencal.metrics import calibration_report
 
     z, y = _batch(n=5000, k=10)
-    cpu = calibration_report(y, logits=z.float())
-    gpu = calibration_report(y.to(DEV), logits=z.float().to(DEV))
+    cpu = calibration_report(z.float(), y)
+    gpu = calibration_report(z.float().to(DEV), y.to(DEV))
     assert cpu.keys() == gpu.keys()
     for key in cpu:
         assert gpu[key] == pytest.approx(cpu[key], rel=1e-4, abs=1e-6), key
@@ -153,5 +153,5 @@ def test_train_run_on_gpu_bf16(tmp_path):
     )
     logits = load_run(run)
     assert np.isfinite(logits.test_logits).all()
-    rep = calibration_report(logits.test_labels, logits=logits.test_logits)
+    rep = calibration_report(logits.test_logits, logits.test_labels)
     assert rep["accuracy"] > 0.8

@@ -19,8 +19,9 @@ from typing import Any
 import torch
 
 from gencal._checks import GencalInputError
-from gencal.metrics import functional as F
+from gencal.metrics import functional
 from gencal.metrics._inputs import Prepared, prepare_from_probs
+from gencal.metrics.binning import bin_index
 
 __all__ = ["BootstrapCI", "bootstrap_ci"]
 
@@ -55,23 +56,21 @@ def _index_chunks(n: int, n_boot: int, seed: int, device: torch.device) -> Itera
 def _vectorised(metric_fn: Callable[..., float], prep: Prepared):
     """Per-replicate evaluator ``idx [B, N] -> values [B]`` for the known metrics, else None."""
     n = prep.n
-    if metric_fn is F.accuracy:
+    if metric_fn is functional.accuracy:
         vec = prep.correct.to(torch.float64)
         return lambda idx: vec[idx].mean(dim=1)
-    if metric_fn is F.negative_log_likelihood:
-        vec = F.nll_per_sample(prep)
+    if metric_fn is functional.negative_log_likelihood:
+        vec = functional.nll_per_sample(prep)
         return lambda idx: vec[idx].mean(dim=1)
-    if metric_fn is F.brier_score:
-        vec = F.brier_per_sample(prep)
+    if metric_fn is functional.brier_score:
+        vec = functional.brier_per_sample(prep)
         return lambda idx: vec[idx].mean(dim=1)
-    if metric_fn in (F.expected_calibration_error, F.maximum_calibration_error):
+    if metric_fn in (functional.expected_calibration_error, functional.maximum_calibration_error):
         n_bins = 15
-        from gencal.metrics._inputs import bin_index
-
         bins = bin_index(prep.conf, n_bins, prep.edge_dtype)
         conf = prep.conf.to(torch.float64)
         acc = prep.correct.to(torch.float64)
-        use_max = metric_fn is F.maximum_calibration_error
+        use_max = metric_fn is functional.maximum_calibration_error
 
         def run(idx: torch.Tensor) -> torch.Tensor:
             b = idx.shape[0]

@@ -10,9 +10,43 @@ import torch
 
 from gencal._checks import GencalInputError
 from gencal.metrics._inputs import prepare_from_probs
-from gencal.metrics.report import parse_groups
 
 __all__ = ["groups_from_counts", "metric_by_group", "parse_groups"]
+
+
+def parse_groups(
+    groups: Mapping[Any, str] | Sequence[str], num_classes: int
+) -> dict[str, list[int]]:
+    """``{class: group}`` (keys int or digit strings, e.g. from JSON) or a length-K sequence
+    of group names -> ``{group: sorted classes}``. Classes not mentioned belong to no group."""
+    if isinstance(groups, Mapping):
+        items = list(groups.items())
+    elif isinstance(groups, Sequence) and not isinstance(groups, str):
+        if len(groups) != num_classes:
+            raise GencalInputError(
+                f"groups: a sequence must name one group per class ({num_classes}), got {len(groups)}"
+            )
+        items = list(enumerate(groups))
+    else:
+        raise GencalInputError(
+            f"groups: expected a mapping class -> group, got {type(groups).__name__}"
+        )
+    out: dict[str, list[int]] = {}
+    for key, grp in items:
+        try:
+            cls = int(key)
+        except (TypeError, ValueError):
+            raise GencalInputError(
+                f"groups: class key {key!r} is not an integer class index"
+            ) from None
+        if not 0 <= cls < num_classes:
+            raise GencalInputError(f"groups: class {cls} is out of range for {num_classes} classes")
+        if not isinstance(grp, str) or not grp:
+            raise GencalInputError(
+                f"groups: group of class {cls} must be a non-empty string, got {grp!r}"
+            )
+        out.setdefault(grp, []).append(cls)
+    return {g: sorted(c) for g, c in out.items()}
 
 
 def groups_from_counts(

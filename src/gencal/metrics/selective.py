@@ -9,10 +9,12 @@ import torch
 
 from gencal._checks import GencalInputError
 from gencal.metrics._inputs import (
+    Inputs,
     check_probs_fast,
     prepare_from_logits,
     prepare_from_probs,
     to_float,
+    two_columns,
 )
 
 __all__ = [
@@ -66,13 +68,13 @@ def aurc(probs: Any, labels: Any, *, validate_args: bool = True) -> float:
     return aurc_from_scores(prep.conf, prep.correct)
 
 
-def _max_prob(scores: Any, name: str, from_logits: bool, validate: bool) -> torch.Tensor:
-    t = to_float(scores, name)
+def _max_prob(scores: Any, name: str, inputs: Inputs, validate: bool) -> torch.Tensor:
+    t = two_columns(to_float(scores, name), inputs)
     if t.ndim != 2:
         raise GencalInputError(f"{name}: expected shape [N, K], got {tuple(t.shape)}")
     if t.shape[0] == 0:
         raise GencalInputError(f"{name}: at least one sample is needed")
-    if from_logits:
+    if inputs == "logits":
         if validate:
             dummy = torch.zeros(t.shape[0], dtype=torch.long, device=t.device)
             return prepare_from_logits(t, dummy, validate_args=True).conf
@@ -82,15 +84,14 @@ def _max_prob(scores: Any, name: str, from_logits: bool, validate: bool) -> torc
     return t.amax(dim=1)
 
 
-def _ood_scores(ood_logits: Any, ood_probs: Any, num_classes: int, validate: bool) -> torch.Tensor:
-    if (ood_logits is None) == (ood_probs is None):
-        raise GencalInputError("pass exactly one of ood_logits=... or ood_probs=...")
-    x = ood_logits if ood_logits is not None else ood_probs
-    name = "ood_logits" if ood_logits is not None else "ood_probs"
-    s = _max_prob(x, name, ood_logits is not None, validate)
-    k = to_float(x, name).shape[1]
+def ood_scores_of(scores: Any, inputs: Inputs, num_classes: int, validate: bool) -> torch.Tensor:
+    """Max-probability of each out-of-distribution sample; its K must be ``num_classes``."""
+    s = _max_prob(scores, "ood_scores", inputs, validate)
+    k = two_columns(to_float(scores, "ood_scores"), inputs).shape[1]
     if k != num_classes:
-        raise GencalInputError(f"{name}: has {k} classes, the in-distribution scores {num_classes}")
+        raise GencalInputError(
+            f"ood_scores: has {k} classes, the in-distribution scores {num_classes}"
+        )
     return s
 
 
@@ -123,8 +124,8 @@ def fpr_from_scores(id_scores: torch.Tensor, ood_scores: torch.Tensor, tpr: floa
 
 
 def _id_ood(id_probs: Any, ood_probs: Any, validate: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    a = _max_prob(id_probs, "id_probs", False, validate)
-    b = _max_prob(ood_probs, "ood_probs", False, validate)
+    a = _max_prob(id_probs, "id_probs", "probs", validate)
+    b = _max_prob(ood_probs, "ood_probs", "probs", validate)
     return a, b
 
 
