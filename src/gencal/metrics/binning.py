@@ -249,8 +249,9 @@ def calibration_error_from_bins(
 
     Example:
         >>> import torch
-        >>> calibration_error_from_bins(
+        >>> ece = calibration_error_from_bins(
         ...     torch.tensor([1.0, 3.0]), torch.tensor([0.3, 2.7]), torch.tensor([0.0, 3.0]))
+        >>> round(ece, 4)  # (|0 - 0.3| + |3 - 2.7|) / 4
         0.15
     """
     total = float(count.sum())

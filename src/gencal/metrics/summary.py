@@ -87,7 +87,7 @@ def calibration_report(
         >>> logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
         >>> rec = calibration_report(logits, torch.tensor([0, 1, 1]), n_bins=5)
         >>> round(rec["accuracy"], 4), round(rec["ece"], 4)
-        (0.6667, 0.4)
+        (0.6667, 0.1938)
         >>> binary = calibration_report(torch.tensor([-2.0, 1.0, -1.0]), torch.tensor([0, 1, 1]))
         >>> round(binary["accuracy"], 4)
         0.6667
