@@ -36,6 +36,24 @@ def reduce_per_sample(values: torch.Tensor, n_valid: torch.Tensor, reduction: st
 
     ``n_valid`` is the number of non-ignored rows (a 0-d tensor); ``"mean"`` divides by
     ``max(n_valid, 1)`` so that an all-ignored batch gives 0 rather than NaN.
+
+    Args:
+        values: per-sample values, 0 on ignored rows.
+        n_valid: number of non-ignored rows (0-d tensor).
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+
+    Shape:
+        ``values [N]`` -> scalar, or ``[N]`` for ``"none"``.
+
+    Returns:
+        The reduced values.
+
+    Example:
+        >>> import torch
+        >>> reduce_per_sample(torch.tensor([2.0, 0.0, 4.0]), torch.tensor(2), "mean")
+        tensor(3.)
+
+
     """
     if reduction == "none":
         return values
@@ -51,6 +69,30 @@ class CalibrationLoss(nn.Module):
     Subclasses implement :meth:`_forward`, which receives float logits (float32 or float64),
     the labels with ignored rows replaced by 0 (``target_safe``), the boolean ``valid`` mask and
     ``n_valid``, and returns the reduced loss (setting ``self.parts``).
+
+    Args:
+        reduction: ``"mean"`` over the non-ignored rows (0 if none), ``"sum"``, or ``"none"``
+            (``[N]``, 0 on ignored rows).
+        ignore_index: label of rows to leave out.
+        validate_args: check for NaN/inf logits and out-of-range labels with one host sync;
+            shapes and dtypes are always checked.
+
+    Shape:
+        ``forward(logits [N, K], target [N])`` -> scalar, or ``[N]`` for ``reduction="none"``.
+
+    Attributes:
+        parts: detached named terms of the last forward, reduced like the loss.
+
+    Example:
+        >>> import torch
+        >>> class SquaredLogitLoss(CalibrationLoss):
+        ...     def _forward(self, logits, target, valid, n_valid):
+        ...         z_y = logits.gather(1, target[:, None]).squeeze(1)
+        ...         return self._single_term("sq", z_y**2, valid, n_valid)
+        >>> SquaredLogitLoss()(torch.tensor([[1.0, 3.0], [2.0, 0.0]]), torch.tensor([1, -100]))
+        tensor(9.)
+
+
     """
 
     #: registry name; set by ``register_loss``
