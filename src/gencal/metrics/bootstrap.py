@@ -30,7 +30,12 @@ _CHUNK_ELEMS = 1 << 23  # indices drawn per chunk of replicates (64 MiB of int64
 
 @dataclass(frozen=True)
 class BootstrapCI:
-    """Point estimate on the full data, percentile interval, bootstrap std and settings."""
+    """Point estimate on the full data, percentile interval, bootstrap std and settings.
+
+    Example:
+        >>> BootstrapCI(0.5, 0.4, 0.6, 0.05, 1000, 0.05).as_dict()["high"]
+        0.6
+    """
 
     estimate: float
     low: float
@@ -106,6 +111,32 @@ def bootstrap_ci(
     are called with ``validate_args=False`` when the function accepts it. Replicates are drawn
     with ``torch.randint`` from a ``torch.Generator`` seeded with ``seed``: same seed, same
     interval. Quantiles use linear interpolation (``torch.quantile``).
+
+    Args:
+        metric_fn: a metric ``metric_fn(probs, labels) -> float``.
+        probs: probabilities of every class.
+        labels: integer class indices.
+        n_boot: number of resamples.
+        alpha: the interval covers ``1 - alpha``.
+        seed: seed of the resampling.
+        validate_args: check values (NaN/inf, simplex, label range).
+
+    Shape:
+        ``probs [N, K]``, ``labels [N]``.
+
+    Returns:
+        A :class:`BootstrapCI`.
+
+    Example:
+        >>> import torch
+        >>> probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]], dtype=torch.float64)
+        >>> labels = torch.tensor([0, 1, 1, 1])
+        >>> from gencal.metrics import accuracy
+        >>> ci = bootstrap_ci(accuracy, probs, labels, n_boot=200)
+        >>> ci.estimate, ci.low <= ci.estimate <= ci.high
+        (0.75, True)
+
+
     """
     if not callable(metric_fn):
         raise GencalInputError(f"metric_fn: expected a callable, got {type(metric_fn).__name__}")

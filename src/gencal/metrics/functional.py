@@ -167,6 +167,27 @@ def expected_calibration_error(
     ``(b/n, (b+1)/n]``, ``c = 0`` in the first and ``c = 1`` in the last; empty bins weigh 0.
     ``norm="l2"``: ``sqrt(sum_b (|B_b|/N) gap_b^2)``; ``norm="max"``: the largest gap over
     non-empty bins (MCE). ``n_bins=15`` is the focal-calibration convention, the paper used 20.
+
+    Args:
+        probs: probabilities of every class (rows on the simplex); for a binary problem also a
+            single column, the positive class's probability.
+        labels: integer class indices.
+        n_bins: number of bins.
+        norm: ``"l1"``, ``"l2"`` or ``"max"``.
+        validate_args: check values (NaN/inf, simplex, label range).
+
+    Shape:
+        ``probs [N, K]`` (or ``[N]`` / ``[N, 1]`` for binary), ``labels [N]`` -> a float.
+
+    Returns:
+        The calibration error, in [0, 1].
+
+    Example:
+        >>> import torch
+        >>> probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]], dtype=torch.float64)
+        >>> labels = torch.tensor([0, 1, 1, 1])
+        >>> round(expected_calibration_error(probs, labels, n_bins=5), 4)  # (0.6 + 2 * 0.25 + 0.1) / 4
+        0.3
     """
     check_n_bins(n_bins)
     check_norm(norm)
@@ -176,7 +197,30 @@ def expected_calibration_error(
 def maximum_calibration_error(
     probs: Any, labels: Any, n_bins: int = 15, *, validate_args: bool = True
 ) -> float:
-    """``max_b |acc(B_b) - conf(B_b)|`` over non-empty equal-width bins (ECE with norm="max")."""
+    """``max_b |acc(B_b) - conf(B_b)|`` over non-empty equal-width bins (ECE with norm="max").
+
+    Args:
+        probs: probabilities of every class (rows on the simplex); for a binary problem also a
+            single column, the positive class's probability.
+        labels: integer class indices.
+        n_bins: number of bins.
+        validate_args: check values (NaN/inf, simplex, label range).
+
+    Shape:
+        ``probs [N, K]`` (or ``[N]`` / ``[N, 1]`` for binary), ``labels [N]`` -> a float.
+
+    Returns:
+        The largest bin gap, in [0, 1].
+
+    Example:
+        >>> import torch
+        >>> probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]], dtype=torch.float64)
+        >>> labels = torch.tensor([0, 1, 1, 1])
+        >>> round(maximum_calibration_error(probs, labels, n_bins=5), 4)  # the bin (0.4, 0.6]
+        0.6
+
+
+    """
     return expected_calibration_error(probs, labels, n_bins, "max", validate_args=validate_args)
 
 
@@ -191,6 +235,29 @@ def adaptive_calibration_error(
     the order of the samples; bins left empty by ties weigh 0. With ``N < n_bins`` several cuts
     coincide and the effective number of bins is at most N. Weights and norms as in
     :func:`expected_calibration_error`.
+
+    Args:
+        probs: probabilities of every class (rows on the simplex); for a binary problem also a
+            single column, the positive class's probability.
+        labels: integer class indices.
+        n_bins: number of bins.
+        norm: ``"l1"``, ``"l2"`` or ``"max"``.
+        validate_args: check values (NaN/inf, simplex, label range).
+
+    Shape:
+        ``probs [N, K]`` (or ``[N]`` / ``[N, 1]`` for binary), ``labels [N]`` -> a float.
+
+    Returns:
+        The calibration error, in [0, 1].
+
+    Example:
+        >>> import torch
+        >>> probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]], dtype=torch.float64)
+        >>> labels = torch.tensor([0, 1, 1, 1])
+        >>> round(adaptive_calibration_error(probs, labels, n_bins=2), 4)  # bins {0.6, 0.7}, {0.8, 0.9}
+        0.15
+
+
     """
     check_n_bins(n_bins)
     check_norm(norm)
@@ -207,6 +274,29 @@ def classwise_calibration_error(
     ``cwECE = (1/K) sum_k sum_b (|B_kb|/N) |freq_kb - conf_kb|``. Classes absent from the labels
     still count (their predicted probabilities should then be near 0) and the average is over all
     K columns. ``norm`` applies per class before averaging.
+
+    Args:
+        probs: probabilities of every class (rows on the simplex); for a binary problem also a
+            single column, the positive class's probability.
+        labels: integer class indices.
+        n_bins: number of bins.
+        norm: ``"l1"``, ``"l2"`` or ``"max"``.
+        validate_args: check values (NaN/inf, simplex, label range).
+
+    Shape:
+        ``probs [N, K]`` (or ``[N]`` / ``[N, 1]`` for binary), ``labels [N]`` -> a float.
+
+    Returns:
+        The mean per-class calibration error, in [0, 1].
+
+    Example:
+        >>> import torch
+        >>> probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]], dtype=torch.float64)
+        >>> labels = torch.tensor([0, 1, 1, 1])
+        >>> round(classwise_calibration_error(probs, labels, n_bins=5), 4)
+        0.3
+
+
     """
     check_n_bins(n_bins)
     check_norm(norm)
@@ -233,6 +323,28 @@ def negative_log_likelihood(
 
     (:func:`gencal.metrics.calibration_report` given logits computes the exact log-softmax NLL
     instead, without clamping.)
+
+    Args:
+        probs: probabilities of every class (rows on the simplex); for a binary problem also a
+            single column, the positive class's probability.
+        labels: integer class indices.
+        eps: lower clamp of the true-class probability.
+        validate_args: check values (NaN/inf, simplex, label range).
+
+    Shape:
+        ``probs [N, K]`` (or ``[N]`` / ``[N, 1]`` for binary), ``labels [N]`` -> a float.
+
+    Returns:
+        The mean NLL in nats.
+
+    Example:
+        >>> import torch
+        >>> probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]], dtype=torch.float64)
+        >>> labels = torch.tensor([0, 1, 1, 1])
+        >>> round(negative_log_likelihood(probs, labels), 4)  # -mean(log [0.9, 0.8, 0.4, 0.7])
+        0.4004
+
+
     """
     return _nll(prepare_from_probs(probs, labels, validate_args=validate_args), eps)
 
@@ -253,12 +365,55 @@ def brier_score(probs: Any, labels: Any, *, validate_args: bool = True) -> float
     Summed over classes, averaged over samples (the original Brier 1950 definition, as in the
     focal-calibration papers); divide by K for the per-entry mean. Computed as
     ``||p_i||^2 - 2 p_{i,y_i} + 1`` without forming the one-hot matrix.
+
+    Args:
+        probs: probabilities of every class (rows on the simplex); for a binary problem also a
+            single column, the positive class's probability.
+        labels: integer class indices.
+        validate_args: check values (NaN/inf, simplex, label range).
+
+    Shape:
+        ``probs [N, K]`` (or ``[N]`` / ``[N, 1]`` for binary), ``labels [N]`` -> a float.
+
+    Returns:
+        The mean Brier score, in [0, 2].
+
+    Example:
+        >>> import torch
+        >>> probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]], dtype=torch.float64)
+        >>> labels = torch.tensor([0, 1, 1, 1])
+        >>> round(brier_score(probs, labels), 4)  # mean of [0.02, 0.08, 0.72, 0.18]
+        0.25
+
+
     """
     return _brier(prepare_from_probs(probs, labels, validate_args=validate_args))
 
 
 def accuracy(probs: Any, labels: Any, *, validate_args: bool = True) -> float:
-    """Fraction of samples whose argmax (first maximal index on ties) equals the label."""
+    """Fraction of samples whose argmax (first maximal index on ties) equals the label.
+
+    Args:
+        probs: probabilities of every class (rows on the simplex); for a binary problem also a
+            single column, the positive class's probability.
+        labels: integer class indices.
+        validate_args: check values (NaN/inf, simplex, label range).
+
+    Shape:
+        ``probs [N, K]`` (or ``[N]`` / ``[N, 1]`` for binary), ``labels [N]`` -> a float.
+
+    Returns:
+        The accuracy, in [0, 1].
+
+    Example:
+        >>> import torch
+        >>> probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]], dtype=torch.float64)
+        >>> labels = torch.tensor([0, 1, 1, 1])
+        >>> accuracy(probs, labels)
+        0.75
+
+
+    """
     prep = prepare_from_probs(probs, labels, validate_args=validate_args)
     return float(prep.correct.to(torch.float64).mean())
 
@@ -274,5 +429,27 @@ def balanced_accuracy_of(prep: Prepared) -> float:
 
 
 def balanced_accuracy(probs: Any, labels: Any, *, validate_args: bool = True) -> float:
-    """Mean per-class recall over the classes present in ``labels`` (as scikit-learn)."""
+    """Mean per-class recall over the classes present in ``labels`` (as scikit-learn).
+
+    Args:
+        probs: probabilities of every class (rows on the simplex); for a binary problem also a
+            single column, the positive class's probability.
+        labels: integer class indices.
+        validate_args: check values (NaN/inf, simplex, label range).
+
+    Shape:
+        ``probs [N, K]`` (or ``[N]`` / ``[N, 1]`` for binary), ``labels [N]`` -> a float.
+
+    Returns:
+        The balanced accuracy, in [0, 1].
+
+    Example:
+        >>> import torch
+        >>> probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]], dtype=torch.float64)
+        >>> labels = torch.tensor([0, 1, 1, 1])
+        >>> round(balanced_accuracy(probs, labels), 4)  # (1/1 + 2/3) / 2
+        0.8333
+
+
+    """
     return balanced_accuracy_of(prepare_from_probs(probs, labels, validate_args=validate_args))

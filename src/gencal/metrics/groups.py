@@ -18,7 +18,21 @@ def parse_groups(
     groups: Mapping[Any, str] | Sequence[str], num_classes: int
 ) -> dict[str, list[int]]:
     """``{class: group}`` (keys int or digit strings, e.g. from JSON) or a length-K sequence
-    of group names -> ``{group: sorted classes}``. Classes not mentioned belong to no group."""
+    of group names -> ``{group: sorted classes}``. Classes not mentioned belong to no group.
+
+    Args:
+        groups: ``{class: group}`` or one group name per class.
+        num_classes: K.
+
+    Returns:
+        ``{group: sorted classes}``.
+
+    Example:
+        >>> parse_groups(["many", "few", "many"], 3)
+        {'many': [0, 2], 'few': [1]}
+
+
+    """
     if isinstance(groups, Mapping):
         items = list(groups.items())
     elif isinstance(groups, Sequence) and not isinstance(groups, str):
@@ -53,7 +67,22 @@ def groups_from_counts(
     train_counts: Sequence[int] | np.ndarray | torch.Tensor, *, many: int = 100, few: int = 20
 ) -> dict[int, str]:
     """The usual long-tailed split (Liu et al. 2019, OLTR): a class with more than ``many``
-    training images is "many", fewer than ``few`` is "few", otherwise "medium"."""
+    training images is "many", fewer than ``few`` is "few", otherwise "medium".
+
+    Args:
+        train_counts: training images per class.
+        many: a class with more images is "many".
+        few: a class with fewer images is "few".
+
+    Returns:
+        ``{class: group}``.
+
+    Example:
+        >>> groups_from_counts([500, 50, 5])
+        {0: 'many', 1: 'medium', 2: 'few'}
+
+
+    """
     counts = np.asarray(torch.as_tensor(train_counts).cpu()).reshape(-1)
     if few > many:
         raise GencalInputError(f"few ({few}) must not exceed many ({many})")
@@ -74,6 +103,29 @@ def metric_by_group(
     """``{group: metric_fn(probs[m], labels[m])}`` with ``m`` the samples whose *label* is in the
     group (the long-tailed convention: "few-shot accuracy" is accuracy on the test samples of
     few-shot classes). A group without samples gives ``nan``. Probabilities keep all K columns.
+
+    Args:
+        metric_fn: a functional metric ``metric_fn(probs, labels) -> float``.
+        probs: probabilities of every class.
+        labels: integer class indices.
+        groups: ``{class: group}`` or one group name per class.
+        validate_args: check values (NaN/inf, simplex, label range).
+
+    Shape:
+        ``probs [N, K]``, ``labels [N]``.
+
+    Returns:
+        ``{group: value}``.
+
+    Example:
+        >>> import torch
+        >>> probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]], dtype=torch.float64)
+        >>> labels = torch.tensor([0, 1, 1, 1])
+        >>> from gencal.metrics import accuracy
+        >>> metric_by_group(accuracy, probs, labels, ["head", "tail"])
+        {'head': 1.0, 'tail': 0.6666666666666666}
+
+
     """
     prep = prepare_from_probs(probs, labels, validate_args=validate_args)
     out: dict[str, float] = {}

@@ -41,6 +41,12 @@ class ReliabilityData:
 
     ``confidence`` / ``accuracy`` are ``nan`` for empty bins; ``edges`` has ``n_bins + 1``
     entries; ``ece`` is the top-label ECE (l1) of the same bins.
+
+    Example:
+        >>> import torch
+        >>> d = reliability_data(torch.tensor([[0.9, 0.1], [0.3, 0.7]]), torch.tensor([0, 1]), 2)
+        >>> d.edges.tolist(), d.count.tolist()
+        ([0.0, 0.5, 1.0], [0, 2])
     """
 
     edges: np.ndarray

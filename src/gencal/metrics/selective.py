@@ -29,7 +29,15 @@ __all__ = [
 
 
 def aurc_from_scores(conf: torch.Tensor, correct: torch.Tensor) -> float:
-    """AURC from confidences and correctness; see :func:`aurc`."""
+    """AURC from confidences and correctness; see :func:`aurc`.
+
+    Example:
+        >>> import torch
+        >>> aurc_from_scores(torch.tensor([0.9, 0.6]), torch.tensor([True, False]))
+        0.25
+
+
+    """
     if conf.shape[0] == 0:
         return float("nan")
     sc, order = torch.sort(conf, descending=True, stable=True)
@@ -37,7 +45,15 @@ def aurc_from_scores(conf: torch.Tensor, correct: torch.Tensor) -> float:
 
 
 def aurc_from_sorted(sorted_conf: torch.Tensor, sorted_correct: torch.Tensor) -> float:
-    """AURC from confidences sorted in *decreasing* order and the matching correctness."""
+    """AURC from confidences sorted in *decreasing* order and the matching correctness.
+
+    Example:
+        >>> import torch
+        >>> aurc_from_sorted(torch.tensor([0.9, 0.6]), torch.tensor([True, False]))
+        0.25
+
+
+    """
     n = sorted_conf.shape[0]
     dev = sorted_conf.device
     err = (~sorted_correct).to(torch.float64)
@@ -63,6 +79,27 @@ def aurc(probs: Any, labels: Any, *, validate_args: bool = True) -> float:
     Ties: samples with equal confidence cannot be ordered, so within a tie group the errors are
     spread evenly (the expectation over random orders of the group); the value therefore does not
     depend on the order of the samples.
+
+    Args:
+        probs: probabilities of every class (rows on the simplex); for a binary problem also a
+            single column, the positive class's probability.
+        labels: integer class indices.
+        validate_args: check values (NaN/inf, simplex, label range).
+
+    Shape:
+        ``probs [N, K]`` (or ``[N]`` / ``[N, 1]`` for binary), ``labels [N]`` -> a float.
+
+    Returns:
+        The AURC, in [0, 1].
+
+    Example:
+        >>> import torch
+        >>> probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]], dtype=torch.float64)
+        >>> labels = torch.tensor([0, 1, 1, 1])
+        >>> aurc(probs, labels)  # risks 0, 0, 0, 1/4 at coverage 1/4 .. 4/4
+        0.0625
+
+
     """
     prep = prepare_from_probs(probs, labels, validate_args=validate_args)
     return aurc_from_scores(prep.conf, prep.correct)
@@ -96,7 +133,15 @@ def ood_scores_of(scores: Any, inputs: Inputs, num_classes: int, validate: bool)
 
 
 def ood_auroc_from_scores(id_scores: torch.Tensor, ood_scores: torch.Tensor) -> float:
-    """AUROC of separating in-distribution (positive) from OOD scores; ties count one half."""
+    """AUROC of separating in-distribution (positive) from OOD scores; ties count one half.
+
+    Example:
+        >>> import torch
+        >>> ood_auroc_from_scores(torch.tensor([0.9, 0.7]), torch.tensor([0.8]))
+        0.5
+
+
+    """
     n_pos, n_neg = id_scores.shape[0], ood_scores.shape[0]
     if n_pos == 0 or n_neg == 0:
         return float("nan")
@@ -112,7 +157,15 @@ def ood_auroc_from_scores(id_scores: torch.Tensor, ood_scores: torch.Tensor) -> 
 
 
 def fpr_from_scores(id_scores: torch.Tensor, ood_scores: torch.Tensor, tpr: float = 0.95) -> float:
-    """FPR at the highest threshold whose TPR (in-distribution kept) reaches ``tpr``."""
+    """FPR at the highest threshold whose TPR (in-distribution kept) reaches ``tpr``.
+
+    Example:
+        >>> import torch
+        >>> fpr_from_scores(torch.tensor([0.9, 0.7]), torch.tensor([0.8, 0.5]))
+        0.5
+
+
+    """
     n_pos = id_scores.shape[0]
     if n_pos == 0 or ood_scores.shape[0] == 0:
         return float("nan")
@@ -136,6 +189,27 @@ def ood_auroc(id_probs: Any, ood_probs: Any, *, validate_args: bool = True) -> f
     in-distribution sample scores higher than a random OOD one, ties counting 1/2 (the
     Mann-Whitney statistic, equal to ``sklearn.metrics.roc_auc_score``). The two sets may have
     different sizes; ``K`` may differ too (only max-probabilities are compared).
+
+    Args:
+        id_probs: probabilities of in-distribution samples.
+        ood_probs: probabilities of out-of-distribution samples.
+        validate_args: check values (NaN/inf, simplex, label range).
+
+    Shape:
+        ``id_probs [N, K]``, ``ood_probs [M, K']`` -> a float.
+
+    Returns:
+        The AUROC, in [0, 1].
+
+    Example:
+        >>> import torch
+        >>> probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]], dtype=torch.float64)
+        >>> labels = torch.tensor([0, 1, 1, 1])
+        >>> ood = torch.tensor([[0.5, 0.5], [0.6, 0.4]], dtype=torch.float64)
+        >>> ood_auroc(probs, ood)  # 7.5 of the 8 pairs ranked right (one tie at 0.6)
+        0.9375
+
+
     """
     return ood_auroc_from_scores(*_id_ood(id_probs, ood_probs, validate_args))
 
@@ -148,5 +222,27 @@ def fpr_at_95_tpr(
     Threshold ``t`` = the ``ceil(0.95 N_id)``-th largest in-distribution max-probability (the
     highest threshold with TPR >= 0.95); FPR = fraction of OOD scores ``>= t``. This is the
     first point of ``sklearn.metrics.roc_curve`` with ``tpr >= 0.95``, without interpolation.
+
+    Args:
+        id_probs: probabilities of in-distribution samples.
+        ood_probs: probabilities of out-of-distribution samples.
+        tpr: the true positive rate to reach.
+        validate_args: check values (NaN/inf, simplex, label range).
+
+    Shape:
+        ``id_probs [N, K]``, ``ood_probs [M, K']`` -> a float.
+
+    Returns:
+        The false positive rate, in [0, 1].
+
+    Example:
+        >>> import torch
+        >>> probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]], dtype=torch.float64)
+        >>> labels = torch.tensor([0, 1, 1, 1])
+        >>> ood = torch.tensor([[0.5, 0.5], [0.6, 0.4]], dtype=torch.float64)
+        >>> fpr_at_95_tpr(probs, ood)  # threshold 0.6 keeps every ID sample and one OOD sample
+        0.5
+
+
     """
     return fpr_from_scores(*_id_ood(id_probs, ood_probs, validate_args), tpr)

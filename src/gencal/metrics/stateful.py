@@ -61,6 +61,28 @@ class ExpectedCalibrationError(_ScoreMetric):
 
     Same conventions as :func:`gencal.metrics.expected_calibration_error` (bins ``(lo, hi]``,
     edges rounded to the input dtype, empty bins weigh 0, ``norm`` l1/l2/max).
+
+    Args:
+        n_bins: number of bins.
+        norm: ``"l1"``, ``"l2"`` or ``"max"``.
+        inputs: ``"probs"`` (default) or ``"logits"``: what ``update`` receives.
+        validate_args: check values (NaN/inf, simplex, label range).
+        **kwargs: passed to :class:`torchmetrics.Metric`.
+
+    Shape:
+        ``update(preds [N, K] (or [N] / [N, 1] binary), target [N])``; ``compute()`` -> 0-d float64.
+
+    Example:
+        >>> import torch
+        >>> probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]], dtype=torch.float64)
+        >>> labels = torch.tensor([0, 1, 1, 1])
+        >>> metric = ExpectedCalibrationError(n_bins=5)
+        >>> metric.update(probs[:2], labels[:2])
+        >>> metric.update(probs[2:], labels[2:])
+        >>> round(metric.compute().item(), 4)  # expected_calibration_error of all four
+        0.3
+
+
     """
 
     higher_is_better = False
@@ -89,14 +111,57 @@ class ExpectedCalibrationError(_ScoreMetric):
 
 
 class MaximumCalibrationError(ExpectedCalibrationError):
-    """MCE: the largest |accuracy - confidence| over non-empty equal-width bins."""
+    """MCE: the largest |accuracy - confidence| over non-empty equal-width bins.
+
+    Args:
+        n_bins: number of bins.
+        inputs: ``"probs"`` (default) or ``"logits"``: what ``update`` receives.
+        validate_args: check values (NaN/inf, simplex, label range).
+        **kwargs: passed to :class:`torchmetrics.Metric`.
+
+    Shape:
+        ``update(preds [N, K] (or [N] / [N, 1] binary), target [N])``; ``compute()`` -> 0-d float64.
+
+    Example:
+        >>> import torch
+        >>> probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]], dtype=torch.float64)
+        >>> labels = torch.tensor([0, 1, 1, 1])
+        >>> metric = MaximumCalibrationError(n_bins=5)
+        >>> metric.update(probs, labels)
+        >>> round(metric.compute().item(), 4)
+        0.6
+
+
+    """
 
     def __init__(self, n_bins: int = 15, **kwargs: Any) -> None:
         super().__init__(n_bins=n_bins, norm="max", **kwargs)
 
 
 class AdaptiveCalibrationError(_ScoreMetric):
-    """AdaECE (equal-mass bins). Keeps every confidence (``cat`` states): memory O(N)."""
+    """AdaECE (equal-mass bins). Keeps every confidence (``cat`` states): memory O(N).
+
+    Args:
+        n_bins: number of bins.
+        norm: ``"l1"``, ``"l2"`` or ``"max"``.
+        inputs: ``"probs"`` (default) or ``"logits"``: what ``update`` receives.
+        validate_args: check values (NaN/inf, simplex, label range).
+        **kwargs: passed to :class:`torchmetrics.Metric`.
+
+    Shape:
+        ``update(preds [N, K] (or [N] / [N, 1] binary), target [N])``; ``compute()`` -> 0-d float64.
+
+    Example:
+        >>> import torch
+        >>> probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]], dtype=torch.float64)
+        >>> labels = torch.tensor([0, 1, 1, 1])
+        >>> metric = AdaptiveCalibrationError(n_bins=2)
+        >>> metric.update(probs, labels)
+        >>> round(metric.compute().item(), 4)
+        0.15
+
+
+    """
 
     higher_is_better = False
 
@@ -122,7 +187,30 @@ class AdaptiveCalibrationError(_ScoreMetric):
 
 
 class ClasswiseCalibrationError(_ScoreMetric):
-    """Classwise ECE (Kull et al. 2019); states: ``[K, n_bins]`` count / sum p_k / count y=k."""
+    """Classwise ECE (Kull et al. 2019); states: ``[K, n_bins]`` count / sum p_k / count y=k.
+
+    Args:
+        num_classes: K.
+        n_bins: number of bins.
+        norm: ``"l1"``, ``"l2"`` or ``"max"``.
+        inputs: ``"probs"`` (default) or ``"logits"``: what ``update`` receives.
+        validate_args: check values (NaN/inf, simplex, label range).
+        **kwargs: passed to :class:`torchmetrics.Metric`.
+
+    Shape:
+        ``update(preds [N, K] (or [N] / [N, 1] binary), target [N])``; ``compute()`` -> 0-d float64.
+
+    Example:
+        >>> import torch
+        >>> probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]], dtype=torch.float64)
+        >>> labels = torch.tensor([0, 1, 1, 1])
+        >>> metric = ClasswiseCalibrationError(num_classes=2, n_bins=5)
+        >>> metric.update(probs, labels)
+        >>> round(metric.compute().item(), 4)
+        0.3
+
+
+    """
 
     higher_is_better = False
 
@@ -174,7 +262,28 @@ class _MeanMetric(_ScoreMetric):
 
 
 class NegativeLogLikelihood(_MeanMetric):
-    """Mean NLL: clamped ``-log max(p_y, eps)`` from probabilities, exact from logits."""
+    """Mean NLL: clamped ``-log max(p_y, eps)`` from probabilities, exact from logits.
+
+    Args:
+        eps: lower clamp of the true-class probability (probabilities only).
+        inputs: ``"probs"`` (default) or ``"logits"``: what ``update`` receives.
+        validate_args: check values (NaN/inf, simplex, label range).
+        **kwargs: passed to :class:`torchmetrics.Metric`.
+
+    Shape:
+        ``update(preds [N, K] (or [N] / [N, 1] binary), target [N])``; ``compute()`` -> 0-d float64.
+
+    Example:
+        >>> import torch
+        >>> probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]], dtype=torch.float64)
+        >>> labels = torch.tensor([0, 1, 1, 1])
+        >>> metric = NegativeLogLikelihood()
+        >>> metric.update(probs, labels)
+        >>> round(metric.compute().item(), 4)
+        0.4004
+
+
+    """
 
     higher_is_better = False
 
@@ -187,7 +296,27 @@ class NegativeLogLikelihood(_MeanMetric):
 
 
 class BrierScore(_MeanMetric):
-    """Mean over samples of ``sum_k (p_k - [y == k])^2``."""
+    """Mean over samples of ``sum_k (p_k - [y == k])^2``.
+
+    Args:
+        inputs: ``"probs"`` (default) or ``"logits"``: what ``update`` receives.
+        validate_args: check values (NaN/inf, simplex, label range).
+        **kwargs: passed to :class:`torchmetrics.Metric`.
+
+    Shape:
+        ``update(preds [N, K] (or [N] / [N, 1] binary), target [N])``; ``compute()`` -> 0-d float64.
+
+    Example:
+        >>> import torch
+        >>> probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]], dtype=torch.float64)
+        >>> labels = torch.tensor([0, 1, 1, 1])
+        >>> metric = BrierScore()
+        >>> metric.update(probs, labels)
+        >>> round(metric.compute().item(), 4)
+        0.25
+
+
+    """
 
     higher_is_better = False
 
@@ -196,7 +325,27 @@ class BrierScore(_MeanMetric):
 
 
 class Accuracy(_MeanMetric):
-    """Top-1 accuracy (argmax, first maximal index on ties)."""
+    """Top-1 accuracy (argmax, first maximal index on ties).
+
+    Args:
+        inputs: ``"probs"`` (default) or ``"logits"``: what ``update`` receives.
+        validate_args: check values (NaN/inf, simplex, label range).
+        **kwargs: passed to :class:`torchmetrics.Metric`.
+
+    Shape:
+        ``update(preds [N, K] (or [N] / [N, 1] binary), target [N])``; ``compute()`` -> 0-d float64.
+
+    Example:
+        >>> import torch
+        >>> probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]], dtype=torch.float64)
+        >>> labels = torch.tensor([0, 1, 1, 1])
+        >>> metric = Accuracy()
+        >>> metric.update(probs, labels)
+        >>> metric.compute().item()
+        0.75
+
+
+    """
 
     higher_is_better = True
 
