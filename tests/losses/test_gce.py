@@ -1,4 +1,4 @@
-"""GenerativeCrossEntropyLoss against a naive O(N^2) reference written from method.md §1."""
+"""GenerativeCrossEntropyLoss against a naive O(N^2) reference written from docs/method.md §1."""
 
 from __future__ import annotations
 
@@ -183,7 +183,7 @@ def test_ema_denominator_combines_running_estimate_and_current_batch():
 
 # ---------------------------------------------------------------- strict properness
 def _population_risk(q: np.ndarray, w: np.ndarray, eta: np.ndarray, lam: float = 1.0) -> float:
-    """R(q) = -sum_k pi_k E_{x|k} log q_k(x) + lam * sum_k pi_k log E_x q_k(x) (method.md)."""
+    """R(q) = -sum_k pi_k E_{x|k} log q_k(x) + lam * sum_k pi_k log E_x q_k(x) (docs/method.md)."""
     joint = w[:, None] * eta  # p(x, k)
     pi = joint.sum(0)
     ce = -(joint * np.log(q)).sum()
