@@ -13,6 +13,7 @@ docs/benchmarks.md).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, Literal
 
 import torch
@@ -88,7 +89,7 @@ def _gce_terms(
     logits: torch.Tensor,
     target: torch.Tensor,
     valid: torch.Tensor,
-    log_denominator: Any = None,
+    log_denominator: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-sample ``(-log q(y_i|x_i), log S_{y_i})``, 0 on ignored rows (``target`` 0 there).
 
