@@ -52,8 +52,6 @@ def reduce_per_sample(values: torch.Tensor, n_valid: torch.Tensor, reduction: st
         >>> import torch
         >>> reduce_per_sample(torch.tensor([2.0, 0.0, 4.0]), torch.tensor(2), "mean")
         tensor(3.)
-
-
     """
     if reduction == "none":
         return values
@@ -91,8 +89,6 @@ class CalibrationLoss(nn.Module):
         ...         return self._single_term("sq", z_y**2, valid, n_valid)
         >>> SquaredLogitLoss()(torch.tensor([[1.0, 3.0], [2.0, 0.0]]), torch.tensor([1, -100]))
         tensor(9.)
-
-
     """
 
     #: registry name; set by ``register_loss``

@@ -34,8 +34,6 @@ def focal_term(logp_y: torch.Tensor, gamma: torch.Tensor | float) -> torch.Tenso
         >>> import math, torch
         >>> round(focal_term(torch.tensor([math.log(0.5)]), 2.0).item(), 4)  # 0.25 * log 2
         0.1733
-
-
     """
     one_minus = (-torch.expm1(logp_y)).clamp_min(torch.finfo(logp_y.dtype).tiny)
     return -(one_minus**gamma) * logp_y

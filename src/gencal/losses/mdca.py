@@ -35,8 +35,6 @@ def mdca(
         >>> import torch
         >>> mdca(torch.tensor([[0.0, 0.0], [0.0, 0.0]]), torch.tensor([0, 0])).item()  # |0.5-1|, |0.5-0|
         0.5
-
-
     """
     probs = torch.softmax(logits, dim=1)
     k = logits.shape[1]

@@ -51,8 +51,6 @@ def mmce_weighted(
         >>> import torch
         >>> mmce_weighted(torch.tensor([[2.0, 0.0], [1.0, 0.0]]), torch.tensor([0, 0])).item()
         0.0
-
-
     """
     probs = torch.softmax(logits, dim=1)
     conf, pred = probs.max(dim=1)

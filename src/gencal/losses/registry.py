@@ -34,8 +34,6 @@ def register_loss(name: str) -> Callable[[T], T]:
         'my_loss'
         >>> from gencal.losses.registry import _REGISTRY
         >>> _ = _REGISTRY.pop("my_loss")  # keep the registry as it was
-
-
     """
 
     def deco(cls: T) -> T:
@@ -61,8 +59,6 @@ def list_losses() -> list[str]:
     Example:
         >>> "gce" in list_losses() and "ce" in list_losses()
         True
-
-
     """
     return sorted(_REGISTRY)
 
@@ -84,8 +80,6 @@ def get_loss(name: str, **hparams: Any) -> CalibrationLoss:
     Example:
         >>> get_loss("focal", gamma=2.0)
         FocalLoss(gamma=2.0, reduction='mean', ignore_index=-100)
-
-
     """
     key = str(name).strip().lower().replace("-", "_")
     if key not in _REGISTRY:

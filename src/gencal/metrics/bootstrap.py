@@ -135,8 +135,6 @@ def bootstrap_ci(
         >>> ci = bootstrap_ci(accuracy, probs, labels, n_boot=200)
         >>> ci.estimate, ci.low <= ci.estimate <= ci.high
         (0.75, True)
-
-
     """
     if not callable(metric_fn):
         raise GencalInputError(f"metric_fn: expected a callable, got {type(metric_fn).__name__}")

@@ -218,8 +218,6 @@ def maximum_calibration_error(
         >>> labels = torch.tensor([0, 1, 1, 1])
         >>> round(maximum_calibration_error(probs, labels, n_bins=5), 4)  # the bin (0.4, 0.6]
         0.6
-
-
     """
     return expected_calibration_error(probs, labels, n_bins, "max", validate_args=validate_args)
 
@@ -256,8 +254,6 @@ def adaptive_calibration_error(
         >>> labels = torch.tensor([0, 1, 1, 1])
         >>> round(adaptive_calibration_error(probs, labels, n_bins=2), 4)  # bins {0.6, 0.7}, {0.8, 0.9}
         0.15
-
-
     """
     check_n_bins(n_bins)
     check_norm(norm)
@@ -295,8 +291,6 @@ def classwise_calibration_error(
         >>> labels = torch.tensor([0, 1, 1, 1])
         >>> round(classwise_calibration_error(probs, labels, n_bins=5), 4)
         0.3
-
-
     """
     check_n_bins(n_bins)
     check_norm(norm)
@@ -343,8 +337,6 @@ def negative_log_likelihood(
         >>> labels = torch.tensor([0, 1, 1, 1])
         >>> round(negative_log_likelihood(probs, labels), 4)  # -mean(log [0.9, 0.8, 0.4, 0.7])
         0.4004
-
-
     """
     return _nll(prepare_from_probs(probs, labels, validate_args=validate_args), eps)
 
@@ -384,8 +376,6 @@ def brier_score(probs: Any, labels: Any, *, validate_args: bool = True) -> float
         >>> labels = torch.tensor([0, 1, 1, 1])
         >>> round(brier_score(probs, labels), 4)  # mean of [0.02, 0.08, 0.72, 0.18]
         0.25
-
-
     """
     return _brier(prepare_from_probs(probs, labels, validate_args=validate_args))
 
@@ -411,8 +401,6 @@ def accuracy(probs: Any, labels: Any, *, validate_args: bool = True) -> float:
         >>> labels = torch.tensor([0, 1, 1, 1])
         >>> accuracy(probs, labels)
         0.75
-
-
     """
     prep = prepare_from_probs(probs, labels, validate_args=validate_args)
     return float(prep.correct.to(torch.float64).mean())
@@ -449,7 +437,5 @@ def balanced_accuracy(probs: Any, labels: Any, *, validate_args: bool = True) ->
         >>> labels = torch.tensor([0, 1, 1, 1])
         >>> round(balanced_accuracy(probs, labels), 4)  # (1/1 + 2/3) / 2
         0.8333
-
-
     """
     return balanced_accuracy_of(prepare_from_probs(probs, labels, validate_args=validate_args))

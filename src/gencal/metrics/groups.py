@@ -30,8 +30,6 @@ def parse_groups(
     Example:
         >>> parse_groups(["many", "few", "many"], 3)
         {'many': [0, 2], 'few': [1]}
-
-
     """
     if isinstance(groups, Mapping):
         items = list(groups.items())
@@ -80,8 +78,6 @@ def groups_from_counts(
     Example:
         >>> groups_from_counts([500, 50, 5])
         {0: 'many', 1: 'medium', 2: 'few'}
-
-
     """
     counts = np.asarray(torch.as_tensor(train_counts).cpu()).reshape(-1)
     if few > many:
@@ -124,8 +120,6 @@ def metric_by_group(
         >>> from gencal.metrics import accuracy
         >>> metric_by_group(accuracy, probs, labels, ["head", "tail"])
         {'head': 1.0, 'tail': 0.6666666666666666}
-
-
     """
     prep = prepare_from_probs(probs, labels, validate_args=validate_args)
     out: dict[str, float] = {}

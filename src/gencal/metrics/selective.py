@@ -35,8 +35,6 @@ def aurc_from_scores(conf: torch.Tensor, correct: torch.Tensor) -> float:
         >>> import torch
         >>> aurc_from_scores(torch.tensor([0.9, 0.6]), torch.tensor([True, False]))
         0.25
-
-
     """
     if conf.shape[0] == 0:
         return float("nan")
@@ -51,8 +49,6 @@ def aurc_from_sorted(sorted_conf: torch.Tensor, sorted_correct: torch.Tensor) ->
         >>> import torch
         >>> aurc_from_sorted(torch.tensor([0.9, 0.6]), torch.tensor([True, False]))
         0.25
-
-
     """
     n = sorted_conf.shape[0]
     dev = sorted_conf.device
@@ -98,8 +94,6 @@ def aurc(probs: Any, labels: Any, *, validate_args: bool = True) -> float:
         >>> labels = torch.tensor([0, 1, 1, 1])
         >>> aurc(probs, labels)  # risks 0, 0, 0, 1/4 at coverage 1/4 .. 4/4
         0.0625
-
-
     """
     prep = prepare_from_probs(probs, labels, validate_args=validate_args)
     return aurc_from_scores(prep.conf, prep.correct)
@@ -139,8 +133,6 @@ def ood_auroc_from_scores(id_scores: torch.Tensor, ood_scores: torch.Tensor) -> 
         >>> import torch
         >>> ood_auroc_from_scores(torch.tensor([0.9, 0.7]), torch.tensor([0.8]))
         0.5
-
-
     """
     n_pos, n_neg = id_scores.shape[0], ood_scores.shape[0]
     if n_pos == 0 or n_neg == 0:
@@ -163,8 +155,6 @@ def fpr_from_scores(id_scores: torch.Tensor, ood_scores: torch.Tensor, tpr: floa
         >>> import torch
         >>> fpr_from_scores(torch.tensor([0.9, 0.7]), torch.tensor([0.8, 0.5]))
         0.5
-
-
     """
     n_pos = id_scores.shape[0]
     if n_pos == 0 or ood_scores.shape[0] == 0:
@@ -208,8 +198,6 @@ def ood_auroc(id_probs: Any, ood_probs: Any, *, validate_args: bool = True) -> f
         >>> ood = torch.tensor([[0.5, 0.5], [0.6, 0.4]], dtype=torch.float64)
         >>> ood_auroc(probs, ood)  # 7.5 of the 8 pairs ranked right (one tie at 0.6)
         0.9375
-
-
     """
     return ood_auroc_from_scores(*_id_ood(id_probs, ood_probs, validate_args))
 
@@ -242,7 +230,5 @@ def fpr_at_95_tpr(
         >>> ood = torch.tensor([[0.5, 0.5], [0.6, 0.4]], dtype=torch.float64)
         >>> fpr_at_95_tpr(probs, ood)  # threshold 0.6 keeps every ID sample and one OOD sample
         0.5
-
-
     """
     return fpr_from_scores(*_id_ood(id_probs, ood_probs, validate_args), tpr)

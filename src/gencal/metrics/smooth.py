@@ -92,8 +92,6 @@ def smooth_ece_from_scores(
         >>> s = smooth_ece_from_scores(torch.tensor([0.9, 0.8, 0.6]), torch.tensor([True, True, False]))
         >>> 0.0 < s < 1.0
         True
-
-
     """
     sm = _Smoother(conf, correct)
 
@@ -150,8 +148,6 @@ def smooth_ece(
         >>> labels = torch.tensor([0, 1, 1, 1])
         >>> 0.0 < smooth_ece(probs, labels) < 1.0
         True
-
-
     """
     prep = prepare_from_probs(probs, labels, validate_args=validate_args)
     return smooth_ece_from_scores(prep.conf, prep.correct, eps=eps, return_sigma=return_sigma)
@@ -179,8 +175,6 @@ def smooth_ece_sigma(probs: Any, labels: Any, sigma: float, *, validate_args: bo
         >>> labels = torch.tensor([0, 1, 1, 1])
         >>> 0.0 < smooth_ece_sigma(probs, labels, 0.1) < 1.0
         True
-
-
     """
     prep = prepare_from_probs(probs, labels, validate_args=validate_args)
     return _Smoother(prep.conf, prep.correct).value(sigma)

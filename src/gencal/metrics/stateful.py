@@ -81,8 +81,6 @@ class ExpectedCalibrationError(_ScoreMetric):
         >>> metric.update(probs[2:], labels[2:])
         >>> round(metric.compute().item(), 4)  # expected_calibration_error of all four
         0.3
-
-
     """
 
     higher_is_better = False
@@ -130,8 +128,6 @@ class MaximumCalibrationError(ExpectedCalibrationError):
         >>> metric.update(probs, labels)
         >>> round(metric.compute().item(), 4)
         0.6
-
-
     """
 
     def __init__(self, n_bins: int = 15, **kwargs: Any) -> None:
@@ -159,8 +155,6 @@ class AdaptiveCalibrationError(_ScoreMetric):
         >>> metric.update(probs, labels)
         >>> round(metric.compute().item(), 4)
         0.15
-
-
     """
 
     higher_is_better = False
@@ -208,8 +202,6 @@ class ClasswiseCalibrationError(_ScoreMetric):
         >>> metric.update(probs, labels)
         >>> round(metric.compute().item(), 4)
         0.3
-
-
     """
 
     higher_is_better = False
@@ -281,8 +273,6 @@ class NegativeLogLikelihood(_MeanMetric):
         >>> metric.update(probs, labels)
         >>> round(metric.compute().item(), 4)
         0.4004
-
-
     """
 
     higher_is_better = False
@@ -314,8 +304,6 @@ class BrierScore(_MeanMetric):
         >>> metric.update(probs, labels)
         >>> round(metric.compute().item(), 4)
         0.25
-
-
     """
 
     higher_is_better = False
@@ -343,8 +331,6 @@ class Accuracy(_MeanMetric):
         >>> metric.update(probs, labels)
         >>> metric.compute().item()
         0.75
-
-
     """
 
     higher_is_better = True
