@@ -1,4 +1,4 @@
-"""Adaptive piecewise temperature scaling (ATS), the reconstruction of method.md §2.
+"""Adaptive piecewise temperature scaling (``ats``): a temperature that depends on confidence.
 
 Calibrated logits ``z / T(c(z))`` where ``c(z) = max_k softmax(z)_k`` is the *raw* top-label
 confidence and ``log T(c)`` is a piecewise-linear curve through one knot per confidence piece.
@@ -52,9 +52,11 @@ import numpy as np
 from sklearn.isotonic import isotonic_regression
 
 from gencal._checks import GencalInputError
-from gencal.calibration._temperature import TemperatureProblem, solve_root_newton
-from gencal.calibration.base import Calibrator, register_calibrator, top_confidence_np
-from gencal.calibration.temperature import _in_log_t, fit_temperature
+from gencal.calibration.arrays import top_confidence_np
+from gencal.calibration.base import Calibrator
+from gencal.calibration.registry import register_calibrator
+from gencal.calibration.root_finding import solve_root_newton
+from gencal.calibration.temperature import TemperatureProblem, fit_temperature, in_log_t
 
 __all__ = ["AdaptiveTemperatureScaling", "equal_mass_pieces", "max_rise_bound"]
 
@@ -216,7 +218,7 @@ class AdaptiveTemperatureScaling(Calibrator):
             m = piece == b
             pb = TemperatureProblem(z[m], y[m], None if w is None else w[m])
             fb = deriv(pb)
-            own = solve_root_newton(lambda u, fb=fb: _in_log_t(fb, u), lo, hi, u_g)
+            own = solve_root_newton(lambda u, fb=fb: in_log_t(fb, u), lo, hi, u_g)
             raw[b] = own
             if n_p == 1:
                 shrunk[b] = u_g
@@ -232,7 +234,7 @@ class AdaptiveTemperatureScaling(Calibrator):
                     vg, dvg = g_glob(beta)
                     return v + kap * vg, dv + kap * dvg
 
-                shrunk[b] = solve_root_newton(lambda u, f=both: _in_log_t(f, u), lo, hi, u_g)
+                shrunk[b] = solve_root_newton(lambda u, f=both: in_log_t(f, u), lo, hi, u_g)
         log_t = np.clip(shrunk, lo, hi)
         if self.clip_slope and n_p > 1:
             log_t = project_slopes(centres, log_t, sizes, k)
