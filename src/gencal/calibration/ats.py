@@ -46,17 +46,22 @@ Fit (on a calibration split only):
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.isotonic import isotonic_regression
 
-from gencal._checks import GencalInputError
 from gencal.calibration.arrays import top_confidence_np
 from gencal.calibration.base import Calibrator
+from gencal.calibration.params import Constraint, Interval, Options
 from gencal.calibration.registry import register_calibrator
 from gencal.calibration.root_finding import solve_root_newton
-from gencal.calibration.temperature import TemperatureProblem, fit_temperature, in_log_t
+from gencal.calibration.temperature import (
+    TemperatureProblem,
+    check_temperature_bounds,
+    fit_temperature,
+    in_log_t,
+)
 
 __all__ = ["AdaptiveTemperatureScaling", "equal_mass_pieces", "max_rise_bound"]
 
@@ -146,16 +151,16 @@ class AdaptiveTemperatureScaling(Calibrator):
         Enforce the no-inversion slope bound (default True; turn off only to study its effect).
     """
 
-    _hparams = (
-        "n_pieces",
-        "min_piece_size",
-        "objective",
-        "shrinkage",
-        "shrinkage_mode",
-        "t_min",
-        "t_max",
-        "clip_slope",
-    )
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        "n_pieces": [Interval(int, 1, None, "left")],
+        "min_piece_size": [Interval(float, 0, None, "left")],
+        "objective": [Options("nll", "ece")],
+        "shrinkage": [Interval(float, 0, None, "left")],
+        "shrinkage_mode": [Options("pseudo", "linear")],
+        "t_min": [Interval(float, 0, None, "neither")],
+        "t_max": [Interval(float, 0, None, "neither")],
+        "clip_slope": [bool],
+    }
 
     def __init__(
         self,
@@ -168,29 +173,17 @@ class AdaptiveTemperatureScaling(Calibrator):
         t_max: float = 20.0,
         clip_slope: bool = True,
     ) -> None:
-        super().__init__()
-        if int(n_pieces) < 1:
-            raise GencalInputError(f"n_pieces: must be >= 1, got {n_pieces}")
-        if not min_piece_size >= 0:
-            raise GencalInputError(f"min_piece_size: must be >= 0, got {min_piece_size}")
-        if objective not in ("nll", "ece"):
-            raise GencalInputError(f"objective: expected 'nll' or 'ece', got {objective!r}")
-        if not shrinkage >= 0:
-            raise GencalInputError(f"shrinkage: must be >= 0, got {shrinkage}")
-        if shrinkage_mode not in ("pseudo", "linear"):
-            raise GencalInputError(
-                f"shrinkage_mode: expected 'pseudo' or 'linear', got {shrinkage_mode!r}"
-            )
-        if not (0 < t_min < t_max < np.inf):
-            raise GencalInputError(f"need 0 < t_min < t_max < inf, got {t_min}, {t_max}")
-        self.n_pieces = int(n_pieces)
-        self.min_piece_size = float(min_piece_size)
+        self.n_pieces = n_pieces
+        self.min_piece_size = min_piece_size
         self.objective = objective
-        self.shrinkage = float(shrinkage)
+        self.shrinkage = shrinkage
         self.shrinkage_mode = shrinkage_mode
-        self.t_min = float(t_min)
-        self.t_max = float(t_max)
-        self.clip_slope = bool(clip_slope)
+        self.t_min = t_min
+        self.t_max = t_max
+        self.clip_slope = clip_slope
+
+    def _check_params(self) -> None:
+        check_temperature_bounds(self.t_min, self.t_max)
 
     # ------------------------------------------------------------------ fit
     def _fit(self, z: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> None:

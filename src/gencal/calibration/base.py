@@ -14,7 +14,11 @@ Conventions (all calibrators):
   the fitting objective; a weight of 2 is the same as the sample appearing twice.
   :func:`class_balanced_weights` gives weights for long-tailed calibration splits.
 - Persistence is plain JSON (never pickle): ``to_json()`` / ``from_json()``, ``save(path)``
-  (atomic) and :func:`load_calibrator` (dispatches on the ``"name"`` field).
+  (atomic) and :func:`~gencal.calibration.load_calibrator` (dispatches on the ``"name"`` field).
+- scikit-learn estimator API: ``get_params`` / ``set_params`` / :func:`sklearn.base.clone`,
+  ``predict`` (argmax) and ``score`` (negative mean NLL, higher is better), so calibrators work
+  in scikit-learn model selection. Constructor arguments are stored as given and checked against
+  the class's ``_parameter_constraints`` by ``get_calibrator`` and at ``fit``.
 """
 
 from __future__ import annotations
@@ -24,14 +28,18 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+import torch
+from sklearn.base import BaseEstimator
 
 from gencal._checks import GencalInputError, NotFittedError, as_tensor, check_labels
 from gencal.calibration.arrays import (
     as_input_type,
     check_sample_weight,
+    log_softmax_np,
     softmax_np,
     to_numpy_logits,
 )
+from gencal.calibration.params import Constraint, validate_params
 from gencal.io import atomic_write_json
 
 __all__ = ["FORMAT_VERSION", "PROB_FLOOR", "Calibrator"]
@@ -42,79 +50,170 @@ PROB_FLOOR = 1e-12
 FORMAT_VERSION = 1
 
 
-class Calibrator:
-    """Base class of post-hoc calibrators (scikit-learn style: ``fit`` returns ``self``).
+class Calibrator(BaseEstimator):
+    """Base class of post-hoc calibrators (a scikit-learn estimator; ``fit`` returns ``self``).
 
     Subclasses implement ``_fit(z, y, w)`` on float64 numpy arrays (``w`` is ``None`` or
     non-negative weights), ``_transform(z) -> calibrated logits`` and optionally
-    ``_predict_proba``; ``_get_state() -> dict`` / ``_set_state(dict)`` hold the fitted parameters
-    as JSON-able values; ``_hparams`` lists the constructor arguments saved in JSON.
+    ``_predict_proba``; ``_get_state() -> dict`` / ``_set_state(dict)`` hold the fitted
+    parameters as JSON-able values. Their constructor arguments are the hyperparameters (stored
+    unchanged, as scikit-learn requires) and ``_parameter_constraints`` declares what each may be.
+
+    Shape:
+        ``logits``: ``[N, K]``; ``labels``, ``sample_weight``: ``[N]``; ``transform`` and
+        ``predict_proba`` return ``[N, K]``, ``predict`` returns ``[N]``.
+
+    Example:
+        >>> from gencal.calibration import get_calibrator
+        >>> z = np.array([[3.0, 0.0], [0.0, 3.0], [3.0, 0.0], [0.0, 3.0]])
+        >>> cal = get_calibrator("ts").fit(z, np.array([0, 1, 1, 1]))
+        >>> cal.predict(z).tolist(), cal.predict_proba(z).shape
+        ([0, 1, 0, 1], (4, 2))
     """
 
     name: ClassVar[str] = "base"
-    _hparams: ClassVar[tuple[str, ...]] = ()
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {}
 
-    def __init__(self) -> None:
-        self.num_classes_: int | None = None
-
-    # ------------------------------------------------------------------ public API
+    # ------------------------------------------------------------------ estimator API
     @property
     def is_fitted(self) -> bool:
-        return self.num_classes_ is not None
+        """Whether ``fit`` (or loading a fitted state) has happened."""
+        return getattr(self, "num_classes_", None) is not None
 
-    def get_params(self) -> dict[str, Any]:
-        """Constructor hyperparameters (JSON-able)."""
-        return {k: _jsonable(getattr(self, k)) for k in self._hparams}
+    def __sklearn_is_fitted__(self) -> bool:
+        return self.is_fitted
+
+    def set_params(self, **params: Any) -> Calibrator:
+        """Set hyperparameters by name (checked at the next ``fit``); returns ``self``.
+
+        Raises:
+            GencalInputError: a name that is not a hyperparameter (the valid ones are listed).
+
+        Example:
+            >>> from gencal.calibration import get_calibrator
+            >>> get_calibrator("ats").set_params(shrinkage=10.0).shrinkage
+            10.0
+        """
+        valid = self._get_param_names()
+        unknown = sorted(set(params) - set(valid))
+        if unknown:
+            raise GencalInputError(
+                f"{type(self).__name__} has no hyperparameter {', '.join(map(repr, unknown))}; "
+                f"valid: {', '.join(valid) or '(none)'}"
+            )
+        for k, v in params.items():
+            setattr(self, k, v)
+        return self
+
+    def _validate_params(self) -> None:
+        """Check the hyperparameters against ``_parameter_constraints`` (of the whole MRO)."""
+        constraints: dict[str, list[Constraint]] = {}
+        for klass in reversed(type(self).__mro__):
+            constraints.update(getattr(klass, "_parameter_constraints", {}) or {})
+        validate_params(type(self).__name__, self.get_params(deep=False), constraints)
+        self._check_params()
+
+    def _check_params(self) -> None:
+        """Checks across parameters (e.g. ``t_min < t_max``); subclasses extend it."""
 
     def fit(self, logits: Any, labels: Any, sample_weight: Any = None) -> Calibrator:
-        """Fit on a calibration split: ``logits [N, K]``, integer ``labels [N]``."""
+        """Fit on a calibration split.
+
+        Args:
+            logits: the calibration split's logits (numpy or torch, any float dtype).
+            labels: integer class indices.
+            sample_weight: optional non-negative weights (a weight of 2 is a duplicated sample).
+
+        Shape:
+            ``logits``: ``[N, K]``; ``labels``, ``sample_weight``: ``[N]``.
+
+        Returns:
+            ``self``.
+
+        Raises:
+            GencalInputError: bad hyperparameters, NaN/inf logits, mismatched lengths, labels
+                out of range or not integer, a single-class split, bad weights.
+        """
+        self._validate_params()
         z = to_numpy_logits(logits)
         n, k = z.shape
         if n == 0:
             raise GencalInputError("logits: the calibration split is empty")
-        y_t = as_tensor(labels, "labels")
-        if y_t.ndim == 1 and y_t.shape[0] != n:
-            raise GencalInputError(
-                f"length mismatch: logits has {n} rows but labels has {y_t.shape[0]}"
-            )
-        check_labels(y_t, k, n=n)
-        y = y_t.detach().cpu().numpy().astype(np.int64)
-        if np.count_nonzero(np.bincount(y, minlength=k)) < 2:
-            raise GencalInputError(
-                f"labels: the calibration split holds a single class ({int(y[0])}); "
-                "calibration needs at least two classes"
-            )
+        y = self._check_fit_labels(labels, n, k)
         w = check_sample_weight(sample_weight, n)
         self._fit(z, y, w)
         self.num_classes_ = k
         return self
 
     def transform(self, logits: Any) -> Any:
-        """Calibrated logits (same type/dtype/device as the input)."""
+        """Calibrated logits (same type, dtype and device as the input).
+
+        Shape:
+            ``logits``: ``[N, K]``; output ``[N, K]``.
+        """
         z = self._check_transform_input(logits)
         return as_input_type(self._transform(z), logits)
 
     def predict_proba(self, logits: Any) -> Any:
-        """Calibrated probabilities ``[N, K]`` (rows sum to 1), same type as the input."""
+        """Calibrated probabilities (rows sum to 1), same type, dtype and device as the input.
+
+        Shape:
+            ``logits``: ``[N, K]``; output ``[N, K]``.
+        """
         z = self._check_transform_input(logits)
         return as_input_type(self._predict_proba(z), logits)
 
+    def predict(self, logits: Any) -> Any:
+        """Predicted class: argmax of the calibrated probabilities (first maximal index on ties).
+
+        Shape:
+            ``logits``: ``[N, K]``; output ``[N]`` int64 (a tensor on the input's device for
+            tensor input, numpy otherwise).
+        """
+        z = self._check_transform_input(logits)
+        pred = self._predict_proba(z).argmax(axis=1)
+        if isinstance(logits, torch.Tensor):
+            return torch.from_numpy(pred).to(logits.device)
+        return pred
+
+    def score(self, logits: Any, labels: Any, sample_weight: Any = None) -> float:
+        """Negative (weighted) mean NLL of the calibrated probabilities: higher is better.
+
+        This is the score scikit-learn's model selection (``GridSearchCV``,
+        ``cross_val_score``) maximises when no ``scoring`` is given.
+
+        Shape:
+            ``logits``: ``[N, K]``; ``labels``, ``sample_weight``: ``[N]``.
+        """
+        z = self._check_transform_input(logits)
+        y = self._check_fit_labels(labels, z.shape[0], z.shape[1], need_two=False)
+        w = check_sample_weight(sample_weight, z.shape[0])
+        nll = -log_softmax_np(self._transform(z))[np.arange(len(y)), y]
+        return -float(nll.mean() if w is None else (w @ nll) / w.sum())
+
     def fit_transform(self, logits: Any, labels: Any, sample_weight: Any = None) -> Any:
+        """``fit`` then ``transform`` the same logits."""
         return self.fit(logits, labels, sample_weight).transform(logits)
 
     # ------------------------------------------------------------------ JSON
     def to_json(self) -> dict[str, Any]:
-        """Plain-JSON description: name, hyperparameters and fitted state."""
+        """Plain-JSON description: name, hyperparameters and fitted state.
+
+        Example:
+            >>> from gencal.calibration import get_calibrator
+            >>> sorted(get_calibrator("none").to_json())
+            ['format_version', 'name', 'num_classes', 'params', 'state']
+        """
         return {
             "name": self.name,
             "format_version": FORMAT_VERSION,
-            "params": self.get_params(),
-            "num_classes": self.num_classes_,
+            "params": {k: _jsonable(v) for k, v in self.get_params(deep=False).items()},
+            "num_classes": getattr(self, "num_classes_", None),
             "state": self._get_state() if self.is_fitted else None,
         }
 
-    #: Alias used by docs/architecture.md.
     def state_dict_json(self) -> dict[str, Any]:
+        """Alias of :meth:`to_json` (the name used in docs/architecture.md)."""
         return self.to_json()
 
     @classmethod
@@ -133,19 +232,15 @@ class Calibrator:
         return obj
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write :meth:`to_json` to ``path`` atomically."""
+        """Write :meth:`to_json` to ``path`` atomically; returns the path."""
         return atomic_write_json(path, self.to_json())
 
     @staticmethod
     def load(path: str | os.PathLike[str]) -> Calibrator:
-        """Load any saved calibrator (same as :func:`load_calibrator`)."""
+        """Load any saved calibrator (same as :func:`~gencal.calibration.load_calibrator`)."""
         from gencal.calibration.registry import load_calibrator
 
         return load_calibrator(path)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
 
     # ------------------------------------------------------------------ for subclasses
     def _fit(self, z: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> None:
@@ -164,6 +259,22 @@ class Calibrator:
         pass
 
     # ------------------------------------------------------------------ checks
+    @staticmethod
+    def _check_fit_labels(labels: Any, n: int, k: int, need_two: bool = True) -> np.ndarray:
+        y_t = as_tensor(labels, "labels")
+        if y_t.ndim == 1 and y_t.shape[0] != n:
+            raise GencalInputError(
+                f"length mismatch: logits has {n} rows but labels has {y_t.shape[0]}"
+            )
+        check_labels(y_t, k, n=n)
+        y = y_t.detach().cpu().numpy().astype(np.int64)
+        if need_two and np.count_nonzero(np.bincount(y, minlength=k)) < 2:
+            raise GencalInputError(
+                f"labels: the calibration split holds a single class ({int(y[0])}); "
+                "calibration needs at least two classes"
+            )
+        return y
+
     def _check_transform_input(self, logits: Any) -> np.ndarray:
         if not self.is_fitted:
             raise NotFittedError(
@@ -185,5 +296,7 @@ def _jsonable(v: Any) -> Any:
     if isinstance(v, (np.floating, np.integer)):
         return v.item()
     if isinstance(v, tuple):
-        return list(v)
+        return [_jsonable(x) for x in v]
+    if isinstance(v, list):
+        return [_jsonable(x) for x in v]
     return v

@@ -6,14 +6,14 @@ from plain temperature scaling. It can change the argmax.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from gencal._checks import GencalInputError
 from gencal.calibration.arrays import log_softmax_np, softmax_np
 from gencal.calibration.base import Calibrator
 from gencal.calibration.lbfgs import minimize_lbfgs, nll_and_grad, normalised_weights
+from gencal.calibration.params import Constraint, Interval, Options, SequenceOf
 from gencal.calibration.registry import register_calibrator
 from gencal.calibration.temperature import TemperatureProblem, fit_temperature
 
@@ -53,7 +53,14 @@ class DirichletCalibration(Calibrator):
         (3, 3)
     """
 
-    _hparams = ("reg_lambda", "reg_mu", "cv_folds", "reg_grid", "max_iter", "cv_max_iter")
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        "reg_lambda": [Interval(float, 0, None, "left")],
+        "reg_mu": [Interval(float, 0, None, "left")],
+        "cv_folds": [Options(0), Interval(int, 2, None, "left")],
+        "reg_grid": [SequenceOf(Interval(float, 0, None, "left"))],
+        "max_iter": [Interval(int, 1, None, "left")],
+        "cv_max_iter": [Interval(int, 1, None, "left")],
+    }
 
     def __init__(
         self,
@@ -64,22 +71,12 @@ class DirichletCalibration(Calibrator):
         max_iter: int = 500,
         cv_max_iter: int = 150,
     ):
-        super().__init__()
-        if not (reg_lambda >= 0 and reg_mu >= 0):
-            raise GencalInputError(
-                f"reg_lambda and reg_mu must be >= 0, got {reg_lambda}, {reg_mu}"
-            )
-        if int(cv_folds) == 1 or int(cv_folds) < 0:
-            raise GencalInputError(f"cv_folds: 0 (no CV) or >= 2, got {cv_folds}")
-        grid = [float(v) for v in reg_grid]
-        if int(cv_folds) >= 2 and (not grid or min(grid) < 0):
-            raise GencalInputError("reg_grid: need a non-empty list of values >= 0")
-        self.reg_lambda = float(reg_lambda)
-        self.reg_mu = float(reg_mu)
-        self.cv_folds = int(cv_folds)
-        self.reg_grid = grid
-        self.max_iter = int(max_iter)
-        self.cv_max_iter = int(cv_max_iter)
+        self.reg_lambda = reg_lambda
+        self.reg_mu = reg_mu
+        self.cv_folds = cv_folds
+        self.reg_grid = reg_grid
+        self.max_iter = max_iter
+        self.cv_max_iter = cv_max_iter
 
     def _fit_one(self, x, y, w, t0, lam_, mu_, max_iter=None):
         n, k = x.shape

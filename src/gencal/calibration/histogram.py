@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from gencal._checks import GencalInputError
 from gencal.calibration.arrays import equal_width_bin
 from gencal.calibration.ats import equal_mass_pieces
+from gencal.calibration.params import Constraint, Interval, Options
 from gencal.calibration.registry import register_calibrator
 from gencal.calibration.top_label import TopLabelCalibrator, top_label_and_correct
 
@@ -38,17 +38,13 @@ class HistogramBinning(TopLabelCalibrator):
         [1.0, 1.0, 1.0, 1.0, 1.0]
     """
 
-    _hparams = ("n_bins", "strategy")
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        "n_bins": [Interval(int, 1, None, "left")],
+        "strategy": [Options("equal_mass", "equal_width")],
+    }
 
     def __init__(self, n_bins: int = 15, strategy: str = "equal_mass") -> None:
-        super().__init__()
-        if int(n_bins) < 1:
-            raise GencalInputError(f"n_bins: must be >= 1, got {n_bins}")
-        if strategy not in ("equal_mass", "equal_width"):
-            raise GencalInputError(
-                f"strategy: expected 'equal_mass' or 'equal_width', got {strategy!r}"
-            )
-        self.n_bins = int(n_bins)
+        self.n_bins = n_bins
         self.strategy = strategy
 
     def _bin(self, c: np.ndarray) -> np.ndarray:

@@ -97,7 +97,9 @@ def get_calibrator(name: str, **hparams: Any) -> Calibrator:
             f"calibrator {name!r} has no hyperparameter {', '.join(map(repr, unknown))}; "
             f"valid: {', '.join(valid) or '(none)'}"
         )
-    return cls(**hparams)
+    cal = cls(**hparams)
+    cal._validate_params()
+    return cal
 
 
 def load_calibrator(path_or_dict: str | os.PathLike[str] | dict[str, Any]) -> Calibrator:

@@ -18,12 +18,13 @@ non-increasing ``h`` (:mod:`gencal.calibration.root_finding`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from gencal._checks import GencalInputError
 from gencal.calibration.base import Calibrator
+from gencal.calibration.params import Constraint, Interval, Options
 from gencal.calibration.registry import register_calibrator
 from gencal.calibration.root_finding import solve_nonincreasing_root, solve_root_newton
 
@@ -31,6 +32,7 @@ __all__ = [
     "SingleTemperatureCalibrator",
     "TemperatureProblem",
     "TemperatureScaling",
+    "check_temperature_bounds",
     "fit_temperature",
     "in_log_t",
 ]
@@ -183,6 +185,19 @@ def fit_temperature(
     return float(np.exp(u))
 
 
+def check_temperature_bounds(t_min: float, t_max: float) -> None:
+    """Require ``t_min < t_max``.
+
+    Raises:
+        GencalInputError: naming both values.
+
+    Example:
+        >>> check_temperature_bounds(0.05, 20.0)
+    """
+    if not t_min < t_max:
+        raise GencalInputError(f"need t_min < t_max, got t_min={t_min}, t_max={t_max}")
+
+
 class SingleTemperatureCalibrator(Calibrator):
     """Base of calibrators that divide every logit by one fitted ``temperature_``.
 
@@ -200,11 +215,6 @@ class SingleTemperatureCalibrator(Calibrator):
 
     def _set_state(self, state: dict[str, Any]) -> None:
         self.temperature_ = float(state["temperature"])
-
-
-def _check_bounds(t_min: float, t_max: float) -> None:
-    if not (0 < t_min < t_max < np.inf):
-        raise GencalInputError(f"need 0 < t_min < t_max < inf, got t_min={t_min}, t_max={t_max}")
 
 
 @register_calibrator("ts")
@@ -230,16 +240,19 @@ class TemperatureScaling(SingleTemperatureCalibrator):
         True
     """
 
-    _hparams = ("t_min", "t_max", "solver")
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        "t_min": [Interval(float, 0, None, "neither")],
+        "t_max": [Interval(float, 0, None, "neither")],
+        "solver": [Options("newton", "brent")],
+    }
 
     def __init__(self, t_min: float = 1e-2, t_max: float = 1e2, solver: str = "newton") -> None:
-        super().__init__()
-        _check_bounds(t_min, t_max)
-        if solver not in ("newton", "brent"):
-            raise GencalInputError(f"solver: expected 'newton' or 'brent', got {solver!r}")
-        self.t_min = float(t_min)
-        self.t_max = float(t_max)
+        self.t_min = t_min
+        self.t_max = t_max
         self.solver = solver
+
+    def _check_params(self) -> None:
+        check_temperature_bounds(self.t_min, self.t_max)
 
     def _fit(self, z: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> None:
         self.temperature_ = fit_temperature(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
-from gencal._checks import GencalInputError
 from gencal.calibration.arrays import equal_width_bin, softmax_np
+from gencal.calibration.params import Constraint, Interval, Options, SequenceOf
 from gencal.calibration.registry import register_calibrator
 from gencal.calibration.temperature import SingleTemperatureCalibrator, TemperatureProblem
 
@@ -41,7 +43,11 @@ class GridTemperatureScaling(SingleTemperatureCalibrator):
         0.5
     """
 
-    _hparams = ("criterion", "n_bins", "temperatures")
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        "criterion": [Options("ece", "nll")],
+        "n_bins": [Interval(int, 1, None, "left")],
+        "temperatures": [None, SequenceOf(Interval(float, 0, None, "neither"))],
+    }
 
     def __init__(
         self,
@@ -49,30 +55,21 @@ class GridTemperatureScaling(SingleTemperatureCalibrator):
         n_bins: int = 15,
         temperatures: list[float] | None = None,
     ) -> None:
-        super().__init__()
-        if criterion not in ("ece", "nll"):
-            raise GencalInputError(f"criterion: expected 'ece' or 'nll', got {criterion!r}")
-        if int(n_bins) < 1:
-            raise GencalInputError(f"n_bins: must be >= 1, got {n_bins}")
-        if temperatures is None:
-            temperatures = _default_grid()
-        temps = [float(t) for t in temperatures]
-        if not temps or min(temps) <= 0 or not np.all(np.isfinite(temps)):
-            raise GencalInputError("temperatures: need a non-empty list of positive numbers")
         self.criterion = criterion
-        self.n_bins = int(n_bins)
-        self.temperatures = temps
+        self.n_bins = n_bins
+        self.temperatures = temperatures
 
     def _fit(self, z: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> None:
         prob = TemperatureProblem(z, y, w)
+        grid = [float(t) for t in self.temperatures or _default_grid()]
         scores = []
-        for t in self.temperatures:
+        for t in grid:
             if self.criterion == "nll":
                 scores.append(prob.nll(1.0 / t) / prob.weight)
             else:
                 scores.append(_ece(softmax_np(z / t), y, w, self.n_bins))
         self.scores_ = scores
-        self.temperature_ = float(self.temperatures[int(np.argmin(scores))])
+        self.temperature_ = grid[int(np.argmin(scores))]
 
 
 def _ece(probs: np.ndarray, y: np.ndarray, w: np.ndarray | None, n_bins: int) -> float:

@@ -6,13 +6,13 @@ so it is at least as good as TS on the calibration split. It can change the argm
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from gencal._checks import GencalInputError
 from gencal.calibration.base import Calibrator
 from gencal.calibration.lbfgs import minimize_lbfgs, nll_and_grad, normalised_weights
+from gencal.calibration.params import Constraint, Interval
 from gencal.calibration.registry import register_calibrator
 from gencal.calibration.temperature import TemperatureProblem, fit_temperature
 
@@ -38,14 +38,14 @@ class VectorScaling(Calibrator):
         True
     """
 
-    _hparams = ("reg", "max_iter")
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        "reg": [Interval(float, 0, None, "left")],
+        "max_iter": [Interval(int, 1, None, "left")],
+    }
 
     def __init__(self, reg: float = 0.0, max_iter: int = 1000) -> None:
-        super().__init__()
-        if not reg >= 0:
-            raise GencalInputError(f"reg: must be >= 0, got {reg}")
-        self.reg = float(reg)
-        self.max_iter = int(max_iter)
+        self.reg = reg
+        self.max_iter = max_iter
 
     def _fit(self, z: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> None:
         n, k = z.shape
