@@ -29,6 +29,7 @@ def test_clone_and_set_params_round_trip(name, data):
     cal = get_calibrator(name)
     params = cal.get_params(deep=True)
     assert params == cal.get_params(deep=False)
+    assert params["inputs"] == "logits"
     twin = clone(cal)
     assert type(twin) is type(cal) and twin is not cal
     assert twin.get_params() == params
@@ -88,6 +89,12 @@ def test_parameter_constraints(name, hp, words, data):
     cal = get_calibrator(name).set_params(**hp)
     with pytest.raises(GencalInputError, match=next(iter(hp))):
         cal.fit(z, y)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_common_parameter_constraints(name):
+    with pytest.raises(GencalInputError, match=r"'inputs' must be one of 'logits', 'probs'"):
+        get_calibrator(name, inputs="proba")
 
 
 def test_cross_val_score_matches_manual_folds(data):

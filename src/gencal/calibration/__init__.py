@@ -8,6 +8,7 @@ histogram``; every calibrator has ``fit(logits, labels, sample_weight=None)``,
 (``base``), the registry (``registry``) and array helpers (``arrays``). See docs/calibration.md.
 """
 
+from gencal._checks import InputLooksLikeProbabilitiesWarning
 from gencal.calibration.arrays import class_balanced_weights
 from gencal.calibration.ats import AdaptiveTemperatureScaling
 from gencal.calibration.base import Calibrator
@@ -21,7 +22,7 @@ from gencal.calibration.registry import (
     load_calibrator,
     register_calibrator,
 )
-from gencal.calibration.temperature import TemperatureScaling
+from gencal.calibration.temperature import TemperatureAtBoundWarning, TemperatureScaling
 from gencal.calibration.ts_grid import GridTemperatureScaling
 from gencal.calibration.vector import VectorScaling
 
@@ -32,7 +33,9 @@ __all__ = [
     "GridTemperatureScaling",
     "HistogramBinning",
     "IdentityCalibrator",
+    "InputLooksLikeProbabilitiesWarning",
     "IsotonicCalibration",
+    "TemperatureAtBoundWarning",
     "TemperatureScaling",
     "VectorScaling",
     "class_balanced_weights",

@@ -15,11 +15,15 @@ import torch
 from gencal._checks import GencalInputError, as_tensor, check_labels, check_logits
 
 __all__ = [
+    "LOG_PROBS_FLOOR",
+    "PROBS_ATOL",
     "as_input_type",
     "check_sample_weight",
     "class_balanced_weights",
     "equal_width_bin",
+    "log_probabilities",
     "log_softmax_np",
+    "looks_like_probabilities",
     "softmax_np",
     "to_numpy_logits",
     "top_confidence_np",
@@ -216,3 +220,57 @@ def equal_width_bin(conf: np.ndarray, n_bins: int) -> np.ndarray:
     from gencal.metrics._inputs import bin_index
 
     return bin_index(torch.from_numpy(np.ascontiguousarray(conf)), n_bins).numpy()
+
+
+#: Probabilities are floored here before ``log`` when ``inputs="probs"`` (``log`` of it: -690.8).
+LOG_PROBS_FLOOR = 1e-300
+#: Row-sum tolerance of probabilities (declared ones are checked, undeclared ones detected).
+PROBS_ATOL = 1e-4
+
+
+def looks_like_probabilities(z: np.ndarray, atol: float = PROBS_ATOL) -> bool:
+    """Whether every entry is ``>= 0`` and every row sums to 1 within ``atol``.
+
+    Shape:
+        ``z``: ``[N, K]``.
+
+    Example:
+        >>> looks_like_probabilities(np.array([[0.2, 0.8]])), looks_like_probabilities(np.ones((1, 2)))
+        (True, False)
+    """
+    return bool(z.size) and bool((z >= 0).all()) and bool(np.abs(z.sum(axis=1) - 1).max() <= atol)
+
+
+def log_probabilities(p: np.ndarray, name: str = "probs") -> np.ndarray:
+    """Logits ``log(p)`` of probabilities, floored at ``LOG_PROBS_FLOOR`` (so zeros stay finite).
+
+    ``softmax(log p) = p``, and a per-row shift of logits changes no softmax, so temperature
+    methods fitted on ``log p`` are exactly those fitted on the logits ``p`` came from.
+
+    Args:
+        p: probabilities (rows on the simplex).
+        name: argument name used in error messages.
+
+    Shape:
+        ``p``: ``[N, K]``; output ``[N, K]``.
+
+    Raises:
+        GencalInputError: negative entries or rows that do not sum to 1 (within
+            ``PROBS_ATOL``, plus float32 rounding).
+
+    Example:
+        >>> np.exp(log_probabilities(np.array([[0.25, 0.75]])))
+        array([[0.25, 0.75]])
+    """
+    if p.size and p.min() < 0:
+        raise GencalInputError(
+            f"{name}: inputs='probs' was declared but there are negative values "
+            f"(min {p.min():.3g}); pass logits with inputs='logits'"
+        )
+    worst = float(np.abs(p.sum(axis=1) - 1).max()) if p.size else 0.0
+    if worst > PROBS_ATOL + 2 * p.shape[1] * 6e-8:  # float32 rows carry ~K eps of rounding
+        raise GencalInputError(
+            f"{name}: inputs='probs' was declared but rows do not sum to 1 (worst row off by "
+            f"{worst:.3g}); pass logits with inputs='logits'"
+        )
+    return np.log(np.maximum(p, LOG_PROBS_FLOOR))

@@ -52,7 +52,7 @@ import numpy as np
 from sklearn.isotonic import isotonic_regression
 
 from gencal.calibration.arrays import top_confidence_np
-from gencal.calibration.base import Calibrator
+from gencal.calibration.base import Calibrator, Inputs
 from gencal.calibration.params import Constraint, Interval, Options
 from gencal.calibration.registry import register_calibrator
 from gencal.calibration.root_finding import solve_root_newton
@@ -61,6 +61,7 @@ from gencal.calibration.temperature import (
     check_temperature_bounds,
     fit_temperature,
     in_log_t,
+    warn_if_temperature_at_bound,
 )
 
 __all__ = ["AdaptiveTemperatureScaling", "equal_mass_pieces", "max_rise_bound"]
@@ -172,7 +173,10 @@ class AdaptiveTemperatureScaling(Calibrator):
         t_min: float = 0.05,
         t_max: float = 20.0,
         clip_slope: bool = True,
+        *,
+        inputs: Inputs = "logits",
     ) -> None:
+        super().__init__(inputs=inputs)
         self.n_pieces = n_pieces
         self.min_piece_size = min_piece_size
         self.objective = objective
@@ -240,6 +244,15 @@ class AdaptiveTemperatureScaling(Calibrator):
         self.log_t_own_ = raw
         self.log_t_shrunk_ = shrunk
         self.log_temperatures_ = log_t
+
+    def fit(
+        self, logits: Any, labels: Any, sample_weight: Any = None
+    ) -> AdaptiveTemperatureScaling:
+        super().fit(logits, labels, sample_weight)
+        warn_if_temperature_at_bound(
+            type(self).__name__, self.temperature_global_, self.t_min, self.t_max
+        )
+        return self
 
     # ------------------------------------------------------------------ apply
     def temperature(self, conf: np.ndarray) -> np.ndarray:

@@ -24,25 +24,37 @@ Conventions (all calibrators):
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 
-from gencal._checks import GencalInputError, NotFittedError, as_tensor, check_labels
+from gencal._checks import (
+    GencalInputError,
+    InputLooksLikeProbabilitiesWarning,
+    NotFittedError,
+    as_tensor,
+    check_labels,
+)
 from gencal.calibration.arrays import (
     as_input_type,
     check_sample_weight,
+    log_probabilities,
     log_softmax_np,
+    looks_like_probabilities,
     softmax_np,
     to_numpy_logits,
 )
-from gencal.calibration.params import Constraint, validate_params
+from gencal.calibration.params import Constraint, Options, validate_params
 from gencal.io import atomic_write_json
 
-__all__ = ["FORMAT_VERSION", "PROB_FLOOR", "Calibrator"]
+__all__ = ["FORMAT_VERSION", "PROB_FLOOR", "Calibrator", "Inputs"]
+
+#: What a calibrator's inputs are: logits (default) or probabilities (converted by ``log``).
+Inputs = Literal["logits", "probs"]
 
 #: Smallest probability returned by calibrators that output probabilities (isotonic, histogram).
 PROB_FLOOR = 1e-12
@@ -72,7 +84,12 @@ class Calibrator(BaseEstimator):
     """
 
     name: ClassVar[str] = "base"
-    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {}
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        "inputs": [Options("logits", "probs")],
+    }
+
+    def __init__(self, *, inputs: Inputs = "logits") -> None:
+        self.inputs = inputs
 
     # ------------------------------------------------------------------ estimator API
     @property
@@ -135,7 +152,7 @@ class Calibrator(BaseEstimator):
                 out of range or not integer, a single-class split, bad weights.
         """
         self._validate_params()
-        z = to_numpy_logits(logits)
+        z = self._input_logits(logits)
         n, k = z.shape
         if n == 0:
             raise GencalInputError("logits: the calibration split is empty")
@@ -275,13 +292,29 @@ class Calibrator(BaseEstimator):
             )
         return y
 
+    def _input_logits(self, x: Any) -> np.ndarray:
+        """float64 logits of the input: ``log p`` for ``inputs="probs"``, else checked logits."""
+        if self.inputs == "probs":
+            return log_probabilities(to_numpy_logits(x, "probs"))
+        z = to_numpy_logits(x)
+        if looks_like_probabilities(z):
+            warnings.warn(
+                f"{type(self).__name__}: the logits look like probabilities (all {z.shape[0]} "
+                f"rows of {z.shape[1]} values are >= 0 and sum to 1); if they are, declare it "
+                "with inputs='probs' (command line: --probs), else temperatures run to their "
+                "bounds",
+                InputLooksLikeProbabilitiesWarning,
+                stacklevel=3,
+            )
+        return z
+
     def _check_transform_input(self, logits: Any) -> np.ndarray:
         if not self.is_fitted:
             raise NotFittedError(
                 f"{type(self).__name__} ({self.name!r}) is not fitted yet: "
                 "call fit(cal_logits, cal_labels) first"
             )
-        z = to_numpy_logits(logits)
+        z = self._input_logits(logits)
         if z.shape[1] != self.num_classes_:
             raise GencalInputError(
                 f"logits: has K={z.shape[1]} classes but the calibrator was fitted "

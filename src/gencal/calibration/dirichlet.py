@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from gencal.calibration.arrays import log_softmax_np, softmax_np
-from gencal.calibration.base import Calibrator
+from gencal.calibration.base import Calibrator, Inputs
 from gencal.calibration.lbfgs import minimize_lbfgs, nll_and_grad, normalised_weights
 from gencal.calibration.params import Constraint, Interval, Options, SequenceOf
 from gencal.calibration.registry import register_calibrator
@@ -70,7 +70,10 @@ class DirichletCalibration(Calibrator):
         reg_grid: tuple[float, ...] | list[float] = (1e-2, 1e-1, 1.0, 10.0, 1e2, 1e3, 1e4),
         max_iter: int = 500,
         cv_max_iter: int = 150,
-    ):
+        *,
+        inputs: Inputs = "logits",
+    ) -> None:
+        super().__init__(inputs=inputs)
         self.reg_lambda = reg_lambda
         self.reg_mu = reg_mu
         self.cv_folds = cv_folds

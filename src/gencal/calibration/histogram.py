@@ -8,6 +8,7 @@ import numpy as np
 
 from gencal.calibration.arrays import equal_width_bin
 from gencal.calibration.ats import equal_mass_pieces
+from gencal.calibration.base import Inputs
 from gencal.calibration.params import Constraint, Interval, Options
 from gencal.calibration.registry import register_calibrator
 from gencal.calibration.top_label import TopLabelCalibrator, top_label_and_correct
@@ -43,7 +44,14 @@ class HistogramBinning(TopLabelCalibrator):
         "strategy": [Options("equal_mass", "equal_width")],
     }
 
-    def __init__(self, n_bins: int = 15, strategy: str = "equal_mass") -> None:
+    def __init__(
+        self,
+        n_bins: int = 15,
+        strategy: str = "equal_mass",
+        *,
+        inputs: Inputs = "logits",
+    ) -> None:
+        super().__init__(inputs=inputs)
         self.n_bins = n_bins
         self.strategy = strategy
 

@@ -17,24 +17,27 @@ non-increasing ``h`` (:mod:`gencal.calibration.root_finding`).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 
 from gencal._checks import GencalInputError
-from gencal.calibration.base import Calibrator
+from gencal.calibration.base import Calibrator, Inputs
 from gencal.calibration.params import Constraint, Interval, Options
 from gencal.calibration.registry import register_calibrator
 from gencal.calibration.root_finding import solve_nonincreasing_root, solve_root_newton
 
 __all__ = [
     "SingleTemperatureCalibrator",
+    "TemperatureAtBoundWarning",
     "TemperatureProblem",
     "TemperatureScaling",
     "check_temperature_bounds",
     "fit_temperature",
     "in_log_t",
+    "warn_if_temperature_at_bound",
 ]
 
 
@@ -185,6 +188,55 @@ def fit_temperature(
     return float(np.exp(u))
 
 
+class TemperatureAtBoundWarning(UserWarning):
+    """Warned when a fitted temperature sits at its bound ``t_min`` or ``t_max``."""
+
+
+def warn_if_temperature_at_bound(owner: str, t: float, t_min: float, t_max: float) -> None:
+    """Warn (:class:`TemperatureAtBoundWarning`) when ``t`` is at ``t_min`` or ``t_max``.
+
+    At either bound the NLL kept falling towards it. Probabilities given as logits are a usual
+    cause (``inputs="probs"`` converts them): their spread of at most 1 makes softmax nearly
+    uniform, so the fit runs to ``t_min`` when the model is accurate. Otherwise the calibration
+    split is degenerate: at ``t_min`` (nearly) every sample is correct with a margin (training
+    data, too few samples); at ``t_max`` the labels do not go with the logits.
+
+    Args:
+        owner: name used in the message.
+        t: the fitted temperature.
+        t_min: lower bound.
+        t_max: upper bound.
+
+    Example:
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     warn_if_temperature_at_bound("ts", 100.0, 0.01, 100.0)
+        >>> "inputs='probs'" in str(caught[0].message)
+        True
+    """
+    if t >= t_max * (1 - 1e-9):
+        where = f"T = t_max = {t_max:g}: the NLL kept falling as T grew"
+        split = "labels that do not go with these logits"
+    elif t <= t_min * (1 + 1e-9):
+        where = f"T = t_min = {t_min:g}: the NLL kept falling as T -> 0"
+        split = (
+            "a degenerate calibration set where (nearly) every sample is correct with a margin "
+            "(training data, too few samples)"
+        )
+    else:
+        return
+    cause = (
+        f"{where}. Likely causes: probabilities passed as logits (declare inputs='probs', "
+        f"command line --probs), or {split}"
+    )
+    warnings.warn(
+        f"{owner}: fitted temperature at its bound, {cause}",
+        TemperatureAtBoundWarning,
+        stacklevel=4,
+    )
+
+
 def check_temperature_bounds(t_min: float, t_max: float) -> None:
     """Require ``t_min < t_max``.
 
@@ -246,7 +298,15 @@ class TemperatureScaling(SingleTemperatureCalibrator):
         "solver": [Options("newton", "brent")],
     }
 
-    def __init__(self, t_min: float = 1e-2, t_max: float = 1e2, solver: str = "newton") -> None:
+    def __init__(
+        self,
+        t_min: float = 1e-2,
+        t_max: float = 1e2,
+        solver: str = "newton",
+        *,
+        inputs: Inputs = "logits",
+    ) -> None:
+        super().__init__(inputs=inputs)
         self.t_min = t_min
         self.t_max = t_max
         self.solver = solver
@@ -258,3 +318,4 @@ class TemperatureScaling(SingleTemperatureCalibrator):
         self.temperature_ = fit_temperature(
             TemperatureProblem(z, y, w), "nll", self.t_min, self.t_max, solver=self.solver
         )
+        warn_if_temperature_at_bound(type(self).__name__, self.temperature_, self.t_min, self.t_max)

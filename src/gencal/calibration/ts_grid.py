@@ -7,6 +7,7 @@ from typing import ClassVar
 import numpy as np
 
 from gencal.calibration.arrays import equal_width_bin, softmax_np
+from gencal.calibration.base import Inputs
 from gencal.calibration.params import Constraint, Interval, Options, SequenceOf
 from gencal.calibration.registry import register_calibrator
 from gencal.calibration.temperature import SingleTemperatureCalibrator, TemperatureProblem
@@ -54,7 +55,10 @@ class GridTemperatureScaling(SingleTemperatureCalibrator):
         criterion: str = "ece",
         n_bins: int = 15,
         temperatures: list[float] | None = None,
+        *,
+        inputs: Inputs = "logits",
     ) -> None:
+        super().__init__(inputs=inputs)
         self.criterion = criterion
         self.n_bins = n_bins
         self.temperatures = temperatures

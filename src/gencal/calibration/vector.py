@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from gencal.calibration.base import Calibrator
+from gencal.calibration.base import Calibrator, Inputs
 from gencal.calibration.lbfgs import minimize_lbfgs, nll_and_grad, normalised_weights
 from gencal.calibration.params import Constraint, Interval
 from gencal.calibration.registry import register_calibrator
@@ -43,7 +43,14 @@ class VectorScaling(Calibrator):
         "max_iter": [Interval(int, 1, None, "left")],
     }
 
-    def __init__(self, reg: float = 0.0, max_iter: int = 1000) -> None:
+    def __init__(
+        self,
+        reg: float = 0.0,
+        max_iter: int = 1000,
+        *,
+        inputs: Inputs = "logits",
+    ) -> None:
+        super().__init__(inputs=inputs)
         self.reg = reg
         self.max_iter = max_iter
 
