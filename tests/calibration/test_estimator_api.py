@@ -29,7 +29,7 @@ def test_clone_and_set_params_round_trip(name, data):
     cal = get_calibrator(name)
     params = cal.get_params(deep=True)
     assert params == cal.get_params(deep=False)
-    assert params["inputs"] == "logits"
+    assert params["inputs"] == "logits" and params["balanced"] is False
     twin = clone(cal)
     assert type(twin) is type(cal) and twin is not cal
     assert twin.get_params() == params
@@ -95,6 +95,8 @@ def test_parameter_constraints(name, hp, words, data):
 def test_common_parameter_constraints(name):
     with pytest.raises(GencalInputError, match=r"'inputs' must be one of 'logits', 'probs'"):
         get_calibrator(name, inputs="proba")
+    with pytest.raises(GencalInputError, match=r"'balanced' must be a bool"):
+        get_calibrator(name, balanced=1)
 
 
 def test_cross_val_score_matches_manual_folds(data):

@@ -175,8 +175,9 @@ class AdaptiveTemperatureScaling(Calibrator):
         clip_slope: bool = True,
         *,
         inputs: Inputs = "logits",
+        balanced: bool = False,
     ) -> None:
-        super().__init__(inputs=inputs)
+        super().__init__(inputs=inputs, balanced=balanced)
         self.n_pieces = n_pieces
         self.min_piece_size = min_piece_size
         self.objective = objective

@@ -42,6 +42,7 @@ from gencal._checks import (
 from gencal.calibration.arrays import (
     as_input_type,
     check_sample_weight,
+    class_balanced_weights,
     log_probabilities,
     log_softmax_np,
     looks_like_probabilities,
@@ -86,10 +87,12 @@ class Calibrator(BaseEstimator):
     name: ClassVar[str] = "base"
     _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
         "inputs": [Options("logits", "probs")],
+        "balanced": [bool],
     }
 
-    def __init__(self, *, inputs: Inputs = "logits") -> None:
+    def __init__(self, *, inputs: Inputs = "logits", balanced: bool = False) -> None:
         self.inputs = inputs
+        self.balanced = balanced
 
     # ------------------------------------------------------------------ estimator API
     @property
@@ -140,6 +143,8 @@ class Calibrator(BaseEstimator):
             logits: the calibration split's logits (numpy or torch, any float dtype).
             labels: integer class indices.
             sample_weight: optional non-negative weights (a weight of 2 is a duplicated sample).
+                With ``balanced=True`` they are multiplied by
+                :func:`~gencal.calibration.class_balanced_weights` of ``labels``.
 
         Shape:
             ``logits``: ``[N, K]``; ``labels``, ``sample_weight``: ``[N]``.
@@ -158,6 +163,9 @@ class Calibrator(BaseEstimator):
             raise GencalInputError("logits: the calibration split is empty")
         y = self._check_fit_labels(labels, n, k)
         w = check_sample_weight(sample_weight, n)
+        if self.balanced:
+            cb = class_balanced_weights(y, k)
+            w = cb if w is None else w * cb
         self._fit(z, y, w)
         self.num_classes_ = k
         return self

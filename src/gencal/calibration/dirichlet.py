@@ -72,8 +72,9 @@ class DirichletCalibration(Calibrator):
         cv_max_iter: int = 150,
         *,
         inputs: Inputs = "logits",
+        balanced: bool = False,
     ) -> None:
-        super().__init__(inputs=inputs)
+        super().__init__(inputs=inputs, balanced=balanced)
         self.reg_lambda = reg_lambda
         self.reg_mu = reg_mu
         self.cv_folds = cv_folds

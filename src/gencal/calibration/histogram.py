@@ -50,8 +50,9 @@ class HistogramBinning(TopLabelCalibrator):
         strategy: str = "equal_mass",
         *,
         inputs: Inputs = "logits",
+        balanced: bool = False,
     ) -> None:
-        super().__init__(inputs=inputs)
+        super().__init__(inputs=inputs, balanced=balanced)
         self.n_bins = n_bins
         self.strategy = strategy
 

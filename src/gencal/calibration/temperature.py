@@ -305,8 +305,9 @@ class TemperatureScaling(SingleTemperatureCalibrator):
         solver: str = "newton",
         *,
         inputs: Inputs = "logits",
+        balanced: bool = False,
     ) -> None:
-        super().__init__(inputs=inputs)
+        super().__init__(inputs=inputs, balanced=balanced)
         self.t_min = t_min
         self.t_max = t_max
         self.solver = solver

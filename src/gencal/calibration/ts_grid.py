@@ -57,8 +57,9 @@ class GridTemperatureScaling(SingleTemperatureCalibrator):
         temperatures: list[float] | None = None,
         *,
         inputs: Inputs = "logits",
+        balanced: bool = False,
     ) -> None:
-        super().__init__(inputs=inputs)
+        super().__init__(inputs=inputs, balanced=balanced)
         self.criterion = criterion
         self.n_bins = n_bins
         self.temperatures = temperatures

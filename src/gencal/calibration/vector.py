@@ -49,8 +49,9 @@ class VectorScaling(Calibrator):
         max_iter: int = 1000,
         *,
         inputs: Inputs = "logits",
+        balanced: bool = False,
     ) -> None:
-        super().__init__(inputs=inputs)
+        super().__init__(inputs=inputs, balanced=balanced)
         self.reg = reg
         self.max_iter = max_iter
 
