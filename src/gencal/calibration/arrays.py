@@ -24,9 +24,11 @@ __all__ = [
     "log_probabilities",
     "log_softmax_np",
     "looks_like_probabilities",
+    "single_column_shape",
     "softmax_np",
     "to_numpy_logits",
     "top_confidence_np",
+    "two_columns",
 ]
 
 
@@ -274,3 +276,38 @@ def log_probabilities(p: np.ndarray, name: str = "probs") -> np.ndarray:
             f"{worst:.3g}); pass logits with inputs='logits'"
         )
     return np.log(np.maximum(p, LOG_PROBS_FLOOR))
+
+
+def single_column_shape(x: Any) -> tuple[int, ...] | None:
+    """The shape of a binary problem's single score column (``[N]`` or ``[N, 1]``), else ``None``.
+
+    Example:
+        >>> single_column_shape(np.zeros(3)), single_column_shape(np.zeros((3, 2)))
+        ((3,), None)
+    """
+    shape = tuple(as_tensor(x, "logits").shape)
+    if len(shape) == 1 or (len(shape) == 2 and shape[1] == 1):
+        return shape
+    return None
+
+
+def two_columns(x: Any, inputs: str = "logits") -> torch.Tensor:
+    """The two-class form of a single score column of class 1 (sigmoid convention).
+
+    A logit ``z`` becomes the logits ``[0, z]`` (``softmax([0, z])_1 = sigmoid(z)``); a
+    probability ``p`` becomes ``[1 - p, p]``.
+
+    Args:
+        x: scores of class 1.
+        inputs: ``"logits"`` or ``"probs"``.
+
+    Shape:
+        ``x``: ``[N]`` or ``[N, 1]``; output ``[N, 2]`` (a tensor; same dtype).
+
+    Example:
+        >>> two_columns(np.array([1.5, -2.0])).tolist()
+        [[0.0, 1.5], [0.0, -2.0]]
+    """
+    t = as_tensor(x, inputs).reshape(-1, 1)
+    other = 1 - t if inputs == "probs" else torch.zeros_like(t)
+    return torch.cat([other, t], dim=1)

@@ -46,8 +46,10 @@ from gencal.calibration.arrays import (
     log_probabilities,
     log_softmax_np,
     looks_like_probabilities,
+    single_column_shape,
     softmax_np,
     to_numpy_logits,
+    two_columns,
 )
 from gencal.calibration.params import Constraint, Options, validate_params
 from gencal.io import atomic_write_json
@@ -140,14 +142,17 @@ class Calibrator(BaseEstimator):
         """Fit on a calibration split.
 
         Args:
-            logits: the calibration split's logits (numpy or torch, any float dtype).
+            logits: the calibration split's logits (numpy or torch, any float dtype), or
+                probabilities with ``inputs="probs"``; a binary problem may give one column
+                (the logit or probability of class 1).
             labels: integer class indices.
             sample_weight: optional non-negative weights (a weight of 2 is a duplicated sample).
                 With ``balanced=True`` they are multiplied by
                 :func:`~gencal.calibration.class_balanced_weights` of ``labels``.
 
         Shape:
-            ``logits``: ``[N, K]``; ``labels``, ``sample_weight``: ``[N]``.
+            ``logits``: ``[N, K]``, or ``[N]`` / ``[N, 1]`` for two classes;
+            ``labels``, ``sample_weight``: ``[N]``.
 
         Returns:
             ``self``.
@@ -157,7 +162,7 @@ class Calibrator(BaseEstimator):
                 out of range or not integer, a single-class split, bad weights.
         """
         self._validate_params()
-        z = self._input_logits(logits)
+        z, _ = self._input_logits(logits)
         n, k = z.shape
         if n == 0:
             raise GencalInputError("logits: the calibration split is empty")
@@ -171,31 +176,39 @@ class Calibrator(BaseEstimator):
         return self
 
     def transform(self, logits: Any) -> Any:
-        """Calibrated logits (same type, dtype and device as the input).
+        """Calibrated logits, same type, dtype, device and layout as the input.
 
         Shape:
-            ``logits``: ``[N, K]``; output ``[N, K]``.
+            ``logits``: ``[N, K]``; output ``[N, K]``. A single column ``[N]`` / ``[N, 1]``
+            (binary) gives the calibrated logit of class 1 in the same shape.
         """
-        z = self._check_transform_input(logits)
-        return as_input_type(self._transform(z), logits)
+        z, shape = self._check_transform_input(logits)
+        out = self._transform(z)
+        if shape is not None:
+            out = (out[:, 1] - out[:, 0]).reshape(shape)
+        return as_input_type(out, logits)
 
     def predict_proba(self, logits: Any) -> Any:
-        """Calibrated probabilities (rows sum to 1), same type, dtype and device as the input.
+        """Calibrated probabilities (rows sum to 1), same type, dtype, device and layout.
 
         Shape:
-            ``logits``: ``[N, K]``; output ``[N, K]``.
+            ``logits``: ``[N, K]``; output ``[N, K]``. A single column ``[N]`` / ``[N, 1]``
+            (binary) gives the calibrated probability of class 1 in the same shape.
         """
-        z = self._check_transform_input(logits)
-        return as_input_type(self._predict_proba(z), logits)
+        z, shape = self._check_transform_input(logits)
+        p = self._predict_proba(z)
+        if shape is not None:
+            p = p[:, 1].reshape(shape)
+        return as_input_type(p, logits)
 
     def predict(self, logits: Any) -> Any:
         """Predicted class: argmax of the calibrated probabilities (first maximal index on ties).
 
         Shape:
-            ``logits``: ``[N, K]``; output ``[N]`` int64 (a tensor on the input's device for
-            tensor input, numpy otherwise).
+            ``logits``: ``[N, K]`` (or a binary single column); output ``[N]`` int64 (a tensor
+            on the input's device for tensor input, numpy otherwise).
         """
-        z = self._check_transform_input(logits)
+        z, _ = self._check_transform_input(logits)
         pred = self._predict_proba(z).argmax(axis=1)
         if isinstance(logits, torch.Tensor):
             return torch.from_numpy(pred).to(logits.device)
@@ -208,9 +221,10 @@ class Calibrator(BaseEstimator):
         ``cross_val_score``) maximises when no ``scoring`` is given.
 
         Shape:
-            ``logits``: ``[N, K]``; ``labels``, ``sample_weight``: ``[N]``.
+            ``logits``: ``[N, K]`` (or a binary single column); ``labels``,
+            ``sample_weight``: ``[N]``.
         """
-        z = self._check_transform_input(logits)
+        z, _ = self._check_transform_input(logits)
         y = self._check_fit_labels(labels, z.shape[0], z.shape[1], need_two=False)
         w = check_sample_weight(sample_weight, z.shape[0])
         nll = -log_softmax_np(self._transform(z))[np.arange(len(y)), y]
@@ -300,35 +314,42 @@ class Calibrator(BaseEstimator):
             )
         return y
 
-    def _input_logits(self, x: Any) -> np.ndarray:
-        """float64 logits of the input: ``log p`` for ``inputs="probs"``, else checked logits."""
+    def _input_logits(self, x: Any) -> tuple[np.ndarray, tuple[int, ...] | None]:
+        """float64 logits ``[N, K]`` of the input and, for a binary single column, its shape.
+
+        ``inputs="probs"``: ``log p`` of checked probabilities; else checked logits (with a
+        warning when they look like probabilities).
+        """
+        shape = single_column_shape(x)
+        if shape is not None:
+            x = two_columns(x, self.inputs)
         if self.inputs == "probs":
-            return log_probabilities(to_numpy_logits(x, "probs"))
+            return log_probabilities(to_numpy_logits(x, "probs")), shape
         z = to_numpy_logits(x)
         if looks_like_probabilities(z):
             warnings.warn(
                 f"{type(self).__name__}: the logits look like probabilities (all {z.shape[0]} "
                 f"rows of {z.shape[1]} values are >= 0 and sum to 1); if they are, declare it "
-                "with inputs='probs' (command line: --probs), else temperatures run to their "
-                "bounds",
+                "with inputs='probs' (command line: --probs), since softmax of probabilities "
+                "is not the model's distribution",
                 InputLooksLikeProbabilitiesWarning,
                 stacklevel=3,
             )
-        return z
+        return z, shape
 
-    def _check_transform_input(self, logits: Any) -> np.ndarray:
+    def _check_transform_input(self, logits: Any) -> tuple[np.ndarray, tuple[int, ...] | None]:
         if not self.is_fitted:
             raise NotFittedError(
                 f"{type(self).__name__} ({self.name!r}) is not fitted yet: "
                 "call fit(cal_logits, cal_labels) first"
             )
-        z = self._input_logits(logits)
+        z, shape = self._input_logits(logits)
         if z.shape[1] != self.num_classes_:
             raise GencalInputError(
                 f"logits: has K={z.shape[1]} classes but the calibrator was fitted "
                 f"with K={self.num_classes_}"
             )
-        return z
+        return z, shape
 
 
 def _jsonable(v: Any) -> Any:
