@@ -16,6 +16,7 @@ from gencal.calibration.dirichlet import DirichletCalibration
 from gencal.calibration.histogram import HistogramBinning
 from gencal.calibration.identity import IdentityCalibrator
 from gencal.calibration.isotonic import IsotonicCalibration
+from gencal.calibration.model import CalibratedModel
 from gencal.calibration.registry import (
     get_calibrator,
     list_calibrators,
@@ -28,6 +29,7 @@ from gencal.calibration.vector import VectorScaling
 
 __all__ = [
     "AdaptiveTemperatureScaling",
+    "CalibratedModel",
     "Calibrator",
     "DirichletCalibration",
     "GridTemperatureScaling",
