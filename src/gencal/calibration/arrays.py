@@ -95,6 +95,9 @@ def as_input_type(out: np.ndarray, ref: Any) -> Any:
 def softmax_np(z: np.ndarray) -> np.ndarray:
     """Row softmax of float64 logits (shifted by the row maximum, so ``exp`` never overflows).
 
+    Args:
+        z: float64 logits.
+
     Shape:
         ``z``: ``[N, K]``; output ``[N, K]``, rows sum to 1.
 
@@ -110,6 +113,9 @@ def softmax_np(z: np.ndarray) -> np.ndarray:
 def log_softmax_np(z: np.ndarray) -> np.ndarray:
     """Row log-softmax of float64 logits (stable).
 
+    Args:
+        z: float64 logits.
+
     Shape:
         ``z``: ``[N, K]``; output ``[N, K]``.
 
@@ -123,6 +129,9 @@ def log_softmax_np(z: np.ndarray) -> np.ndarray:
 
 def top_confidence_np(z: np.ndarray) -> np.ndarray:
     """Top-label softmax probability ``max_k softmax(z)_k`` per row (float64).
+
+    Args:
+        z: float64 logits.
 
     Shape:
         ``z``: ``[N, K]``; output ``[N]``.
@@ -233,6 +242,10 @@ PROBS_ATOL = 1e-4
 def looks_like_probabilities(z: np.ndarray, atol: float = PROBS_ATOL) -> bool:
     """Whether every entry is ``>= 0`` and every row sums to 1 within ``atol``.
 
+    Args:
+        z: float64 scores.
+        atol: tolerance on each row sum.
+
     Shape:
         ``z``: ``[N, K]``.
 
@@ -280,6 +293,9 @@ def log_probabilities(p: np.ndarray, name: str = "probs") -> np.ndarray:
 
 def single_column_shape(x: Any) -> tuple[int, ...] | None:
     """The shape of a binary problem's single score column (``[N]`` or ``[N, 1]``), else ``None``.
+
+    Args:
+        x: scores (numpy, tensor or list).
 
     Example:
         >>> single_column_shape(np.zeros(3)), single_column_shape(np.zeros((3, 2)))

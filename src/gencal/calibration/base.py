@@ -74,6 +74,15 @@ class Calibrator(BaseEstimator):
     parameters as JSON-able values. Their constructor arguments are the hyperparameters (stored
     unchanged, as scikit-learn requires) and ``_parameter_constraints`` declares what each may be.
 
+    Args:
+        inputs: ``"logits"`` (default) or ``"probs"``: probabilities are converted by ``log p``
+            (floored at ``LOG_PROBS_FLOOR``), which is exact for temperature methods since
+            softmax ignores a per-row shift. Undeclared input that looks like probabilities
+            (every entry ``>= 0``, every row summing to 1 within ``1e-4``) warns
+            (:class:`~gencal.InputLooksLikeProbabilitiesWarning`).
+        balanced: fit with :func:`~gencal.calibration.class_balanced_weights` of the labels,
+            multiplied with any ``sample_weight`` (every class gets the same total weight).
+
     Shape:
         ``logits``: ``[N, K]``; ``labels``, ``sample_weight``: ``[N]``; ``transform`` and
         ``predict_proba`` return ``[N, K]``, ``predict`` returns ``[N]``.
@@ -107,6 +116,9 @@ class Calibrator(BaseEstimator):
 
     def set_params(self, **params: Any) -> Calibrator:
         """Set hyperparameters by name (checked at the next ``fit``); returns ``self``.
+
+        Args:
+            **params: hyperparameter names and values.
 
         Raises:
             GencalInputError: a name that is not a hyperparameter (the valid ones are listed).
@@ -178,6 +190,9 @@ class Calibrator(BaseEstimator):
     def transform(self, logits: Any) -> Any:
         """Calibrated logits, same type, dtype, device and layout as the input.
 
+        Args:
+            logits: logits (probabilities with ``inputs="probs"``).
+
         Shape:
             ``logits``: ``[N, K]``; output ``[N, K]``. A single column ``[N]`` / ``[N, 1]``
             (binary) gives the calibrated logit of class 1 in the same shape.
@@ -191,6 +206,9 @@ class Calibrator(BaseEstimator):
     def predict_proba(self, logits: Any) -> Any:
         """Calibrated probabilities (rows sum to 1), same type, dtype, device and layout.
 
+        Args:
+            logits: logits (probabilities with ``inputs="probs"``).
+
         Shape:
             ``logits``: ``[N, K]``; output ``[N, K]``. A single column ``[N]`` / ``[N, 1]``
             (binary) gives the calibrated probability of class 1 in the same shape.
@@ -203,6 +221,9 @@ class Calibrator(BaseEstimator):
 
     def predict(self, logits: Any) -> Any:
         """Predicted class: argmax of the calibrated probabilities (first maximal index on ties).
+
+        Args:
+            logits: logits (probabilities with ``inputs="probs"``).
 
         Shape:
             ``logits``: ``[N, K]`` (or a binary single column); output ``[N]`` int64 (a tensor
@@ -220,6 +241,11 @@ class Calibrator(BaseEstimator):
         This is the score scikit-learn's model selection (``GridSearchCV``,
         ``cross_val_score``) maximises when no ``scoring`` is given.
 
+        Args:
+            logits: logits (probabilities with ``inputs="probs"``).
+            labels: integer class indices.
+            sample_weight: optional weights of the mean.
+
         Shape:
             ``logits``: ``[N, K]`` (or a binary single column); ``labels``,
             ``sample_weight``: ``[N]``.
@@ -231,7 +257,13 @@ class Calibrator(BaseEstimator):
         return -float(nll.mean() if w is None else (w @ nll) / w.sum())
 
     def fit_transform(self, logits: Any, labels: Any, sample_weight: Any = None) -> Any:
-        """``fit`` then ``transform`` the same logits."""
+        """``fit`` then ``transform`` the same logits.
+
+        Args:
+            logits: the calibration split's logits.
+            labels: integer class indices.
+            sample_weight: optional non-negative weights.
+        """
         return self.fit(logits, labels, sample_weight).transform(logits)
 
     # ------------------------------------------------------------------ JSON
@@ -271,7 +303,11 @@ class Calibrator(BaseEstimator):
         return obj
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write :meth:`to_json` to ``path`` atomically; returns the path."""
+        """Write :meth:`to_json` to ``path`` atomically; returns the path.
+
+        Args:
+            path: the JSON file to write.
+        """
         return atomic_write_json(path, self.to_json())
 
     @staticmethod

@@ -44,6 +44,8 @@ class DirichletCalibration(Calibrator):
         reg_grid: candidate strengths for the cross-validation.
         max_iter: L-BFGS iteration cap of the final fit.
         cv_max_iter: L-BFGS iteration cap of the cross-validation fits.
+        inputs: ``"logits"`` (default) or ``"probs"``: what ``fit`` / ``transform`` receive.
+        balanced: fit with class-balanced sample weights (times any ``sample_weight``).
 
     Example:
         >>> rng = np.random.default_rng(0)

@@ -30,6 +30,8 @@ class HistogramBinning(TopLabelCalibrator):
     Args:
         n_bins: number of bins (equal-mass bins with equal confidences merge).
         strategy: ``"equal_mass"`` or ``"equal_width"``.
+        inputs: ``"logits"`` (default) or ``"probs"``: what ``fit`` / ``transform`` receive.
+        balanced: fit with class-balanced sample weights (times any ``sample_weight``).
 
     Example:
         >>> rng = np.random.default_rng(0)

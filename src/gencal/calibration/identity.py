@@ -14,10 +14,14 @@ __all__ = ["IdentityCalibrator"]
 class IdentityCalibrator(Calibrator):
     """No calibration: ``transform(z) = z`` (still validates its input and needs ``fit``).
 
+    Args:
+        inputs: ``"logits"`` (default) or ``"probs"``: what ``fit`` / ``transform`` receive.
+        balanced: fit with class-balanced sample weights (times any ``sample_weight``).
+
     Example:
-        >>> z = np.array([[1.0, 0.0], [0.0, 1.0]])
+        >>> z = np.array([[2.0, 0.0], [0.0, 1.0]])
         >>> IdentityCalibrator().fit(z, np.array([0, 1])).transform(z).tolist()
-        [[1.0, 0.0], [0.0, 1.0]]
+        [[2.0, 0.0], [0.0, 1.0]]
     """
 
     def _fit(self, z: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> None:

@@ -23,6 +23,10 @@ class IsotonicCalibration(TopLabelCalibrator):
     confidence changes (:func:`~gencal.calibration.top_label.rescale_top_label`); the map is flat
     in places, so samples can tie and the argmax can change.
 
+    Args:
+        inputs: ``"logits"`` (default) or ``"probs"``: what ``fit`` / ``transform`` receive.
+        balanced: fit with class-balanced sample weights (times any ``sample_weight``).
+
     Example:
         >>> rng = np.random.default_rng(0)
         >>> z = rng.normal(size=(300, 3)) * 3

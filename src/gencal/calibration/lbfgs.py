@@ -78,6 +78,10 @@ def minimize_lbfgs(
 def normalised_weights(w: np.ndarray | None, n: int) -> np.ndarray:
     """Weights scaled to sum to 1 (uniform ``1/n`` when ``w`` is ``None``).
 
+    Args:
+        w: non-negative weights or ``None``.
+        n: number of samples.
+
     Example:
         >>> normalised_weights(np.array([1.0, 3.0]), 2).tolist()
         [0.25, 0.75]

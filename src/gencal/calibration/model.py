@@ -65,11 +65,19 @@ class CalibratedModel(nn.Module):
         self.output = output
 
     def forward(self, *args: Any, **kwargs: Any) -> torch.Tensor:
-        """Calibrated logits (or probabilities) of ``model(*args, **kwargs)``."""
+        """Calibrated logits (or probabilities) of ``model(*args, **kwargs)``.
+
+        Args:
+            *args: the model's positional inputs.
+            **kwargs: the model's keyword inputs.
+        """
         return self.calibrate(self.model(*args, **kwargs))
 
     def calibrate(self, logits: torch.Tensor) -> torch.Tensor:
         """Calibrate logits the model produced (same device, dtype and layout).
+
+        Args:
+            logits: the model's logits.
 
         Shape:
             ``logits``: ``[B, K]``, or ``[B]`` / ``[B, 1]`` (binary); output the same shape.
@@ -137,6 +145,10 @@ class CalibratedModel(nn.Module):
         return {"calibrator": self.calibrator.to_json(), "output": self.output}
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
-        """Restore the calibrator saved by :meth:`get_extra_state`."""
+        """Restore the calibrator saved by :meth:`get_extra_state`.
+
+        Args:
+            state: what :meth:`get_extra_state` returned.
+        """
         self.calibrator = load_calibrator(state["calibrator"])
         self.output = state["output"]

@@ -68,6 +68,9 @@ class Interval:
 class Options:
     """One of a fixed set of values (compared with ``==``; ``bool`` and numbers kept apart).
 
+    Args:
+        *values: the allowed values.
+
     Example:
         >>> Options("nll", "ece").accepts("nll"), str(Options("nll", "ece"))
         (True, "one of 'nll', 'ece'")
@@ -93,6 +96,9 @@ class Options:
 @dataclass(frozen=True)
 class SequenceOf:
     """A non-empty list or tuple whose items all meet ``item``.
+
+    Args:
+        item: the constraint every item must meet.
 
     Example:
         >>> SequenceOf(Interval(float, 0, None, "neither")).accepts([0.5, 2.0])

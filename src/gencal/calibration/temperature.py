@@ -90,28 +90,48 @@ class TemperatureProblem:
         return s, m1, m2
 
     def nll_grad(self, beta: float) -> float:
-        """Weighted sum of ``E_p[z'] - z'_y`` at ``T = 1/beta`` (the NLL's ``beta``-derivative)."""
+        """Weighted sum of ``E_p[z'] - z'_y`` at ``T = 1/beta`` (the NLL's ``beta``-derivative).
+
+        Args:
+            beta: inverse temperature ``1/T``.
+        """
         _, m1, _ = self._moments(beta, False)
         return self._sum(m1 - self.zy)
 
     def nll_grad_and_slope(self, beta: float) -> tuple[float, float]:
-        """:meth:`nll_grad` and its derivative ``sum w Var_p(z') >= 0``."""
+        """:meth:`nll_grad` and its derivative ``sum w Var_p(z') >= 0``.
+
+        Args:
+            beta: inverse temperature ``1/T``.
+        """
         _, m1, m2 = self._moments(beta, True)
         return self._sum(m1 - self.zy), self._sum(np.maximum(m2 - m1 * m1, 0.0))
 
     def conf_gap(self, beta: float) -> float:
-        """Weighted sum of ``conf - correct`` at ``T = 1/beta``."""
+        """Weighted sum of ``conf - correct`` at ``T = 1/beta``.
+
+        Args:
+            beta: inverse temperature ``1/T``.
+        """
         s, _, _ = self._moments(beta, False)
         return self._sum(1.0 / s - self.correct)
 
     def conf_gap_and_slope(self, beta: float) -> tuple[float, float]:
-        """:meth:`conf_gap` and its derivative ``sum w conf * (-E_p[z']) >= 0``."""
+        """:meth:`conf_gap` and its derivative ``sum w conf * (-E_p[z']) >= 0``.
+
+        Args:
+            beta: inverse temperature ``1/T``.
+        """
         s, m1, _ = self._moments(beta, False)
         conf = 1.0 / s
         return self._sum(conf - self.correct), self._sum(-conf * m1)
 
     def nll(self, beta: float) -> float:
-        """Weighted sum of per-sample NLL at ``T = 1/beta``."""
+        """Weighted sum of per-sample NLL at ``T = 1/beta``.
+
+        Args:
+            beta: inverse temperature ``1/T``.
+        """
         s = self.zs * beta
         lse = np.log(np.exp(s).sum(axis=1))
         return self._sum(lse - self.zy * beta)
@@ -189,7 +209,17 @@ def fit_temperature(
 
 
 class TemperatureAtBoundWarning(UserWarning):
-    """Warned when a fitted temperature sits at its bound ``t_min`` or ``t_max``."""
+    """Warned when a fitted temperature sits at its bound ``t_min`` or ``t_max``.
+
+    Example:
+        >>> import warnings
+        >>> z = np.array([[4.0, 0.0], [0.0, 4.0]])
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     _ = TemperatureScaling().fit(z, np.array([0, 1]))  # all correct: T -> t_min
+        >>> caught[0].category.__name__
+        'TemperatureAtBoundWarning'
+    """
 
 
 def warn_if_temperature_at_bound(owner: str, t: float, t_min: float, t_max: float) -> None:
@@ -240,6 +270,10 @@ def warn_if_temperature_at_bound(owner: str, t: float, t_min: float, t_max: floa
 def check_temperature_bounds(t_min: float, t_max: float) -> None:
     """Require ``t_min < t_max``.
 
+    Args:
+        t_min: lower temperature bound.
+        t_max: upper temperature bound.
+
     Raises:
         GencalInputError: naming both values.
 
@@ -253,8 +287,17 @@ def check_temperature_bounds(t_min: float, t_max: float) -> None:
 class SingleTemperatureCalibrator(Calibrator):
     """Base of calibrators that divide every logit by one fitted ``temperature_``.
 
-    Subclasses implement ``_fit`` and set ``temperature_``; the transform ``z / T``, the JSON
-    state and the torch path are shared.
+    Subclasses implement ``_fit`` and set ``temperature_``; the transform ``z / T`` and the JSON
+    state are shared (and :class:`~gencal.calibration.CalibratedModel` applies ``z / T`` in torch).
+
+    Example:
+        >>> class Halve(SingleTemperatureCalibrator):
+        ...     def _fit(self, z, y, w):
+        ...         self.temperature_ = 2.0
+        >>> Halve().fit(np.array([[2.0, 0.0], [0.0, 2.0]]), np.array([0, 1])).transform(
+        ...     np.array([[4.0, 0.0]])
+        ... ).tolist()
+        [[2.0, 0.0]]
     """
 
     temperature_: float
@@ -281,6 +324,8 @@ class TemperatureScaling(SingleTemperatureCalibrator):
         t_max: largest temperature.
         solver: ``"newton"`` or ``"brent"`` (bracket expansion + :func:`scipy.optimize.brentq`
             on the derivative: same root, about twice the passes).
+        inputs: ``"logits"`` (default) or ``"probs"``: what ``fit`` / ``transform`` receive.
+        balanced: fit with class-balanced sample weights (times any ``sample_weight``).
 
     Example:
         >>> rng = np.random.default_rng(0)

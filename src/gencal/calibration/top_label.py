@@ -61,6 +61,17 @@ class TopLabelCalibrator(Calibrator):
 
     ``predict_proba`` is :func:`rescale_top_label` of the mapped confidence and ``transform``
     its log.
+
+    Example:
+        >>> class Shrink(TopLabelCalibrator):  # every top-label confidence becomes 0.5
+        ...     def _fit(self, z, y, w):
+        ...         pass
+        ...
+        ...     def _top_map(self, c):
+        ...         return np.full_like(c, 0.5)
+        >>> z = np.log(np.array([[0.8, 0.1, 0.1], [0.2, 0.6, 0.2]]))
+        >>> Shrink().fit(z, np.array([0, 1])).predict_proba(z).round(6).tolist()
+        [[0.5, 0.25, 0.25], [0.25, 0.5, 0.25]]
     """
 
     def _top_map(self, c: np.ndarray) -> np.ndarray:
@@ -76,6 +87,10 @@ class TopLabelCalibrator(Calibrator):
 
 def top_label_and_correct(z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Top-label confidence and whether the top label is right (as float), per row.
+
+    Args:
+        z: float64 logits.
+        y: integer labels.
 
     Shape:
         ``z``: ``[N, K]``; ``y``: ``[N]``; both outputs ``[N]``.

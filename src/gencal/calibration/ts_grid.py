@@ -35,6 +35,8 @@ class GridTemperatureScaling(SingleTemperatureCalibrator):
             given) or ``"nll"``.
         n_bins: bins of the ECE.
         temperatures: the grid (default ``0.1, 0.2, ..., 10.0``).
+        inputs: ``"logits"`` (default) or ``"probs"``: what ``fit`` / ``transform`` receive.
+        balanced: fit with class-balanced sample weights (times any ``sample_weight``).
 
     Example:
         >>> rng = np.random.default_rng(0)

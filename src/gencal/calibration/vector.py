@@ -29,6 +29,8 @@ class VectorScaling(Calibrator):
     Args:
         reg: L2 penalty on the biases.
         max_iter: L-BFGS iteration cap.
+        inputs: ``"logits"`` (default) or ``"probs"``: what ``fit`` / ``transform`` receive.
+        balanced: fit with class-balanced sample weights (times any ``sample_weight``).
 
     Example:
         >>> rng = np.random.default_rng(0)
