@@ -75,8 +75,10 @@ def test_state_dict_carries_the_calibrator():
     state = cm.state_dict()
     net2, _, _ = _setup(seed=5)
     other = CalibratedModel(net2, "ats")
-    with pytest.raises(NotFittedError):
+    with pytest.raises(NotFittedError, match="not fitted"):
         other(x[:3])
+    with pytest.raises(NotFittedError, match="not fitted"):
+        CalibratedModel(net2, "ts")(x[:3])
     other.load_state_dict(state)
     cm.eval()
     other.eval()

@@ -8,7 +8,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from gencal._checks import GencalInputError
+from gencal._checks import GencalInputError, NotFittedError
 from gencal.calibration.base import Calibrator
 from gencal.calibration.registry import get_calibrator, load_calibrator
 from gencal.calibration.temperature import SingleTemperatureCalibrator
@@ -85,7 +85,10 @@ class CalibratedModel(nn.Module):
         cal = self.calibrator
         if isinstance(cal, SingleTemperatureCalibrator) and cal.inputs == "logits":
             if not cal.is_fitted:
-                cal.transform(logits)  # raises the NotFittedError
+                raise NotFittedError(
+                    f"CalibratedModel: the calibrator {cal.name!r} is not fitted yet: "
+                    "call fit(loader) first"
+                )
             z = logits / cal.temperature_
             if self.output == "logits":
                 return z
