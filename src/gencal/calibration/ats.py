@@ -249,6 +249,13 @@ class AdaptiveTemperatureScaling(Calibrator):
     def fit(
         self, logits: Any, labels: Any, sample_weight: Any = None
     ) -> AdaptiveTemperatureScaling:
+        """:meth:`Calibrator.fit`, then a warning when the global temperature is at a bound.
+
+        Args:
+            logits: the calibration split's logits.
+            labels: integer class indices.
+            sample_weight: optional non-negative weights.
+        """
         super().fit(logits, labels, sample_weight)
         warn_if_temperature_at_bound(
             type(self).__name__, self.temperature_global_, self.t_min, self.t_max
