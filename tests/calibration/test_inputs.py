@@ -35,6 +35,11 @@ def test_probs_declared_equal_the_logits_they_came_from(name, data):
     out = from_probs.predict_proba(p32)
     assert out.dtype == torch.float32
     np.testing.assert_allclose(out.numpy(), from_logits.predict_proba(zt), atol=2e-6)
+    # half-precision probabilities are accepted (their rows sum to 1 only to ~1e-3)
+    p16 = torch.tensor(ref_softmax(zt), dtype=torch.float16)
+    out16 = from_probs.predict_proba(p16)
+    assert out16.dtype == torch.float16
+    np.testing.assert_allclose(out16.float().numpy(), from_logits.predict_proba(zt), atol=2e-3)
 
 
 @pytest.mark.parametrize("name", list_calibrators())

@@ -258,7 +258,7 @@ def looks_like_probabilities(z: np.ndarray, atol: float = PROBS_ATOL) -> bool:
     return bool(np.abs(z.sum(axis=1) - 1).max() <= atol)
 
 
-def log_probabilities(p: np.ndarray, name: str = "probs") -> np.ndarray:
+def log_probabilities(p: np.ndarray, name: str = "probs", atol: float = PROBS_ATOL) -> np.ndarray:
     """Logits ``log(p)`` of probabilities, floored at ``LOG_PROBS_FLOOR`` (so zeros stay finite).
 
     ``softmax(log p) = p``, and a per-row shift of logits changes no softmax, so temperature
@@ -267,13 +267,13 @@ def log_probabilities(p: np.ndarray, name: str = "probs") -> np.ndarray:
     Args:
         p: probabilities (rows on the simplex).
         name: argument name used in error messages.
+        atol: tolerance on each row sum (plus float32 rounding).
 
     Shape:
         ``p``: ``[N, K]``; output ``[N, K]``.
 
     Raises:
-        GencalInputError: negative entries or rows that do not sum to 1 (within
-            ``PROBS_ATOL``, plus float32 rounding).
+        GencalInputError: negative entries or rows that do not sum to 1 within ``atol``.
 
     Example:
         >>> np.exp(log_probabilities(np.array([[0.25, 0.75]])))
@@ -285,7 +285,7 @@ def log_probabilities(p: np.ndarray, name: str = "probs") -> np.ndarray:
             f"(min {p.min():.3g}); pass logits with inputs='logits'"
         )
     worst = float(np.abs(p.sum(axis=1) - 1).max()) if p.size else 0.0
-    if worst > PROBS_ATOL + 2 * p.shape[1] * 6e-8:  # float32 rows carry ~K eps of rounding
+    if worst > atol + 2 * p.shape[1] * 6e-8:  # float32 rows carry ~K eps of rounding
         raise GencalInputError(
             f"{name}: inputs='probs' was declared but rows do not sum to 1 (worst row off by "
             f"{worst:.3g}); pass logits with inputs='logits'"
