@@ -227,8 +227,7 @@ def equal_width_bin(conf: np.ndarray, n_bins: int) -> np.ndarray:
         >>> equal_width_bin(np.array([0.0, 0.2, 0.21, 1.0]), 5).tolist()
         [0, 0, 1, 4]
     """
-    # imported here: gencal.metrics pulls in torchmetrics, which the light core avoids
-    from gencal.metrics._inputs import bin_index
+    from gencal.metrics.binning import bin_index
 
     return bin_index(torch.from_numpy(np.ascontiguousarray(conf)), n_bins).numpy()
 

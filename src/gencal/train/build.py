@@ -18,17 +18,16 @@ import inspect
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
+
+from gencal.train.identity import plain_config
 
 __all__ = ["build_callbacks", "build_loggers", "build_loss", "build_model"]
 
 
 def _plain(node: Any) -> dict[str, Any]:
-    if node is None:
-        return {}
-    if isinstance(node, DictConfig):
-        return OmegaConf.to_container(node, resolve=True)
-    return dict(node)
+    """A config node as a plain dict (``{}`` for a missing node)."""
+    return {} if node is None else dict(plain_config(node))
 
 
 def _accepts(fn: Any, name: str) -> bool:

@@ -24,10 +24,11 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from gencal._checks import GencalInputError
+from gencal.train.identity import plain_config
 
 __all__ = [
     "EpochShardSampler",
@@ -61,10 +62,6 @@ class RunData:
         return len(self.class_names)
 
 
-def _plain(obj: Any) -> Any:
-    return OmegaConf.to_container(obj, resolve=True) if isinstance(obj, DictConfig) else obj
-
-
 def build_run_data(cfg: DictConfig) -> RunData:
     """Load the dataset, make it long-tailed or a balanced subset if asked, split off the cal set.
 
@@ -77,7 +74,7 @@ def build_run_data(cfg: DictConfig) -> RunData:
     from gencal.data import balanced_subset, load_dataset, stratified_split
 
     d = cfg.data
-    kwargs = dict(_plain(d.get("kwargs")) or {})
+    kwargs = dict(plain_config(d.get("kwargs")) or {})
     frac = float(d.cal_fraction)
     if not 0.0 < frac < 1.0:
         raise GencalInputError(

@@ -25,7 +25,14 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["DIGEST_LENGTH", "NON_SEMANTIC_KEYS", "config_diff", "run_digest", "semantic_config"]
+__all__ = [
+    "DIGEST_LENGTH",
+    "NON_SEMANTIC_KEYS",
+    "config_diff",
+    "plain_config",
+    "run_digest",
+    "semantic_config",
+]
 
 #: hex digits of the digest in a run folder's name
 DIGEST_LENGTH = 8
@@ -58,8 +65,14 @@ NON_SEMANTIC_KEYS: tuple[str, ...] = (
 )
 
 
-def _plain(cfg: Any) -> Any:
-    """A resolved plain-Python copy of ``cfg`` (DictConfig, dict, list or scalar)."""
+def plain_config(cfg: Any) -> Any:
+    """A resolved plain-Python copy of ``cfg`` (DictConfig, dict, list or scalar).
+
+    Example:
+        >>> from omegaconf import OmegaConf
+        >>> plain_config(OmegaConf.create({"a": 1, "b": "${a}"}))
+        {'a': 1, 'b': 1}
+    """
     try:
         from omegaconf import DictConfig, ListConfig, OmegaConf
 
@@ -68,9 +81,9 @@ def _plain(cfg: Any) -> Any:
     except ImportError:  # pragma: no cover - omegaconf ships with the train extra
         pass
     if isinstance(cfg, Mapping):
-        return {str(k): _plain(v) for k, v in cfg.items()}
+        return {str(k): plain_config(v) for k, v in cfg.items()}
     if isinstance(cfg, (list, tuple)):
-        return [_plain(v) for v in cfg]
+        return [plain_config(v) for v in cfg]
     return cfg
 
 
@@ -99,7 +112,7 @@ def semantic_config(cfg: Any) -> dict[str, Any]:
         >>> semantic_config({"seed": 1, "output_root": "runs", "trainer": {"epochs": 5, "threads": 2}})
         {'seed': 1, 'trainer': {'epochs': 5}}
     """
-    tree = _plain(cfg)
+    tree = plain_config(cfg)
     if not isinstance(tree, dict):
         raise TypeError(f"cfg: expected a mapping, got {type(cfg).__name__}")
     for key in NON_SEMANTIC_KEYS:

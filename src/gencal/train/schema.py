@@ -232,10 +232,10 @@ def validate_config(cfg: Any) -> None:
     """
     from omegaconf.errors import OmegaConfBaseException
 
-    from gencal.train.identity import _plain
+    from gencal.train.identity import plain_config
 
     try:
-        tree = _plain(cfg)
+        tree = plain_config(cfg)
     except OmegaConfBaseException as exc:  # e.g. a mandatory value (???) left unset
         key = getattr(exc, "full_key", None) or "?"
         raise ConfigError([f"{key}: {str(exc).splitlines()[0]}"]) from exc
