@@ -42,13 +42,23 @@ def find_run_dirs(experiment_dir: str | os.PathLike[str]) -> list[Path]:
 
 
 def collect_records(experiment_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Read every record of an experiment. All corrupt records are reported together."""
+    """Read every record of an experiment. All corrupt records are reported together.
+
+    Each record gets its run's saved config as ``config`` (``config.yaml`` or the meta of
+    ``logits.npz``; see :func:`gencal.bench.cells.load_run_config`), None when there is none:
+    the report groups runs into rows by it.
+    """
+    from gencal.bench.cells import load_run_config
+
     records: list[dict[str, Any]] = []
     problems: dict[Path, str] = {}
     for rd in find_run_dirs(experiment_dir):
-        for p in sorted((rd / "eval").glob("*.json")):
+        config = None
+        for i, p in enumerate(sorted((rd / "eval").glob("*.json"))):
+            if i == 0:
+                config = load_run_config(rd)
             try:
-                records.append(read_record(p))
+                records.append({**read_record(p), "config": config})
             except CorruptRecordError as exc:
                 problems.update(exc.problems)
     if problems:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -43,6 +44,7 @@ __all__ = [
     "EvalSummary",
     "evaluate_run",
     "evaluate_runs",
+    "fitted_scalars",
     "parse_calibrators",
     "run_identity",
 ]
@@ -111,18 +113,26 @@ def _get(cfg: Any, dotted: str, default: Any = None) -> Any:
 def run_identity(run_dir: Path, meta: Mapping[str, Any]) -> dict[str, Any]:
     """experiment/data/model/loss/seed of a run.
 
-    The folder name ``<data>__<model>__<loss>__s<seed>[__<key>=<value>...]`` written by
-    gencal.train is the source of truth when it parses: it tells long-tailed data apart
-    (``digits-lt10``) and carries the extra grid keys of a sweep, which are appended to the
-    loss label (``focal[loss.gamma=1]``) so that different settings never pool as seeds.
-    Otherwise (a custom ``run_name``) the run's config gives the names.
+    The folder name ``<data>__<model>__<loss>__s<seed>-<digest>`` written by gencal.train
+    (or ``<data>__<model>__<loss>__s<seed>[__<key>=<value>...]`` in older run folders) is the
+    source of truth for data, model and loss when it parses: it tells long-tailed data apart
+    (``digits-lt10``); the extra grid keys of old folders are appended to the loss label
+    (``focal[loss.gamma=1]``) so that different settings never pool as seeds. Otherwise (a
+    custom ``run_name``) the run's config gives the names. The report tells configurations
+    apart by their saved config (:mod:`gencal.bench.cells`), not by these names.
+
+    Example:
+        >>> from pathlib import Path
+        >>> run_identity(Path("runs/demo/digits__mlp__gce__s2-0a1b2c3d"), {})["seed"]
+        2
     """
     cfg = meta.get("config") or {}
     parts = run_dir.name.split("__")
     fb: dict[str, Any] = {}
-    if len(parts) >= 4 and parts[3].startswith("s") and parts[3][1:].lstrip("-").isdigit():
+    seed_part = parts[3].split("-", 1)[0] if len(parts) >= 4 else ""
+    if seed_part.startswith("s") and seed_part[1:].isdigit():
         loss = parts[2] + (f"[{','.join(parts[4:])}]" if len(parts) > 4 else "")
-        fb = {"data": parts[0], "model": parts[1], "loss": loss, "seed": int(parts[3][1:])}
+        fb = {"data": parts[0], "model": parts[1], "loss": loss, "seed": int(seed_part[1:])}
     ident = {
         "experiment": _get(cfg, "experiment") or run_dir.parent.name,
         "data": fb.get("data") or _get(cfg, "data.name"),
@@ -175,6 +185,42 @@ def score_test_predictions(
     return {k: float(v) for k, v in rec.items()}
 
 
+def fitted_scalars(cal: Any) -> dict[str, float]:
+    """The fitted scalar attributes of a calibrator: public names ending in ``_``.
+
+    What a calibrator chose when fitted (a temperature, a number of pieces, a shrinkage) is
+    shown in the report per row; arrays and the class count are left out.
+
+    Args:
+        cal: a fitted calibrator (any object with attributes).
+
+    Returns:
+        ``{attribute name: float}`` in attribute order.
+
+    Example:
+        >>> class Fitted:
+        ...     def __init__(self):
+        ...         self.temperature_, self.n_pieces_, self.edges_ = 1.5, 3, [0.0, 1.0]
+        >>> fitted_scalars(Fitted())
+        {'temperature_': 1.5, 'n_pieces_': 3.0}
+    """
+    out: dict[str, float] = {}
+    for k, v in vars(cal).items():
+        if not k.endswith("_") or k.startswith("_") or k in _NOT_CHOICES:
+            continue
+        if isinstance(v, bool) or not (isinstance(v, numbers.Real) or np.ndim(v) == 0):
+            continue
+        try:
+            out[k] = float(v)
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+#: Fitted attributes that describe the data, not a choice of the calibrator.
+_NOT_CHOICES = frozenset({"num_classes_", "n_features_in_", "classes_"})
+
+
 def _evaluate_one(
     run: Any, spec: CalibratorSpec, ident: Mapping[str, Any], n_bins: int
 ) -> dict[str, Any]:
@@ -195,7 +241,8 @@ def _evaluate_one(
         "calibrator": spec.name,
         "calibrator_name": spec.registry_name,
         "calibrator_hparams": dict(spec.hparams),
-        "calibrator_state": cal.state_dict_json(),
+        "calibrator_state": cal.to_json(),
+        "fitted": fitted_scalars(cal),
         "fit_time_s": fit_time,
         "n_cal": int(cal_labels.shape[0]),
         "n_test": int(test_labels.shape[0]),

@@ -14,6 +14,7 @@ from typing import Any
 from gencal._checks import GencalInputError
 from gencal.bench.aggregate import collect_records, write_results_csv
 from gencal.bench.evaluate import EvalSummary, evaluate_runs, parse_calibrators
+from gencal.bench.report.settings import ReportSettings
 
 __all__ = ["BenchResult", "compose_config", "experiment_dir", "run_bench"]
 
@@ -90,13 +91,18 @@ def run_bench(
     records = [r for r in all_records if r["run"] in {d.name for d in run_dirs}]
     write_results_csv(exp, all_records)
     report_dir = None
-    loss_order = _grid_losses(cfg) or ["ce", "gce", "focal", "flsd53"]
+    settings = ReportSettings.from_config(cfg)
+    loss_order = _grid_losses(cfg) or settings.loss_order
     cal_order = [c.name for c in calibrators]
     if report and records:
         from gencal.bench.report import build_report
 
         report_dir = build_report(
-            exp, figures=figures, loss_order=loss_order, calibrator_order=cal_order
+            exp,
+            figures=figures,
+            settings=settings,
+            loss_order=loss_order,
+            calibrator_order=cal_order,
         )
     return BenchResult(exp, run_dirs, ev, report_dir, records, pending, loss_order, cal_order)
 
