@@ -44,9 +44,9 @@ def find_run_dirs(experiment_dir: str | os.PathLike[str]) -> list[Path]:
 def collect_records(experiment_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Read every record of an experiment. All corrupt records are reported together.
 
-    Each record gets its run's saved config as ``config`` (``config.yaml`` or the meta of
-    ``logits.npz``; see :func:`gencal.bench.cells.load_run_config`), None when there is none:
-    the report groups runs into rows by it.
+    Each record without a ``config`` field gets its run's saved config there (``config.yaml``
+    or the meta of ``logits.npz``; see :func:`gencal.bench.cells.load_run_config`), None when
+    there is none: the report groups runs into rows by it.
     """
     from gencal.bench.cells import load_run_config
 
@@ -58,7 +58,9 @@ def collect_records(experiment_dir: str | os.PathLike[str]) -> list[dict[str, An
             if i == 0:
                 config = load_run_config(rd)
             try:
-                records.append({**read_record(p), "config": config})
+                rec = read_record(p)
+                rec.setdefault("config", config)
+                records.append(rec)
             except CorruptRecordError as exc:
                 problems.update(exc.problems)
     if problems:

@@ -338,7 +338,7 @@ def paired_tables(
         if same_cal:
             cols = ["Loss", "vs", "Calibrator", "n", "test"]
         else:
-            cols = ["Loss", "Calibrator", "vs", "Calibrator ", "n", "test"]
+            cols = ["Loss", "Calibrator", "vs loss", "vs calibrator", "n", "test"]
         lead = len(cols)
         cols += [spec.label for spec, _ in used]
         rows, bold = [], set()
