@@ -289,8 +289,9 @@ def parse_comparisons(
         The comparisons, in spec order.
 
     Example:
-        >>> recs = [{"data": "d", "model": "m", "loss": lo, "calibrator": c}
-        ...         for lo in ("gce", "focal(gamma=1)", "focal(gamma=3)") for c in ("ts", "ats")]
+        >>> rows = {"gce": "gce", "focal(gamma=1)": "focal", "focal(gamma=3)": "focal"}
+        >>> recs = [{"data": "d", "model": "m", "loss": row, "loss_name": name, "calibrator": c}
+        ...         for row, name in rows.items() for c in ("ts", "ats")]
         >>> [(c.loss, c.reference) for c in parse_comparisons(["gce+ats vs focal+ts"], recs)]
         [('gce', 'focal(gamma=1)'), ('gce', 'focal(gamma=3)')]
     """

@@ -6,7 +6,8 @@ makes no network request (no CDN, no web font), so it opens offline and can be m
 - Sorting: a click on a column header sorts the table's rows by that column (again: reversed).
   A cell that starts with a number sorts by it (``"1.63 ± 0.15"`` -> 1.63, ``"Δ -0.12 (p=…)"`` ->
   -0.12), others by their text; empty cells (``–``) go last.
-- Figures: a click on a figure shows it at full size over the page; a click or Escape closes it.
+- Figures: a click on a figure shows it over the page, as large as the window allows; a click or
+  Escape closes it.
 """
 
 from __future__ import annotations
@@ -26,14 +27,14 @@ table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:13px}.tw{overflow-x
 th,td{border:1px solid #ccc;padding:3px 8px;text-align:right;white-space:nowrap}
 th{background:#f0f0f0;cursor:pointer;user-select:none}th:hover{background:#e2e8f0}
 th.asc::after{content:" \\25B2";font-size:10px}th.desc::after{content:" \\25BC";font-size:10px}
-td:first-child,td:nth-child(2){text-align:left}
+td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){text-align:left}
 tbody tr:nth-child(even){background:#fafafa}
 .note{color:#555;font-size:13px;max-width:60em}
 figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee;cursor:zoom-in}
 figcaption{color:#555;font-size:13px}code{background:#f4f4f4;padding:0 3px}
 #zoom{display:none;position:fixed;inset:0;background:rgba(0,0,0,.8);z-index:10;
 cursor:zoom-out;align-items:center;justify-content:center}
-#zoom.open{display:flex}#zoom img{max-width:96vw;max-height:96vh;background:#fff}
+#zoom.open{display:flex}#zoom img{width:96vw;height:94vh;object-fit:contain}
 """
 
 _JS = """
