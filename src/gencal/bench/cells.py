@@ -40,6 +40,9 @@ _UNSET = object()
 def load_run_config(run_dir: Path) -> dict[str, Any] | None:
     """The saved config of a run folder: ``config.yaml``, else ``logits.npz``'s ``meta["config"]``.
 
+    Args:
+        run_dir: a run folder.
+
     Returns:
         The config as plain containers, or None when neither file holds one.
     """
@@ -161,6 +164,15 @@ def label_rows(
         New record dicts (same order) with ``config`` (None where not found), ``loss``,
         ``loss_name`` and, where it exists, ``reference_row`` set. Labelling them again gives
         the same labels.
+
+    Example:
+        >>> def rec(loss, seed, **loss_keys):
+        ...     cfg = {"seed": seed, "loss": {"name": loss, **loss_keys}, "trainer": {"epochs": 5}}
+        ...     return {"data": "d", "model": "m", "loss": loss, "seed": seed,
+        ...             "run": f"{loss}{loss_keys}{seed}", "config": cfg}
+        >>> recs = [rec("ce", 0), rec("ce", 1), rec("focal", 0, gamma=1), rec("focal", 0, gamma=3)]
+        >>> [(r["loss"], r.get("reference_row")) for r in label_rows(recs)]
+        [('ce', None), ('ce', None), ('focal(gamma=1)', 'ce'), ('focal(gamma=3)', 'ce')]
     """
     exp = Path(experiment_dir) if experiment_dir is not None else None
     configs: dict[str, dict[str, Any] | None] = {}

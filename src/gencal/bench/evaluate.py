@@ -63,7 +63,26 @@ class CalibratorSpec:
 
 
 def parse_calibrators(spec: Iterable[Any] | None) -> list[CalibratorSpec]:
-    """Accept ``["none", "ts", {"name": "ats", "n_bins": 10}, {"ats10": {"name": "ats", ...}}]``."""
+    """Read the ``calibrators`` list of a config into :class:`CalibratorSpec` entries.
+
+    Entries are registry names (``"ts"``), mappings with a ``name`` (and optional ``label``)
+    plus hyper-parameters, or one-key mappings ``{label: {name: ..., ...}}``; a string is split
+    on commas. None gives the default ``none ts ats``.
+
+    Args:
+        spec: the list (or comma-separated string).
+
+    Returns:
+        One spec per entry; labels (record file names) are unique.
+
+    Raises:
+        GencalInputError: an entry cannot be read, a label repeats, or the list is empty.
+
+    Example:
+        >>> [(c.name, c.registry_name, c.hparams)
+        ...  for c in parse_calibrators(["ts", {"ats8": {"name": "ats", "n_pieces": 8}}])]
+        [('ts', 'ts', ()), ('ats8', 'ats', (('n_pieces', 8),))]
+    """
     if spec is None:
         spec = DEFAULT_CALIBRATORS
     if isinstance(spec, str):
@@ -165,6 +184,19 @@ def score_test_predictions(
     ``log(0)``); with ``extra_ece_bins=(20,)`` (``ece_20b``, the paper's binning), class groups
     from ``meta["groups"]`` for long-tailed runs, plus ``aurc`` (and ``smooth_ece`` when
     gencal.metrics provides it) on the calibrated probabilities.
+
+    Args:
+        cal: a fitted calibrator.
+        test_logits: the test split's logits.
+        test_labels: its labels.
+        meta: the run's meta (its ``groups`` give the class groups of long-tailed runs).
+        n_bins: equal-width bins of ECE.
+
+    Shape:
+        test_logits: ``[N, K]``; test_labels: ``[N]``.
+
+    Returns:
+        Metric name -> float (fractions, not %).
     """
     from gencal import metrics as M
 
@@ -284,7 +316,24 @@ def evaluate_run(
     summary: EvalSummary | None = None,
     on_step: Callable[[], None] | None = None,
 ) -> EvalSummary:
-    """Evaluate one finished run (see the module docstring). Raises on corrupt records at the end."""
+    """Evaluate one finished run with each calibrator (see the module docstring).
+
+    Args:
+        run_dir: a finished run folder (holding ``logits.npz``).
+        calibrators: the calibrators (specs or names); default ``none ts ats``.
+        redo_corrupt: rename a corrupt record to ``<name>.json.corrupt`` and recompute it.
+        n_bins: equal-width bins of ECE.
+        summary: an :class:`EvalSummary` to add to (then corrupt records are only collected).
+        on_step: called after each calibrator (a progress bar's ``update``).
+
+    Returns:
+        What was written, reused, found stale or corrupt.
+
+    Raises:
+        GencalInputError: the run is not finished or its logits cannot be read.
+        CorruptRecordError: corrupt records were found (after the rest is done), unless
+            ``summary`` was given.
+    """
     from gencal.train import load_run
 
     rd = Path(run_dir)
@@ -356,7 +405,21 @@ def evaluate_runs(
     n_bins: int = 15,
     progress: bool = True,
 ) -> EvalSummary:
-    """Evaluate many runs; all corrupt records are reported together at the end."""
+    """Evaluate many runs (:func:`evaluate_run`); all corrupt records are reported together.
+
+    Args:
+        run_dirs: finished run folders.
+        calibrators: the calibrators; default ``none ts ats``.
+        redo_corrupt: recompute corrupt records (the bad file is kept beside).
+        n_bins: equal-width bins of ECE.
+        progress: show a progress bar.
+
+    Returns:
+        What was written, reused, found stale or corrupt.
+
+    Raises:
+        CorruptRecordError: corrupt records were found (after the rest is done).
+    """
     dirs = [Path(d) for d in run_dirs]
     specs = list(calibrators) if calibrators is not None else list(DEFAULT_CALIBRATORS)
     summary = EvalSummary()

@@ -219,6 +219,12 @@ def adjust_holm(
 
     Returns:
         New tests in the same order, ``p_holm`` adjusted over the ``p_value`` of their family.
+
+    Example:
+        >>> ts = [PairedTest("d", "m", "ts", lo, "ce", "ece", 5, 0.0, p, math.nan, "t-test")
+        ...       for lo, p in (("gce", 0.01), ("focal", 0.04))]
+        >>> [t.p_holm for t in adjust_holm(ts, lambda t: (t.data, t.model))]
+        [0.02, 0.04]
     """
     groups: dict[Hashable, list[int]] = defaultdict(list)
     for i, t in enumerate(tests):
@@ -259,6 +265,19 @@ def reference_comparisons(
     The reference row of a record is its ``reference_row`` field when present (the row of the
     reference loss with the same other settings, see :mod:`gencal.bench.cells`), else
     ``reference`` itself. Rows without a reference cell are left out.
+
+    Args:
+        records: (row-labelled) evaluation records.
+        reference: the reference loss.
+
+    Returns:
+        The comparisons, in order of the records.
+
+    Example:
+        >>> recs = [{"data": "d", "model": "m", "loss": lo, "calibrator": "ts"}
+        ...         for lo in ("ce", "gce")]
+        >>> reference_comparisons(recs)
+        [Comparison(data='d', model='m', loss='gce', calibrator='ts', reference='ce', reference_calibrator='ts')]
     """
     cells = {(r["data"], r["model"], r["loss"], r["calibrator"]) for r in records}
     out = []
@@ -345,6 +364,14 @@ def paired_tests(
 
     Returns:
         One :class:`PairedTest` per comparison and metric.
+
+    Example:
+        >>> recs = [{"data": "d", "model": "m", "loss": loss, "calibrator": "ts", "seed": s,
+        ...          "metrics": {"ece": e + 0.01 * s * s}}
+        ...         for loss, e in (("ce", 0.03), ("gce", 0.02)) for s in range(3)]
+        >>> t = paired_tests(recs, ["ece"])[0]
+        >>> t.loss, t.reference, t.n, t.test, round(t.mean_diff, 4)
+        ('gce', 'ce', 3, 't-test', -0.01)
     """
     by: dict[tuple[str, str, str, str], dict[int, dict[str, float]]] = defaultdict(dict)
     for r in records:
@@ -395,9 +422,18 @@ def fitted_attributes(
     A record's values are its ``fitted`` field (written by the evaluation), else those of the
     calibrator rebuilt from its ``calibrator_state`` (:func:`gencal.bench.evaluate.fitted_scalars`).
 
+    Args:
+        records: (row-labelled) evaluation records.
+
     Returns:
         ``(data, model, row, calibrator) -> {attribute: [value per seed]}``, cells without any
         fitted scalar left out.
+
+    Example:
+        >>> recs = [{"data": "d", "model": "m", "loss": "ce", "calibrator": "ts", "seed": s,
+        ...          "fitted": {"temperature_": t}} for s, t in ((1, 1.5), (0, 1.2))]
+        >>> fitted_attributes(recs)
+        {('d', 'm', 'ce', 'ts'): {'temperature_': [1.2, 1.5]}}
     """
     from gencal.bench.evaluate import fitted_scalars
 

@@ -89,9 +89,22 @@ def build_report(
         The report folder.
 
     Example:
-        >>> out = build_report("runs/demo")  # doctest: +SKIP
-        >>> (out / "index.html").is_file()  # doctest: +SKIP
-        True
+        >>> import tempfile
+        >>> from gencal.bench.records import record_path, write_record
+        >>> exp = Path(tempfile.mkdtemp()) / "study"
+        >>> for loss, seed in [(lo, s) for lo in ("ce", "gce") for s in (0, 1)]:
+        ...     run = f"digits__mlp__{loss}__s{seed}"
+        ...     rec = {"experiment": "study", "data": "digits", "model": "mlp", "loss": loss,
+        ...            "seed": seed, "calibrator": "ts", "run": run, "calibrator_state": {},
+        ...            "fit_time_s": 0.0, "n_cal": 10, "n_test": 10, "num_classes": 3,
+        ...            "metrics": {"accuracy": 0.9, "ece": 0.01 * (seed + 2 + (loss == "ce"))}}
+        ...     _ = write_record(record_path(exp / run, "ts"), rec)
+        >>> out = build_report(exp, figures=False)
+        >>> sorted(p.name for p in out.iterdir())
+        ['index.html', 'paired_tests.csv', 'report.md', 'results.csv', 'summary.csv', 'tables.tex']
+        >>> print(next(line for line in (out / "report.md").read_text().splitlines()
+        ...            if line.startswith("| gce | ts |")))
+        | gce | ts | 2 | **90.00 ± 0.00** | **2.50 ± 0.71** |
     """
     exp = Path(experiment_dir)
     out = Path(out_dir) if out_dir is not None else exp / "report"

@@ -92,7 +92,15 @@ class Section:
 
 
 def figure_html(path: Path, caption: str) -> str:
-    """A ``<figure>`` with the PNG at ``path`` embedded as a ``data:`` URI and a caption."""
+    """A ``<figure>`` with the PNG at ``path`` embedded as a ``data:`` URI and a caption.
+
+    Args:
+        path: a PNG file (its name is shown as ``figures/<name>``).
+        caption: plain text.
+
+    Returns:
+        The HTML block.
+    """
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     return (
         f"<figure><img alt='{html.escape(caption)}' src='data:image/png;base64,{data}'>"

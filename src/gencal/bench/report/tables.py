@@ -187,19 +187,34 @@ def resolve_metrics(
 
 
 def fmt_value(x: float, spec: MetricSpec) -> str:
-    """``x`` in the metric's display units, or ``–`` for NaN."""
+    """``x`` in the metric's display units, or ``–`` for NaN.
+
+    Example:
+        >>> fmt_value(0.01234, KEY_METRICS[1]), fmt_value(float("nan"), KEY_METRICS[1])
+        ('1.23', '–')
+    """
     return "–" if math.isnan(x) else f"{x * spec.scale:.{spec.digits}f}"
 
 
 def fmt_pm(mean: float, std: float, spec: MetricSpec) -> str:
-    """``mean ± std`` in the metric's display units, or ``–`` for a NaN mean."""
+    """``mean ± std`` in the metric's display units, or ``–`` for a NaN mean.
+
+    Example:
+        >>> fmt_pm(0.0163, 0.0015, KEY_METRICS[1])
+        '1.63 ± 0.15'
+    """
     if math.isnan(mean):
         return "–"
     return f"{fmt_value(mean, spec)} ± {fmt_value(std, spec)}"
 
 
 def fmt_p(p: float) -> str:
-    """A p-value in two significant digits (scientific below 0.001), ``n/a`` for NaN."""
+    """A p-value in two significant digits (scientific below 0.001), ``n/a`` for NaN.
+
+    Example:
+        >>> fmt_p(0.04321), fmt_p(0.00012), fmt_p(float("nan"))
+        ('0.043', '1.2e-04', 'n/a')
+    """
     if math.isnan(p):
         return "n/a"
     return f"{p:.2g}" if p >= 1e-3 else f"{p:.1e}"
@@ -375,7 +390,8 @@ def paired_tables(
                 f"the main table. Test: {' / '.join(tests_used)} (two-sided; paired t-test for "
                 f"n < {WILCOXON_MIN_N} pairs, Wilcoxon signed-rank for n ≥ {WILCOXON_MIN_N}; "
                 f"both in paired_tests.csv); n = {', '.join(map(str, ns))} pairs. "
-                f"Holm = p adjusted by Holm's method over the {len(ts)} tests of this table. "
+                f"Holm = p adjusted by Holm's method over the "
+                f"{sum(1 for t in ts if not math.isnan(t.p_value))} tests of this table. "
                 f"Bold: Holm-adjusted p < {ALPHA}.",
             )
         )

@@ -57,6 +57,19 @@ def format_summary(
 
     Returns:
         The text, lines of at most about 100 characters for up to three calibrators.
+
+    Example:
+        >>> recs = [{"data": "digits", "model": "mlp", "loss": loss, "seed": s, "calibrator": "ts",
+        ...          "run": f"{loss}{s}", "metrics": {"accuracy": 0.9, "ece": e + 0.001 * s**p}}
+        ...         for loss, e, p in (("ce", 0.02, 1), ("gce", 0.01, 2)) for s in range(3)]
+        >>> print(format_summary(recs))
+        digits / mlp: 3 seeds, mean±std over seeds
+                             |ECE-15 % after calibrator
+        loss           acc % |         ts
+        ce          90.0±0.0 |  2.10±0.10
+        gce         90.0±0.0 |  1.17±0.21*
+        * p < 0.05 vs ce after Holm over 1 paired test (t-test; Wilcoxon if n >= 6). Lower is better.
+        <BLANKLINE>
     """
     from gencal.bench.cells import label_rows
 
@@ -117,9 +130,9 @@ def format_summary(
                         sig = t is not None and not math.isnan(t.p_holm) and t.p_holm < ALPHA
                         line += f"{txt + ('*' if sig else ' '):>{w}}"
                 lines.append(line.rstrip())
-        n_tests = sum(1 for t in tests if (t.data, t.model) == setting)
+        n = sum(1 for t in tests if (t.data, t.model) == setting and not math.isnan(t.p_value))
         lines.append(
-            f"* p < {ALPHA} vs {reference} after Holm over {n_tests} paired tests (t-test; "
+            f"* p < {ALPHA} vs {reference} after Holm over {n} paired test{'s' * (n != 1)} (t-test; "
             f"Wilcoxon if n >= {WILCOXON_MIN_N}). Lower is better."
         )
         lines.append("")
@@ -134,7 +147,19 @@ def markdown_document(
     figures: Sequence[tuple[Path, str]],
     figure_note: str = "",
 ) -> str:
-    """``report.md``: title, intro, the text summary, every table, then the figures."""
+    """``report.md``: title, intro, the text summary, every table, then the figures.
+
+    Args:
+        title: the ``#`` title.
+        intro: paragraphs (Markdown).
+        summary: the :func:`format_summary` text (shown as a code block).
+        tables: the tables, in order.
+        figures: ``(path, caption)`` of each figure, linked as ``figures/<name>``.
+        figure_note: a line under the figures (e.g. why some were skipped).
+
+    Returns:
+        The Markdown text.
+    """
     md = [f"# {title}", "", *intro, "", "```", summary.rstrip(), "```", ""]
     md += [t.to_markdown() for t in tables]
     if figures or figure_note:
@@ -146,7 +171,12 @@ def markdown_document(
 
 
 def latex_document(tables: Sequence[Table]) -> str:
-    """``tables.tex``: every table as a LaTeX float (needs ``\\usepackage{booktabs}``)."""
+    """``tables.tex``: every table as a LaTeX float (needs ``\\usepackage{booktabs}``).
+
+    Example:
+        >>> print(latex_document([Table("T", ["a"], [["1"]])]).splitlines()[0])
+        % gencal report tables; needs \\usepackage{booktabs}
+    """
     return "\n".join(
         ["% gencal report tables; needs \\usepackage{booktabs}", ""]
         + [t.to_latex() for t in tables]
@@ -154,7 +184,14 @@ def latex_document(tables: Sequence[Table]) -> str:
 
 
 def summary_csv(summaries: Sequence[Summary]) -> str:
-    """``summary.csv``: data, model, row, calibrator, metric, n, mean, std, seeds (exact floats)."""
+    """``summary.csv``: data, model, row, calibrator, metric, n, mean, std, seeds (exact floats).
+
+    Example:
+        >>> s = Summary("d", "m", "ce", "ts", (0, 1), {"ece": 0.02}, {"ece": 0.01}, {"ece": 2})
+        >>> print(summary_csv([s]), end="")
+        data,model,loss,calibrator,metric,n,mean,std,seeds
+        d,m,ce,ts,ece,2,0.02,0.01,0 1
+    """
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["data", "model", "loss", "calibrator", "metric", "n", "mean", "std", "seeds"])
@@ -177,7 +214,14 @@ def summary_csv(summaries: Sequence[Summary]) -> str:
 
 
 def tests_csv(tests: Sequence[PairedTest]) -> str:
-    """``paired_tests.csv``: one row per test, both p-values, the one used and its Holm value."""
+    """``paired_tests.csv``: one row per test, both p-values, the one used and its Holm value.
+
+    Args:
+        tests: the tests, with ``p_holm`` set (:func:`gencal.bench.stats.adjust_holm`).
+
+    Returns:
+        The CSV text, floats written with ``repr`` (exact round trip).
+    """
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(
