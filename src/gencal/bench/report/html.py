@@ -27,7 +27,7 @@ table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:13px}.tw{overflow-x
 th,td{border:1px solid #ccc;padding:3px 8px;text-align:right;white-space:nowrap}
 th{background:#f0f0f0;cursor:pointer;user-select:none}th:hover{background:#e2e8f0}
 th.asc::after{content:" \\25B2";font-size:10px}th.desc::after{content:" \\25BC";font-size:10px}
-td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){text-align:left}
+td.t,th:first-child,th:nth-child(2){text-align:left}
 tbody tr:nth-child(even){background:#fafafa}
 .note{color:#555;font-size:13px;max-width:60em}
 figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee;cursor:zoom-in}

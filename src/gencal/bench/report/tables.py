@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -32,6 +33,8 @@ __all__ = [
 
 #: Class groups of long-tailed runs, in display order (metrics ``<name>@<group>``).
 GROUPS = ("many", "medium", "few")
+#: A cell that starts with a number (right-aligned in HTML; text cells are left-aligned).
+_NUMBER = re.compile(r"^(Δ\s*)?[+-]?(\d|\.\d)")
 #: Significance level of the bold marker in the paired-test tables (on the Holm-adjusted p).
 ALPHA = 0.05
 
@@ -75,7 +78,10 @@ class Table:
         return "\n".join(lines) + "\n"
 
     def to_html(self, table_id: str = "") -> str:
-        """An ``<h3>`` title, the note and a ``<table class='sortable'>`` (sorted by the page's script)."""
+        """An ``<h3>`` title, the note and a ``<table class='sortable'>`` (sorted by the page's script).
+
+        Cells that do not start with a number get ``class='t'`` (left-aligned by the page's CSS).
+        """
         ident = f" id='{html.escape(table_id)}'" if table_id else ""
         out = [f"<h3{ident}>{html.escape(self.title)}</h3>"]
         if self.note:
@@ -90,7 +96,10 @@ class Table:
             out.append("<tr>")
             for j, c in enumerate(row):
                 s = html.escape(c)
-                out.append(f"<td><b>{s}</b></td>" if (i, j) in self.bold else f"<td>{s}</td>")
+                s = f"<b>{s}</b>" if (i, j) in self.bold else s
+                out.append(
+                    f"<td>{s}</td>" if _NUMBER.match(c) or c == "–" else f"<td class='t'>{s}</td>"
+                )
             out.append("</tr>")
         out.append("</tbody></table></div>")
         return "".join(out)
