@@ -253,3 +253,13 @@ def test_fitted_choice_summarised_per_row(tmp_path):
     md = (build_report(exp, figures=False) / "report.md").read_text()
     t = np.array(temps)
     assert f"| ce | ts | {np.median(t):.4g} [{t.min():.4g}, {t.max():.4g}] |" in md
+
+
+def test_rows_of_a_sweep_sort_by_value():
+    from gencal.bench.stats import summarise
+
+    recs = [
+        {**_record(f"r{e}", "ce", 0, "ts", 0.05), "loss": f"ce epochs={e}", "loss_name": "ce"}
+        for e in (30, 3, 100)
+    ]
+    assert [s.loss for s in summarise(recs)] == ["ce epochs=3", "ce epochs=30", "ce epochs=100"]

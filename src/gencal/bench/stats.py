@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Sequence
@@ -119,6 +120,12 @@ def _order(values: Iterable[str], preferred: Sequence[str]) -> list[str]:
     return head + sorted(v for v in vals if v not in head)
 
 
+def _natural(label: str) -> tuple[Any, ...]:
+    """Sort key that orders numbers by value: ``epochs=3`` before ``epochs=10``."""
+    parts = re.split(r"(\d+(?:\.\d+)?)", label)
+    return tuple((0, float(p), "") if i % 2 else (1, 0.0, p) for i, p in enumerate(parts))
+
+
 def _loss_name(r: dict[str, Any]) -> str:
     return str(r.get("loss_name") or r["loss"])
 
@@ -131,7 +138,8 @@ def summarise(
     """Mean/std over seeds per (data, model, row, calibrator), in a stable display order.
 
     Rows are ordered by ``loss_order`` (matched against the row label or its loss name), then
-    by name; calibrators by ``calibrator_order``, then by name.
+    by label, numbers by value (``epochs=3`` before ``epochs=10``); calibrators by
+    ``calibrator_order``, then by name.
 
     Args:
         records: evaluation records (``data model loss seed calibrator metrics``).
@@ -155,9 +163,9 @@ def summarise(
         base.setdefault(r["loss"], _loss_name(r))
     pref = {name: i for i, name in enumerate(loss_order)}
 
-    def row_key(row: str) -> tuple[int, str, str]:
+    def row_key(row: str) -> tuple[int, str, tuple[Any, ...]]:
         p = pref.get(row, pref.get(base[row], len(pref)))
-        return (p, base[row], row)
+        return (p, base[row], _natural(row))
 
     cals = _order((k[3] for k in cells), calibrator_order)
     keys = sorted(cells, key=lambda k: (k[0], k[1], row_key(k[2]), cals.index(k[3])))
