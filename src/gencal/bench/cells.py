@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +124,9 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def _varying(runs: Sequence[str], flat: Mapping[str, Mapping[str, Any]], keep: Any) -> list[str]:
+def _varying(
+    runs: Sequence[str], flat: Mapping[str, Mapping[str, Any]], keep: Callable[[str], bool]
+) -> list[str]:
     """The keys (passing ``keep``) whose values are not the same in all of ``runs``."""
     keys = dict.fromkeys(k for run in runs for k in flat[run] if keep(k))
     return [k for k in keys if len({repr(flat[run].get(k, _UNSET)) for run in runs}) > 1]
