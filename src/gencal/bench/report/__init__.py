@@ -43,6 +43,7 @@ from gencal.bench.report.text import (
     tests_csv,
 )
 from gencal.bench.stats import (
+    PairedTest,
     adjust_holm,
     fitted_attributes,
     paired_tests,
@@ -121,63 +122,50 @@ def build_report(
 
     recs = label_rows(raw, exp, reference=ref)
     metrics = resolve_metrics({k for r in recs for k in r["metrics"]})
-    keys = [k for _, k in metrics]
     summaries = summarise(recs, loss_order, cal_order)
-    rank = {(s.data, s.model, s.loss, s.calibrator): i for i, s in enumerate(summaries)}
-    tests = sorted(
-        paired_tests(recs, keys, ref),
-        key=lambda t: rank.get((t.data, t.model, t.loss, t.calibrator), len(rank)),
-    )
-    tests = adjust_holm(tests, lambda t: (t.data, t.model))
-    extra = parse_comparisons(st.comparisons, recs)
-    extra_tests = adjust_holm(
-        paired_tests(recs, keys, comparisons=extra), lambda t: (t.data, t.model)
-    )
-
-    main_t = metric_tables(summaries, metrics)
-    pivot_t = pivot_tables(summaries, metrics, ("ece", "nll"))
-    test_t = paired_tables(tests, metrics)
-    extra_t = paired_tables(extra_tests, metrics, title="paired tests of the study's comparisons")
-    group_t = group_tables(summaries, metrics)
-    fitted_t = fitted_tables(summaries, fitted_attributes(recs))
+    tests, compared = _paired_tests(recs, summaries, metrics, ref, st.comparisons)
+    parts = [  # (section, html id prefix, tables), in page order
+        ("Every loss x every calibrator", "main", metric_tables(summaries, metrics)),
+        (
+            "ECE-15 and NLL by loss and calibrator",
+            "pivot",
+            pivot_tables(summaries, metrics, ("ece", "nll")),
+        ),
+        (f"Paired tests against {ref}", "tests", paired_tables(tests, metrics)),
+        (
+            "Comparisons of the study",
+            "cmp",
+            paired_tables(compared, metrics, title="paired tests of the study's comparisons"),
+        ),
+        ("What the calibrators chose", "fit", fitted_tables(summaries, fitted_attributes(recs))),
+        ("Per class group (long-tailed)", "group", group_tables(summaries, metrics)),
+    ]
+    parts = [p for p in parts if p[2]]
+    tables = [t for _, _, ts in parts for t in ts]
 
     results_csv = records_to_csv(raw)
     atomic_write_text(exp / "results.csv", results_csv)
     atomic_write_text(out / "results.csv", results_csv)
     atomic_write_text(out / "summary.csv", summary_csv(summaries))
-    atomic_write_text(out / "paired_tests.csv", tests_csv(tests + extra_tests))
+    atomic_write_text(out / "paired_tests.csv", tests_csv(tests + compared))
 
-    experiments = sorted({r["experiment"] for r in recs})
-    title = st.title or f"gencal report: {', '.join(experiments)}"
+    title = st.title or f"gencal report: {', '.join(sorted({r['experiment'] for r in recs}))}"
     intro = _intro(recs, summaries, st.description)
     summary = format_summary(recs, loss_order, cal_order, ref)
-    fig_paths, fig_note = (
+    figs, fig_note = (
         _figures(exp, out, recs, summaries, metrics, cal_order) if figures else ([], "")
     )
+    md = markdown_document(title, intro, summary, tables, figs, fig_note)
+    atomic_write_text(out / "report.md", md)
+    atomic_write_text(out / "tables.tex", latex_document(tables))
 
-    all_tables = main_t + pivot_t + test_t + extra_t + fitted_t + group_t
-    atomic_write_text(
-        out / "report.md", markdown_document(title, intro, summary, all_tables, fig_paths, fig_note)
-    )
-    atomic_write_text(out / "tables.tex", latex_document(all_tables))
-
-    sections = [
-        Section("Summary", [f"<pre>{escape(summary)}</pre>"]),
-        Section("Every loss x every calibrator", _html_tables(main_t, "main")),
-        Section("ECE-15 and NLL by loss and calibrator", _html_tables(pivot_t, "pivot")),
-        Section(f"Paired tests against {ref}", _html_tables(test_t, "tests")),
+    sections = [Section("Summary", [f"<pre>{escape(summary)}</pre>"])]
+    sections += [
+        Section(name, [t.to_html(f"{pre}{i}") for i, t in enumerate(ts)]) for name, pre, ts in parts
     ]
-    if extra_t:
-        sections.append(Section("Comparisons of the study", _html_tables(extra_t, "cmp")))
-    if fitted_t:
-        sections.append(Section("What the calibrators chose", _html_tables(fitted_t, "fit")))
-    if group_t:
-        sections.append(Section("Per class group (long-tailed)", _html_tables(group_t, "group")))
     if figures:
-        body = [figure_html(p, c) for p, c in fig_paths]
-        if fig_note:
-            body.append(f"<p class='note'>{escape(fig_note)}</p>")
-        sections.append(Section("Figures", body))
+        note = [f"<p class='note'>{escape(fig_note)}</p>"] if fig_note else []
+        sections.append(Section("Figures", [figure_html(p, c) for p, c in figs] + note))
     files = (
         "Files beside this page: <code>report.md</code>, <code>tables.tex</code>, "
         "<code>results.csv</code>, <code>summary.csv</code>, <code>paired_tests.csv</code>"
@@ -188,8 +176,28 @@ def build_report(
     return out
 
 
-def _html_tables(tables: Sequence[Table], prefix: str) -> list[str]:
-    return [t.to_html(f"{prefix}{i}") for i, t in enumerate(tables)]
+def _paired_tests(
+    recs: Sequence[dict[str, Any]],
+    summaries: Sequence[Any],
+    metrics: Sequence[tuple[MetricSpec, str]],
+    reference: str,
+    comparisons: Sequence[Any],
+) -> tuple[list[PairedTest], list[PairedTest]]:
+    """Tests against the reference (in table order) and of the configured comparisons.
+
+    Each list is Holm-adjusted per (data, model): the family of one report table.
+    """
+    keys = [k for _, k in metrics]
+    rank = {(s.data, s.model, s.loss, s.calibrator): i for i, s in enumerate(summaries)}
+    tests = sorted(
+        paired_tests(recs, keys, reference),
+        key=lambda t: rank.get((t.data, t.model, t.loss, t.calibrator), len(rank)),
+    )
+    compared = paired_tests(recs, keys, comparisons=parse_comparisons(comparisons, recs))
+    return (
+        adjust_holm(tests, lambda t: (t.data, t.model)),
+        adjust_holm(compared, lambda t: (t.data, t.model)),
+    )
 
 
 def _intro(
