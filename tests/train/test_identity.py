@@ -25,7 +25,7 @@ def _with(cfg, key, value):
     ("key", "value"),
     [
         ("trainer.epochs", 5),
-        ("trainer.optimizer.lr", 0.01),
+        ("optimizer.lr", 0.01),
         ("loss.reduction", "sum"),
         ("data.batch_size", 33),
         ("data.cal_fraction", 0.31),
@@ -103,7 +103,7 @@ def test_changed_config_trains_a_new_run_and_reuses_only_the_same(tmp_path, monk
     first = tiny_cfg(tmp_path, epochs=1)
     d1 = train_run(first)
     # another semantic config: a new folder, trained
-    d2 = train_run(tiny_cfg(tmp_path, "trainer.optimizer.lr=0.01", epochs=2))
+    d2 = train_run(tiny_cfg(tmp_path, "optimizer.lr=0.01", epochs=2))
     assert d1 != d2 and is_finished(d1) and is_finished(d2)
     assert trainings == [1, 2]
     # the same config with other threads: the same folder, reused without training

@@ -38,8 +38,8 @@ RESUME_ARGS = (
     "data.augment.mixup_alpha=0.4",
     "data.augment.crop_padding=1",
     "trainer.deterministic=true",
-    "trainer.schedule.name=multistep",
-    "trainer.schedule.milestones=[2]",
+    "scheduler=multistep",
+    "scheduler.milestones=[2]",
 )
 
 

@@ -27,11 +27,11 @@ def test_expand_grid_groups_values_and_names(tmp_path):
 
     # a value key that is not part of the readable name still gives each point its own folder
     cfg = tiny_cfg(tmp_path)
-    cfg.grid = {"seed": [0], "trainer.optimizer.lr": [0.1, 0.01]}
+    cfg.grid = {"seed": [0], "optimizer.lr": [0.1, 0.01]}
     names = [run_dir(c).name for c in expand_grid(cfg)]
     assert len(set(names)) == 2
     assert all(re.fullmatch(r"digits__mlp__ce__s0-[0-9a-f]{8}", n) for n in names)
-    assert [c.trainer.optimizer.lr for c in expand_grid(cfg)] == [0.1, 0.01]
+    assert [c.optimizer.lr for c in expand_grid(cfg)] == [0.1, 0.01]
 
 
 def test_expand_grid_rejects_bad_grid(tmp_path):

@@ -66,12 +66,15 @@ def _plain(obj: Any) -> Any:
 
 
 def build_run_data(cfg: DictConfig) -> RunData:
-    """Load the dataset, make it long-tailed if asked, and split off the calibration set.
+    """Load the dataset, make it long-tailed or a balanced subset if asked, split off the cal set.
+
+    ``data.train_per_class: n`` keeps ``n`` training images of each class (drawn with the run's
+    seed) before the calibration split.
 
     The calibration split is a stratified ``data.cal_fraction`` of the (long-tailed) training
     set, chosen with the run's seed; the test split is the dataset's own test split.
     """
-    from gencal.data import load_dataset, stratified_split
+    from gencal.data import balanced_subset, load_dataset, stratified_split
 
     d = cfg.data
     kwargs = dict(_plain(d.get("kwargs")) or {})
@@ -96,6 +99,9 @@ def build_run_data(cfg: DictConfig) -> RunData:
             seed=int(cfg.seed),
         )
         groups = dict(train.groups) if train.groups else None
+    per_class = d.get("train_per_class")
+    if per_class:
+        train = balanced_subset(train, int(per_class), seed=int(cfg.seed))
     train_idx, cal_idx = stratified_split(train.labels, frac, seed=int(cfg.seed))
     tr, ca = train.subset(train_idx), train.subset(cal_idx)
     return RunData(

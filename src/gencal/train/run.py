@@ -271,8 +271,10 @@ def train_run(cfg: Any, *, callbacks: list | None = None, quiet: bool = True) ->
     from gencal.train.datamodule import GencalDataModule, build_run_data
     from gencal.train.identity import run_digest
     from gencal.train.module import ClassifierModule
+    from gencal.train.schema import validate_config
 
     cfg = to_config(cfg)
+    validate_config(cfg)
     rdir = run_dir(cfg)
     check_run_identity(rdir, cfg)
     if is_finished(rdir):
@@ -294,8 +296,12 @@ def train_run(cfg: Any, *, callbacks: list | None = None, quiet: bool = True) ->
         model,
         loss,
         num_classes=data.num_classes,
-        optimizer=OmegaConf.to_container(tcfg.optimizer, resolve=True),
-        schedule=OmegaConf.to_container(tcfg.schedule, resolve=True),
+        optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
+        scheduler=(
+            None
+            if cfg.get("scheduler") is None
+            else OmegaConf.to_container(cfg.scheduler, resolve=True)
+        ),
         epochs=int(tcfg.epochs),
         seed=int(cfg.seed),
         mean=data.mean,

@@ -4,7 +4,7 @@
 that names a config group (``data model loss trainer``) picks that group's option (composed
 with the same overrides as ``cfg``, so an experiment's settings on top of the group, such as
 ``loss.reduction: sum``, still apply); any other key (``seed``, ``loss.gamma``,
-``trainer.optimizer.lr``) sets a value. Each point's folder is named by its config's digest
+``optimizer.lr``) sets a value. Each point's folder is named by its config's digest
 (:func:`gencal.train.config.run_name`), so points that differ in any semantic key never share
 a folder.
 
@@ -28,6 +28,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gencal._checks import GencalInputError
 from gencal.train.config import CONFIG_GROUPS, compose_many, run_dir, to_config
+from gencal.train.schema import validate_config
 
 __all__ = ["SweepError", "expand_grid", "run_sweep", "slurm_parameters", "sweep_worker"]
 
@@ -81,6 +82,7 @@ def expand_grid(cfg: Any) -> list[DictConfig]:
         for k, v in zip(keys, combo):
             if k not in CONFIG_GROUPS:
                 OmegaConf.update(c, k, v, merge=True, force_add=True)
+        validate_config(c)
         out.append(c)
     names = [str(run_dir(c)) for c in out]
     if len(set(names)) != len(names):
