@@ -22,17 +22,6 @@ from typing import Any
 __all__ = ["ReportSettings"]
 
 
-def _plain(x: Any) -> Any:
-    try:
-        from omegaconf import DictConfig, ListConfig, OmegaConf
-
-        if isinstance(x, (DictConfig, ListConfig)):
-            return OmegaConf.to_container(x, resolve=True)
-    except ImportError:  # pragma: no cover - omegaconf comes with the train extra
-        pass
-    return x
-
-
 def _names(items: Any) -> list[str]:
     if isinstance(items, str):
         items = [s.strip() for s in items.split(",")]
@@ -69,8 +58,11 @@ class ReportSettings:
     @classmethod
     def from_config(cls, cfg: Any) -> ReportSettings:
         """Read the ``report`` node, ``grid.loss`` and ``calibrators`` of a (composed) config."""
-        cfg = _plain(cfg) or {}
-        node = _plain(cfg.get("report")) or {}
+        from omegaconf import OmegaConf
+
+        cfg = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else cfg
+        cfg = cfg or {}
+        node = cfg.get("report") or {}
         out = cls()
         if node.get("title"):
             out.title = str(node["title"])
@@ -79,11 +71,11 @@ class ReportSettings:
         if node.get("reference"):
             out.reference = str(node["reference"])
         out.comparisons = list(node.get("comparisons") or [])
-        grid = _plain(cfg.get("grid")) or {}
+        grid = cfg.get("grid") or {}
         losses = _names(grid.get("loss") or grid.get("losses"))
         if losses:
             out.loss_order = losses
-        cals = _names(_plain(cfg.get("calibrators")))
+        cals = _names(cfg.get("calibrators"))
         if cals:
             out.calibrator_order = cals
         return out

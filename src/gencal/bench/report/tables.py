@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -242,6 +242,26 @@ def _best_rows(values: list[float], higher: bool) -> set[int]:
     return {i for i, v in enumerate(vals) if v == best}
 
 
+def _mean_std_rows(
+    summaries: Sequence[Summary],
+    columns: Sequence[tuple[MetricSpec, str]],
+    first: Callable[[Summary], list[str]],
+) -> tuple[list[list[str]], set[tuple[int, int]]]:
+    """Rows ``first(s) + [mean ± std of each column]`` and the best mean of each column (bold)."""
+    rows = [
+        first(s)
+        + [fmt_pm(s.mean.get(k, math.nan), s.std.get(k, math.nan), spec) for spec, k in columns]
+        for s in summaries
+    ]
+    lead = len(first(summaries[0])) if summaries else 0
+    bold = {
+        (i, j + lead)
+        for j, (spec, k) in enumerate(columns)
+        for i in _best_rows([s.mean.get(k, math.nan) for s in summaries], spec.higher_is_better)
+    }
+    return rows, bold
+
+
 def metric_tables(
     summaries: Sequence[Summary], metrics: Sequence[tuple[MetricSpec, str]]
 ) -> list[Table]:
@@ -258,15 +278,9 @@ def metric_tables(
     for setting in settings_of(summaries):
         rows_s = [s for s in summaries if (s.data, s.model) == setting]
         cols = ["Loss", "Calibrator", "Seeds", *(spec.label for spec, _ in metrics)]
-        rows = [
-            [s.loss, s.calibrator, str(len(s.seeds))]
-            + [fmt_pm(s.mean.get(k, math.nan), s.std.get(k, math.nan), spec) for spec, k in metrics]
-            for s in rows_s
-        ]
-        bold = set()
-        for j, (spec, k) in enumerate(metrics):
-            for i in _best_rows([s.mean.get(k, math.nan) for s in rows_s], spec.higher_is_better):
-                bold.add((i, j + 3))
+        rows, bold = _mean_std_rows(
+            rows_s, metrics, lambda s: [s.loss, s.calibrator, str(len(s.seeds))]
+        )
         tables.append(
             Table(
                 f"{setting[0]} / {setting[1]}: every loss x every calibrator (mean ± std over seeds)",
@@ -434,18 +448,9 @@ def group_tables(
         if not cols_spec:
             continue
         cols = ["Loss", "Calibrator", *(f"{spec.label} {g}" for spec, _, g in cols_spec)]
-        rows = [
-            [s.loss, s.calibrator]
-            + [
-                fmt_pm(s.mean.get(k, math.nan), s.std.get(k, math.nan), spec)
-                for spec, k, _ in cols_spec
-            ]
-            for s in rows_s
-        ]
-        bold = set()
-        for j, (spec, k, _) in enumerate(cols_spec):
-            for i in _best_rows([s.mean.get(k, math.nan) for s in rows_s], spec.higher_is_better):
-                bold.add((i, j + 2))
+        rows, bold = _mean_std_rows(
+            rows_s, [(spec, k) for spec, k, _ in cols_spec], lambda s: [s.loss, s.calibrator]
+        )
         tables.append(
             Table(
                 f"{setting[0]} / {setting[1]}: per class group (many / medium / few shots)",
