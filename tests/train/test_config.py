@@ -30,6 +30,8 @@ def test_configs_dir_is_the_repository_folder():
         "optimizer",
         "scheduler",
         "trainer",
+        "logger",
+        "callbacks",
         "calibrator",
         "experiment",
     }
@@ -69,11 +71,15 @@ def test_every_group_option_composes():
     from hydra import compose, initialize_config_dir
 
     with initialize_config_dir(config_dir=str(configs_dir()), version_base="1.3"):
-        for group in ("data", "model", "loss", "trainer", "calibrator"):
+        for group in GROUPS:
+            if group == "experiment":
+                continue
             for option in GROUPS[group]:
                 cfg = compose(config_name="config", overrides=[f"{group}={option}"])
-                if group in ("data", "model", "loss"):
+                if group in ("data", "loss") or (group == "model" and option != "custom"):
                     assert cfg[group].name, (group, option)
+                if group in ("optimizer", "scheduler"):
+                    assert cfg[group]._target_, (group, option)
                 if group == "calibrator":
                     assert set(cfg.calibrators) <= set(list_calibrators())
 

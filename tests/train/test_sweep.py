@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import re
+from pathlib import Path
 
 import pytest
 
@@ -129,3 +130,49 @@ def test_hydra_submitit_launcher_config_composes():
             config_name="config", overrides=["hydra/launcher=joblib"], return_hydra_config=True
         )
     assert "joblib" in cfg.hydra.launcher._target_.lower()
+
+
+def test_multirun_syntax_and_grid_are_one_sweep(tmp_path):
+    from gencal.train.sweep import compose_sweep, grid_overrides, split_sweep_overrides
+
+    plain, grid = split_sweep_overrides(["experiment=demo", "loss=ce,gce", "seed=range(3)"])
+    assert plain == ["experiment=demo"] and grid == {"loss": ["ce", "gce"], "seed": [0, 1, 2]}
+    a = compose_sweep(["experiment=demo", f"output_root={tmp_path}", "loss=ce,gce", "seed=0,1"])
+    b = compose_config(
+        ["experiment=demo", f"output_root={tmp_path}", "grid={loss: [ce, gce], seed: [0, 1]}"]
+    )
+    assert [run_dir(c) for c in expand_grid(a)] == [run_dir(c) for c in expand_grid(b)]
+    # the grid written back as sweep overrides composes to the same runs
+    again = compose_sweep(
+        ["experiment=demo", f"output_root={tmp_path}", "grid={}", *grid_overrides(b)]
+    )
+    assert [run_dir(c) for c in expand_grid(again)] == [run_dir(c) for c in expand_grid(b)]
+
+
+def test_train_multirun_with_joblib_launcher(tmp_path):
+    """`gencal train -m` through Hydra's joblib launcher trains each point once."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    cmd = [
+        sys.executable,
+        "-m",
+        "gencal.train.app",
+        "-m",
+        "experiment=demo",
+        f"output_root={tmp_path}",
+        "trainer.epochs=1",
+        "trainer.threads=1",
+        "model.hidden=[8]",
+        "loss=ce,gce",
+        "seed=0",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+    ]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    done = sorted(p.name.split("-")[0] for p in (tmp_path / "demo").glob("digits__*"))
+    assert done == ["digits__mlp__ce__s0", "digits__mlp__gce__s0"]
+    assert all(is_finished(p) for p in (tmp_path / "demo").glob("digits__*"))

@@ -207,9 +207,9 @@ def score_test_predictions(
     if groups:
         kw["groups"] = groups
     if np.isfinite(z).all():
-        rec = dict(M.calibration_report(test_labels, logits=z, **kw))
+        rec = dict(M.calibration_report(z, test_labels, **kw))
     else:
-        rec = dict(M.calibration_report(test_labels, probs=probs, **kw))
+        rec = dict(M.calibration_report(probs, test_labels, inputs="probs", **kw))
     if "aurc" not in rec and hasattr(M, "aurc"):
         rec["aurc"] = float(M.aurc(probs, test_labels))
     if "smooth_ece" not in rec and hasattr(M, "smooth_ece"):

@@ -37,6 +37,8 @@ CONFIG_GROUPS = (
     "optimizer",
     "scheduler",
     "trainer",
+    "logger",
+    "callbacks",
     "calibrator",
     "experiment",
 )
@@ -158,7 +160,8 @@ def run_name(cfg: DictConfig) -> str:
     if cfg.data.get("train_per_class"):
         data += f"-n{int(cfg.data.train_per_class)}"
     digest = run_digest(cfg)[:DIGEST_LENGTH]
-    return f"{data}__{_slug(cfg.model.name)}__{_slug(cfg.loss.name)}__s{int(cfg.seed)}-{digest}"
+    model = cfg.model.get("name") or str(cfg.model.get("_target_", "model")).rsplit(".", 1)[-1]
+    return f"{data}__{_slug(model)}__{_slug(cfg.loss.name)}__s{int(cfg.seed)}-{digest}"
 
 
 def run_dir(cfg: DictConfig) -> Path:

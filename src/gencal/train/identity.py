@@ -4,7 +4,8 @@ Two configs describe the same run exactly when their *semantic* configs are equa
 config is the resolved config without the keys listed in :data:`NON_SEMANTIC_KEYS`: where
 results are written (``output_root``, ``experiment``, ``run_name``), how a sweep is driven
 (``grid``, ``overrides``, ``slurm``), what is evaluated after training (``calibrators``, the
-``report`` wording), logging and progress (``logger``, ``callbacks``, ``trainer.progress_bar``)
+``report`` wording), logging and progress (``logger``, the observing ``callbacks``
+``best_checkpoint``, ``lr_monitor`` and ``progress_bar``, ``trainer.progress_bar``)
 and the placement of the work (``trainer.threads``, ``trainer.accelerator``, ``data.root``,
 ``data.num_workers``, ...). Everything else is part of the identity: data and its long-tail and
 split settings, augmentation, batch size, model, loss and its hyper-parameters, optimiser,
@@ -40,7 +41,9 @@ NON_SEMANTIC_KEYS: tuple[str, ...] = (
     "calibrators",
     "report",
     "logger",
-    "callbacks",
+    "callbacks.best_checkpoint",
+    "callbacks.lr_monitor",
+    "callbacks.progress_bar",
     "hydra",
     "data.root",
     "data.num_workers",
@@ -101,6 +104,13 @@ def semantic_config(cfg: Any) -> dict[str, Any]:
         raise TypeError(f"cfg: expected a mapping, got {type(cfg).__name__}")
     for key in NON_SEMANTIC_KEYS:
         _drop(tree, key)
+    # callbacks switched off (null) are absent, and so is a callbacks node left empty: a config
+    # with only observing callbacks is the same run as one without any
+    callbacks = tree.get("callbacks")
+    if isinstance(callbacks, dict):
+        tree["callbacks"] = {k: v for k, v in callbacks.items() if v is not None}
+        if not tree["callbacks"]:
+            del tree["callbacks"]
     return tree
 
 
@@ -114,11 +124,10 @@ def run_digest(cfg: Any) -> str:
         64 hex digits; run folders use the first :data:`DIGEST_LENGTH`.
 
     Example:
-        >>> a = run_digest({"seed": 0, "loss": {"name": "focal", "gamma": 2.0}})
-        >>> b = run_digest({"seed": 0, "loss": {"name": "focal", "gamma": 3.0}})
-        >>> a == b
+        >>> cfg = {"seed": 0, "loss": {"name": "focal", "gamma": 2.0}, "trainer": {"threads": 1}}
+        >>> run_digest(cfg) == run_digest({**cfg, "loss": {"name": "focal", "gamma": 3.0}})
         False
-        >>> a == run_digest({"loss": {"gamma": 2.0, "name": "focal"}, "seed": 0, "trainer": {"threads": 1}})
+        >>> run_digest(cfg) == run_digest({**cfg, "trainer": {"threads": 8}, "output_root": "x"})
         True
     """
     text = json.dumps(semantic_config(cfg), sort_keys=True, separators=(",", ":"), default=str)

@@ -28,6 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gencal._checks import GencalInputError
 from gencal.io import atomic_write_text
+from gencal.train.build import build_callbacks, build_loggers, build_loss, build_model
 from gencal.train.config import run_dir, to_config
 
 __all__ = [
@@ -219,33 +220,6 @@ def _global_rank() -> int:
     return 0
 
 
-def _kwargs(node: Any) -> dict[str, Any]:
-    d = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
-    d.pop("name", None)
-    return d
-
-
-def build_loss(cfg: DictConfig):
-    """``get_loss(loss.name, **rest)`` with value checks off (the trainer checks the loss)."""
-    from gencal.losses import get_loss
-
-    kw = _kwargs(cfg.loss)
-    kw.setdefault("validate_args", False)
-    try:
-        return get_loss(str(cfg.loss.name), **kw)
-    except TypeError:
-        kw.pop("validate_args")
-        return get_loss(str(cfg.loss.name), **kw)
-
-
-def build_model(cfg: DictConfig, num_classes: int, in_channels: int):
-    from gencal.models import get_model
-
-    return get_model(
-        str(cfg.model.name), num_classes=num_classes, in_channels=in_channels, **_kwargs(cfg.model)
-    )
-
-
 def _warn_tiny_batches(cfg: DictConfig, world: int) -> None:
     name = str(cfg.loss.name).lower()
     bs = int(cfg.data.batch_size)
@@ -265,7 +239,7 @@ def train_run(cfg: Any, *, callbacks: list | None = None, quiet: bool = True) ->
     """
     import lightning as L
     import torch
-    from lightning.pytorch.loggers import CSVLogger
+    from lightning.pytorch.callbacks import ModelCheckpoint
 
     from gencal.train.checkpoint import AtomicCheckpointIO, EpochCheckpoint, LogitsWriter
     from gencal.train.datamodule import GencalDataModule, build_run_data
@@ -329,6 +303,7 @@ def train_run(cfg: Any, *, callbacks: list | None = None, quiet: bool = True) ->
     ckpt_dir = rdir / "ckpt"
     ckpt_cb = EpochCheckpoint(ckpt_dir, check_finite=bool(tcfg.get("check_finite", True)))
     val_every = 1 if getattr(loss, "needs_update", False) else int(tcfg.get("val_every", 1))
+    extra_callbacks = [*build_callbacks(cfg, rdir), *(callbacks or [])]
     trainer = L.Trainer(
         max_epochs=int(tcfg.epochs),
         accelerator=str(tcfg.get("accelerator", "auto")),
@@ -341,10 +316,10 @@ def train_run(cfg: Any, *, callbacks: list | None = None, quiet: bool = True) ->
         gradient_clip_algorithm="norm",
         check_val_every_n_epoch=max(val_every, 1),
         num_sanity_val_steps=0,
-        callbacks=[ckpt_cb, LogitsWriter(rdir / LOGITS_FILE, meta), *(callbacks or [])],
+        callbacks=[ckpt_cb, LogitsWriter(rdir / LOGITS_FILE, meta), *extra_callbacks],
         plugins=[AtomicCheckpointIO()],
-        logger=CSVLogger(str(rdir), name="", version="logs"),
-        enable_checkpointing=False,
+        logger=build_loggers(cfg, rdir),
+        enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in extra_callbacks),
         enable_progress_bar=bool(tcfg.get("progress_bar", False)),
         enable_model_summary=False,
         use_distributed_sampler=False,
@@ -356,6 +331,9 @@ def train_run(cfg: Any, *, callbacks: list | None = None, quiet: bool = True) ->
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*Experiment logs directory.*")
+        warnings.filterwarnings(
+            "ignore", message=".*Checkpoint directory .* exists and is not empty.*"
+        )
         warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
         warnings.filterwarnings("ignore", message=".*all_gather is deprecated.*")

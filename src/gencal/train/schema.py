@@ -230,9 +230,15 @@ def validate_config(cfg: Any) -> None:
         ...     print(err)
         invalid config: trainer.epochs='abc': expected an integer >= 1
     """
+    from omegaconf.errors import OmegaConfBaseException
+
     from gencal.train.identity import _plain
 
-    tree = _plain(cfg)
+    try:
+        tree = _plain(cfg)
+    except OmegaConfBaseException as exc:  # e.g. a mandatory value (???) left unset
+        key = getattr(exc, "full_key", None) or "?"
+        raise ConfigError([f"{key}: {str(exc).splitlines()[0]}"]) from exc
     problems: list[str] = []
     for key, rule in RULES.items():
         value = _get(tree, key)
@@ -252,14 +258,14 @@ def validate_config(cfg: Any) -> None:
     from gencal.losses import list_losses
     from gencal.models import list_models
 
-    for key, names in (
-        ("data.name", list_datasets),
-        ("model.name", list_models),
-        ("loss.name", list_losses),
-    ):
+    named = [("data.name", list_datasets), ("loss.name", list_losses)]
+    if _get(tree, "model._target_") is _MISSING:
+        named.append(("model.name", list_models))
+    for key, names in named:
         msg = _check_name(tree, key, names)
         if msg:
             problems.append(msg)
+    problems += _check_target(tree, "model", ("num_classes", "in_channels"))
     problems += _check_target(tree, "optimizer", ("params",))
     problems += _check_target(tree, "scheduler", ("optimizer",))
     problems += _check_loss(tree)

@@ -30,7 +30,16 @@ from gencal._checks import GencalInputError
 from gencal.train.config import CONFIG_GROUPS, compose_many, run_dir, to_config
 from gencal.train.schema import validate_config
 
-__all__ = ["SweepError", "expand_grid", "run_sweep", "slurm_parameters", "sweep_worker"]
+__all__ = [
+    "SweepError",
+    "compose_sweep",
+    "expand_grid",
+    "grid_overrides",
+    "run_sweep",
+    "slurm_parameters",
+    "split_sweep_overrides",
+    "sweep_worker",
+]
 
 
 class SweepError(RuntimeError):
@@ -44,6 +53,70 @@ class SweepError(RuntimeError):
 
 def _override_key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
+
+
+def split_sweep_overrides(overrides: Sequence[str]) -> tuple[list[str], dict[str, list[Any]]]:
+    """Split Hydra overrides into plain ones and sweeps (``loss=ce,gce``, ``seed=range(3)``).
+
+    A sweep is Hydra's multirun syntax: a comma list, ``range(...)`` or ``choice(...)``. Its
+    values form a grid key, so ``gencal bench loss=ce,gce seed=0,1`` and ``gencal train -m
+    loss=ce,gce seed=0,1`` describe the same sweep as ``grid: {loss: [ce, gce], seed: [0, 1]}``.
+
+    Example:
+        >>> split_sweep_overrides(["experiment=demo", "loss=ce,gce", "seed=range(2)"])
+        (['experiment=demo'], {'loss': ['ce', 'gce'], 'seed': [0, 1]})
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    plain: list[str] = []
+    grid: dict[str, list[Any]] = {}
+    try:
+        parsed = OverridesParser.create().parse_overrides([str(o) for o in overrides])
+    except Exception as exc:
+        raise GencalInputError(f"cannot parse the overrides {list(overrides)}: {exc}") from exc
+    for ov in parsed:
+        if ov.is_sweep_override():
+            grid[ov.key_or_group.lstrip("+~")] = list(ov.sweep_iterator())
+        else:
+            plain.append(ov.input_line)
+    return plain, grid
+
+
+def compose_sweep(overrides: Sequence[str]) -> DictConfig:
+    """Compose the plain overrides and put the sweeps (multirun syntax) into ``cfg.grid``.
+
+    Sweeps given here replace the experiment's grid entries of the same key; the experiment's
+    other grid keys stay.
+
+    Example:
+        >>> cfg = compose_sweep(["experiment=demo", "seed=0,1"])
+        >>> dict(cfg.grid)["seed"], list(dict(cfg.grid)["loss"])
+        ([0, 1], ['ce', 'gce', 'focal', 'flsd53'])
+    """
+    plain, sweeps = split_sweep_overrides(overrides)
+    cfg = compose_many([plain])[0]
+    if sweeps:
+        grid = OmegaConf.to_container(cfg.get("grid") or {}, resolve=True)
+        grid.update(sweeps)
+        with open_dict(cfg):
+            cfg.grid = grid
+    return cfg
+
+
+def grid_overrides(cfg: Any, given: Sequence[str] = ()) -> list[str]:
+    """The config's grid as Hydra sweep overrides (``loss=ce,gce``), for ``gencal train -m``.
+
+    Keys already swept or set in ``given`` are left out, so the command line wins.
+
+    Example:
+        >>> grid_overrides({"grid": {"loss": ["ce", "gce"], "seed": [0, 1]}}, ["seed=3"])
+        ['loss=ce,gce']
+    """
+    grid = cfg.get("grid") or {}
+    if OmegaConf.is_config(grid):
+        grid = OmegaConf.to_container(grid, resolve=True)
+    taken = {_override_key(str(o)) for o in given}
+    return [f"{k}={','.join(str(v) for v in vals)}" for k, vals in grid.items() if k not in taken]
 
 
 def expand_grid(cfg: Any) -> list[DictConfig]:
