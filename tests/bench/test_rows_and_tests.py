@@ -178,20 +178,26 @@ def test_holm_rejects_as_the_step_down_procedure():
         np.testing.assert_array_equal(holm(p) <= alpha, reject)
 
 
-def test_paired_tests_csv_holds_holm_over_the_table(tmp_path):
-    """p_holm of each test = Holm over the p-values of its table (one data/model setting)."""
+def test_paired_tests_csv_holds_holm_within_each_metric_and_calibrator(tmp_path):
+    """p_holm = Holm over the losses tested against the reference for one metric and calibrator."""
     rng = np.random.default_rng(1)
     runs = {}
     for s in range(4):
         runs[f"digits__mlp__ce__s{s}"] = _config("ce", s)
         runs[f"digits__mlp__gce__s{s}"] = _config("gce", s)
+        runs[f"digits__mlp__focal__s{s}"] = _config("focal", s)
     exp, _ = _write_study(tmp_path, runs, cals=("none", "ts", "ats"), rng=rng)
     out = build_report(exp, figures=False)
     with open(out / "paired_tests.csv", newline="") as fh:
         tests = list(csv.DictReader(fh))
     assert {t["test"] for t in tests} == {"t-test"} and {t["n"] for t in tests} == {"4"}
-    raw = np.array([float(t["p_value"]) for t in tests])
-    np.testing.assert_allclose([float(t["p_holm"]) for t in tests], holm(raw))
+    families: dict[tuple[str, str], list[dict]] = {}
+    for t in tests:
+        families.setdefault((t["metric"], t["calibrator"]), []).append(t)
+    assert {len(f) for f in families.values()} == {2}  # gce and focal vs ce
+    for fam in families.values():
+        raw = np.array([float(t["p_value"]) for t in fam])
+        np.testing.assert_allclose([float(t["p_holm"]) for t in fam], holm(raw))
     md = (out / "report.md").read_text()
     assert "Holm" in md and "n = 4 pairs" in md and "t-test" in md
 

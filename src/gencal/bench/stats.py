@@ -18,7 +18,8 @@ keys that tell it apart from the other rows, e.g. ``focal(gamma=2)``), the plain
   attainable two-sided p-value is above 0.05, so it could never reject. ``p_value`` is the
   Wilcoxon p-value when it was computed and the t-test p-value otherwise; ``test`` names it.
 - :func:`holm` / :func:`adjust_holm`: Holm's step-down adjustment of a family of p-values
-  (the tests of one report table), controlling the family-wise error rate.
+  (:func:`test_family`: one metric after one calibrator, the losses compared with the
+  reference), controlling the family-wise error rate.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ __all__ = [
     "parse_comparisons",
     "reference_comparisons",
     "summarise",
+    "test_family",
 ]
 
 WILCOXON_MIN_N = 6
@@ -214,6 +216,17 @@ def holm(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
     scaled = np.minimum(1.0, (m - np.arange(m)) * p[order])
     out[order] = np.maximum.accumulate(scaled)
     return out
+
+
+def test_family(test: PairedTest) -> tuple[str, str, str, str, str]:
+    """The family a paired test is Holm-adjusted in: one question of the study.
+
+    A family is one metric after one calibrator in one (data, model) setting: the losses
+    compared with the reference there ("which losses change ECE after TS?"). Its size is the
+    number of losses compared, so the correction grows with the rows of a table, not with the
+    number of metrics and calibrators the report happens to show.
+    """
+    return (test.data, test.model, test.metric, test.calibrator, test.reference_calibrator)
 
 
 def adjust_holm(

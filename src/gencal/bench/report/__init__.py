@@ -49,6 +49,7 @@ from gencal.bench.stats import (
     paired_tests,
     parse_comparisons,
     summarise,
+    test_family,
 )
 from gencal.io import atomic_write_text
 
@@ -185,7 +186,7 @@ def _paired_tests(
 ) -> tuple[list[PairedTest], list[PairedTest]]:
     """Tests against the reference (in table order) and of the configured comparisons.
 
-    Each list is Holm-adjusted per (data, model): the family of one report table.
+    Each list is Holm-adjusted within :func:`gencal.bench.stats.test_family`.
     """
     keys = [k for _, k in metrics]
     rank = {(s.data, s.model, s.loss, s.calibrator): i for i, s in enumerate(summaries)}
@@ -195,8 +196,8 @@ def _paired_tests(
     )
     compared = paired_tests(recs, keys, comparisons=parse_comparisons(comparisons, recs))
     return (
-        adjust_holm(tests, lambda t: (t.data, t.model)),
-        adjust_holm(compared, lambda t: (t.data, t.model)),
+        adjust_holm(tests, test_family),
+        adjust_holm(compared, test_family),
     )
 
 

@@ -351,7 +351,7 @@ def paired_tables(
 
     Rows are the compared pairs (row + calibrator against reference row + calibrator), columns
     the metrics. The Holm adjustment is the one stored in each test
-    (:func:`gencal.bench.stats.holm` over the tests of this table); a cell is bold when the
+    (:func:`gencal.bench.stats.holm` within each metric and calibrator); a cell is bold when the
     Holm-adjusted p-value is below 0.05.
 
     Args:
@@ -413,8 +413,8 @@ def paired_tables(
                 f"the main table. Test: {' / '.join(tests_used)} (two-sided; paired t-test for "
                 f"n < {WILCOXON_MIN_N} pairs, Wilcoxon signed-rank for n ≥ {WILCOXON_MIN_N}; "
                 f"both in paired_tests.csv); n = {', '.join(map(str, ns))} pairs. "
-                f"Holm = p adjusted by Holm's method over the "
-                f"{sum(1 for t in ts if not math.isnan(t.p_value))} tests of this table. "
+                "Holm = p adjusted by Holm's method within each metric and calibrator, over the "
+                f"{len({t.loss for t in ts})} rows tested against the reference. "
                 f"Bold: Holm-adjusted p < {ALPHA}.",
             )
         )

@@ -24,6 +24,7 @@ from gencal.bench.stats import (
     adjust_holm,
     paired_tests,
     summarise,
+    test_family,
 )
 
 __all__ = [
@@ -45,9 +46,9 @@ def format_summary(
 
     Rows are configurations (:func:`gencal.bench.cells.label_rows`, using the records'
     ``config`` fields). Cells are mean±std over seeds; ``*`` marks a mean that differs from the
-    reference row's (same calibrator) with a Holm-adjusted p < 0.05, the family being every
-    test against the reference in that (data, model) setting, all metrics, as in the report's
-    paired-test table.
+    reference row's (same calibrator) with a Holm-adjusted p < 0.05, the family being the losses
+    tested against the reference for that metric and calibrator
+    (:func:`gencal.bench.stats.test_family`), as in the report's paired-test table.
 
     Args:
         records: evaluation records (from :func:`gencal.bench.collect_records`).
@@ -68,7 +69,8 @@ def format_summary(
         loss           acc % |         ts
         ce          90.0±0.0 |  2.10±0.10
         gce         90.0±0.0 |  1.17±0.21*
-        * p < 0.05 vs ce after Holm over 1 paired test (t-test; Wilcoxon if n >= 6). Lower is better.
+        * p < 0.05 vs ce (t-test; Wilcoxon if n >= 6), Holm over the 1 loss of each column.
+        Lower is better.
         <BLANKLINE>
     """
     from gencal.bench.cells import label_rows
@@ -78,7 +80,7 @@ def format_summary(
     metrics = {s.name: (s, k) for s, k in resolve_metrics(names)}
     summaries = summarise(records, loss_order, calibrator_order)
     keys = [k for _, k in metrics.values()]
-    tests = adjust_holm(paired_tests(records, keys, reference), lambda t: (t.data, t.model))
+    tests = adjust_holm(paired_tests(records, keys, reference), test_family)
     by_key = {(t.data, t.model, t.calibrator, t.loss, t.metric): t for t in tests}
 
     def pm(mean: float, std: float, spec: MetricSpec, digits: int) -> str:
@@ -130,11 +132,12 @@ def format_summary(
                         sig = t is not None and not math.isnan(t.p_holm) and t.p_holm < ALPHA
                         line += f"{txt + ('*' if sig else ' '):>{w}}"
                 lines.append(line.rstrip())
-        n = sum(1 for t in tests if (t.data, t.model) == setting and not math.isnan(t.p_value))
+        n = len({t.loss for t in tests if (t.data, t.model) == setting})
         lines.append(
-            f"* p < {ALPHA} vs {reference} after Holm over {n} paired test{'s' * (n != 1)} (t-test; "
-            f"Wilcoxon if n >= {WILCOXON_MIN_N}). Lower is better."
+            f"* p < {ALPHA} vs {reference} (t-test; Wilcoxon if n >= {WILCOXON_MIN_N}), "
+            f"Holm over the {n} loss{'es' * (n != 1)} of each column."
         )
+        lines.append("Lower is better.")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
