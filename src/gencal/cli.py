@@ -159,6 +159,13 @@ def _build_parser() -> argparse.ArgumentParser:
         help="calibrator hyper-parameter (repeatable), e.g. --param n_bins=10",
     )
     c.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    c.add_argument(
+        "--probs",
+        dest="param",
+        action="append_const",
+        const="inputs=probs",
+        help="the file holds probabilities, not logits (same as --param inputs=probs)",
+    )
 
     d = sub.add_parser(
         "demo",

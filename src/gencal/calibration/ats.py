@@ -74,16 +74,25 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.isotonic import isotonic_regression
 from sklearn.model_selection import StratifiedKFold
 
 from gencal._checks import GencalInputError
-from gencal.calibration._temperature import TemperatureProblem, ece_equal_width, solve_root_newton
-from gencal.calibration.base import Calibrator, log_softmax_np, register_calibrator
-from gencal.calibration.temperature import _in_log_t, fit_temperature
+from gencal.calibration.arrays import equal_width_bin, log_softmax_np
+from gencal.calibration.base import Calibrator, Inputs
+from gencal.calibration.params import Constraint, Interval, Options, SequenceOf
+from gencal.calibration.registry import register_calibrator
+from gencal.calibration.root_finding import solve_root_newton
+from gencal.calibration.temperature import (
+    TemperatureProblem,
+    check_temperature_bounds,
+    fit_temperature,
+    in_log_t,
+    warn_if_temperature_at_bound,
+)
 
 __all__ = [
     "AdaptiveTemperatureScaling",
@@ -253,6 +262,15 @@ def project_slopes(
     return out
 
 
+def _ece15(conf: np.ndarray, correct: np.ndarray, w: np.ndarray | None) -> float:
+    """Top-label ECE with 15 equal-width bins (weighted when ``w`` is given)."""
+    idx = equal_width_bin(conf, 15)
+    ww = np.ones_like(conf) if w is None else w
+    sc = np.bincount(idx, weights=ww * conf, minlength=15)
+    sa = np.bincount(idx, weights=ww * correct, minlength=15)
+    return float(np.abs(sc - sa).sum() / ww.sum())
+
+
 def _as_candidates(v: Any, kind: type, name: str) -> list:
     vals = list(np.ravel(v)) if _is_list(v) else [v]
     if not vals:
@@ -292,6 +310,8 @@ class AdaptiveTemperatureScaling(Calibrator):
         t_max: upper bound on every temperature.
         clip_slope: enforce the no-inversion bound (turn off only to study its effect).
         random_state: seed of the fold shuffling.
+        inputs: ``"logits"`` (default) or ``"probs"`` (see :class:`Calibrator`).
+        balanced: fit with class-balanced sample weights (see :class:`Calibrator`).
 
     Shape:
         ``fit(logits [N, K], labels [N])``; ``transform(logits [M, K]) -> [M, K]``.
@@ -313,21 +333,24 @@ class AdaptiveTemperatureScaling(Calibrator):
         True
     """
 
-    _hparams = (
-        "n_pieces",
-        "shrinkage",
-        "cv",
-        "cv_se",
-        "cv_metric",
-        "min_piece_size",
-        "objective",
-        "shrinkage_mode",
-        "interpolation",
-        "t_min",
-        "t_max",
-        "clip_slope",
-        "random_state",
-    )
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        "n_pieces": [Interval(int, 1, None, "left"), SequenceOf(Interval(int, 1, None, "left"))],
+        "shrinkage": [
+            Interval(float, 0, None, "left"),
+            SequenceOf(Interval(float, 0, None, "left")),
+        ],
+        "cv": [Interval(int, 2, None, "left")],
+        "cv_se": [Interval(float, 0, None, "left")],
+        "cv_metric": [Options("nll", "ece"), None],
+        "min_piece_size": [Interval(float, 0, None, "left")],
+        "objective": [Options("nll", "ece")],
+        "shrinkage_mode": [Options("pseudo", "linear")],
+        "interpolation": [Options("linear", "step")],
+        "t_min": [Interval(float, 0, None, "neither")],
+        "t_max": [Interval(float, 0, None, "neither")],
+        "clip_slope": [bool],
+        "random_state": [Interval(int, 0, None, "left")],
+    }
 
     def __init__(
         self,
@@ -344,47 +367,27 @@ class AdaptiveTemperatureScaling(Calibrator):
         t_max: float = 20.0,
         clip_slope: bool = True,
         random_state: int = 0,
+        *,
+        inputs: Inputs = "logits",
+        balanced: bool = False,
     ) -> None:
-        super().__init__()
-        pieces = _as_candidates(n_pieces, int, "n_pieces")
-        shrinks = _as_candidates(shrinkage, float, "shrinkage")
-        if min(pieces) < 1:
-            raise GencalInputError(f"n_pieces: must be >= 1, got {n_pieces}")
-        if not min(shrinks) >= 0:
-            raise GencalInputError(f"shrinkage: must be >= 0, got {shrinkage}")
-        if not cv_se >= 0:
-            raise GencalInputError(f"cv_se: must be >= 0, got {cv_se}")
-        if cv_metric not in (None, "nll", "ece"):
-            raise GencalInputError(f"cv_metric: expected None, 'nll' or 'ece', got {cv_metric!r}")
-        if int(cv) < 2:
-            raise GencalInputError(f"cv: need at least 2 folds, got {cv}")
-        if not min_piece_size >= 0:
-            raise GencalInputError(f"min_piece_size: must be >= 0, got {min_piece_size}")
-        if objective not in ("nll", "ece"):
-            raise GencalInputError(f"objective: expected 'nll' or 'ece', got {objective!r}")
-        if shrinkage_mode not in ("pseudo", "linear"):
-            raise GencalInputError(
-                f"shrinkage_mode: expected 'pseudo' or 'linear', got {shrinkage_mode!r}"
-            )
-        if interpolation not in ("linear", "step"):
-            raise GencalInputError(
-                f"interpolation: expected 'linear' or 'step', got {interpolation!r}"
-            )
-        if not (0 < t_min < t_max < np.inf):
-            raise GencalInputError(f"need 0 < t_min < t_max < inf, got {t_min}, {t_max}")
-        self.n_pieces = pieces if _is_list(n_pieces) else pieces[0]
-        self.shrinkage = shrinks if _is_list(shrinkage) else shrinks[0]
-        self.cv = int(cv)
-        self.cv_se = float(cv_se)
+        super().__init__(inputs=inputs, balanced=balanced)
+        self.n_pieces = n_pieces
+        self.shrinkage = shrinkage
+        self.cv = cv
+        self.cv_se = cv_se
         self.cv_metric = cv_metric
-        self.min_piece_size = float(min_piece_size)
+        self.min_piece_size = min_piece_size
         self.objective = objective
         self.shrinkage_mode = shrinkage_mode
         self.interpolation = interpolation
-        self.t_min = float(t_min)
-        self.t_max = float(t_max)
-        self.clip_slope = bool(clip_slope)
-        self.random_state = int(random_state)
+        self.t_min = t_min
+        self.t_max = t_max
+        self.clip_slope = clip_slope
+        self.random_state = random_state
+
+    def _check_params(self) -> None:
+        check_temperature_bounds(self.t_min, self.t_max)
 
     # ------------------------------------------------------------------ candidates and CV
     def candidates(self) -> list[tuple[int, float]]:
@@ -438,14 +441,14 @@ class AdaptiveTemperatureScaling(Calibrator):
         else:
             probs = np.exp(oof)
             conf, correct = probs.max(axis=2), (probs.argmax(axis=2) == y).astype(np.float64)
-            mean = np.array([ece_equal_width(conf[c], correct[c], w) for c in range(len(cands))])
+            mean = np.array([_ece15(conf[c], correct[c], w) for c in range(len(cands))])
             best = int(np.argmin(mean))
             rng = np.random.default_rng(self.random_state)
             boot = np.empty((len(cands), 200))
             for b in range(200):  # bootstrap SE of the paired difference of the pooled ECE
                 i = rng.integers(0, n, n)
                 wi = None if w is None else w[i]
-                e = [ece_equal_width(conf[c, i], correct[c, i], wi) for c in range(len(cands))]
+                e = [_ece15(conf[c, i], correct[c, i], wi) for c in range(len(cands))]
                 boot[:, b] = np.asarray(e) - e[best]
             se = boot.std(axis=1, ddof=1)
         chosen = next(c for c in range(len(cands)) if mean[c] - mean[best] <= self.cv_se * se[c])
@@ -499,7 +502,7 @@ class AdaptiveTemperatureScaling(Calibrator):
             m = piece == b
             pb = TemperatureProblem(z[m], y[m], None if w is None else w[m])
             fb = deriv(pb)
-            own = solve_root_newton(lambda u, fb=fb: _in_log_t(fb, u), lo, hi, u_g)
+            own = solve_root_newton(lambda u, fb=fb: in_log_t(fb, u), lo, hi, u_g)
             raw[b] = own
             for j, shrinkage in enumerate(shrinkages):
                 if self.shrinkage_mode == "linear":
@@ -514,7 +517,7 @@ class AdaptiveTemperatureScaling(Calibrator):
                         vg, dvg = g_glob(beta)
                         return v + kap * vg, dv + kap * dvg
 
-                    shrunk[j, b] = solve_root_newton(lambda u, f=both: _in_log_t(f, u), lo, hi, u_g)
+                    shrunk[j, b] = solve_root_newton(lambda u, f=both: in_log_t(f, u), lo, hi, u_g)
         curves = []
         for j in range(len(shrinkages)):
             log_t = np.clip(shrunk[j], lo, hi)
@@ -559,6 +562,22 @@ class AdaptiveTemperatureScaling(Calibrator):
         self.shrinkage_ = float(s)
         self.cv_scores_ = table
         self._set_curve(curve)
+
+    def fit(
+        self, logits: Any, labels: Any, sample_weight: Any = None
+    ) -> AdaptiveTemperatureScaling:
+        """:meth:`Calibrator.fit`, then a warning when the global temperature is at a bound.
+
+        Args:
+            logits: the calibration split's logits.
+            labels: integer class indices.
+            sample_weight: optional non-negative weights.
+        """
+        super().fit(logits, labels, sample_weight)
+        warn_if_temperature_at_bound(
+            type(self).__name__, self.temperature_global_, self.t_min, self.t_max
+        )
+        return self
 
     def _set_curve(self, curve: dict[str, Any]) -> None:
         self.temperature_global_ = float(curve["temperature_global"])
@@ -638,8 +657,8 @@ class AdaptiveTemperatureScaling(Calibrator):
         self.cv_scores_ = list(state.get("cv_scores", []))
         self._set_curve(state)
 
-    def __repr__(self) -> str:
-        base = super().__repr__()
+    def __repr__(self, N_CHAR_MAX: int = 700) -> str:
+        base = super().__repr__(N_CHAR_MAX)
         if not self.is_fitted:
             return base
         return (

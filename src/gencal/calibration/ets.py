@@ -18,15 +18,20 @@ Every component is monotone in the logits, so the argmax never changes. ``transf
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy.optimize import minimize, minimize_scalar
 
-from gencal._checks import GencalInputError
-from gencal.calibration._temperature import TemperatureProblem
-from gencal.calibration.base import PROB_FLOOR, Calibrator, register_calibrator, softmax_np
-from gencal.calibration.temperature import fit_temperature
+from gencal.calibration.arrays import softmax_np
+from gencal.calibration.base import PROB_FLOOR, Calibrator, Inputs
+from gencal.calibration.params import Constraint, Interval, Options
+from gencal.calibration.registry import register_calibrator
+from gencal.calibration.temperature import (
+    TemperatureProblem,
+    check_temperature_bounds,
+    fit_temperature,
+)
 
 __all__ = ["EnsembleTemperatureScaling"]
 
@@ -48,6 +53,8 @@ class EnsembleTemperatureScaling(Calibrator):
         loss: ``"mse"`` (Brier score, the paper's default) or ``"nll"``; used for ``T`` and ``w``.
         t_min: lower bound on the temperature.
         t_max: upper bound on the temperature.
+        inputs: ``"logits"`` (default) or ``"probs"`` (see :class:`Calibrator`).
+        balanced: fit with class-balanced sample weights (see :class:`Calibrator`).
 
     Shape:
         ``fit(logits [N, K], labels [N])``; ``predict_proba(logits [M, K]) -> [M, K]``.
@@ -65,17 +72,28 @@ class EnsembleTemperatureScaling(Calibrator):
         True
     """
 
-    _hparams = ("loss", "t_min", "t_max")
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        "loss": [Options("mse", "nll")],
+        "t_min": [Interval(float, 0, None, "neither")],
+        "t_max": [Interval(float, 0, None, "neither")],
+    }
 
-    def __init__(self, loss: str = "mse", t_min: float = 0.05, t_max: float = 20.0) -> None:
-        super().__init__()
-        if loss not in ("mse", "nll"):
-            raise GencalInputError(f"loss: expected 'mse' or 'nll', got {loss!r}")
-        if not (0 < t_min < t_max < np.inf):
-            raise GencalInputError(f"need 0 < t_min < t_max < inf, got {t_min}, {t_max}")
+    def __init__(
+        self,
+        loss: str = "mse",
+        t_min: float = 0.05,
+        t_max: float = 20.0,
+        *,
+        inputs: Inputs = "logits",
+        balanced: bool = False,
+    ) -> None:
+        super().__init__(inputs=inputs, balanced=balanced)
         self.loss = loss
-        self.t_min = float(t_min)
-        self.t_max = float(t_max)
+        self.t_min = t_min
+        self.t_max = t_max
+
+    def _check_params(self) -> None:
+        check_temperature_bounds(self.t_min, self.t_max)
 
     def _fit(self, z: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> None:
         n, k = z.shape

@@ -27,20 +27,16 @@ configs ``{la+ts: {name: la, then: ts}}``. ``transform`` is then ``then.transfor
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy.optimize import minimize_scalar
 
 from gencal._checks import GencalInputError
-from gencal.calibration.base import (
-    Calibrator,
-    class_balanced_weights,
-    get_calibrator,
-    load_calibrator,
-    log_softmax_np,
-    register_calibrator,
-)
+from gencal.calibration.arrays import class_balanced_weights, log_softmax_np
+from gencal.calibration.base import Calibrator, Inputs
+from gencal.calibration.params import Constraint, Interval, SequenceOf
+from gencal.calibration.registry import get_calibrator, load_calibrator, register_calibrator
 
 __all__ = ["LogitAdjustment", "balanced_nll"]
 
@@ -85,6 +81,9 @@ class LogitAdjustment(Calibrator):
             ``{"name": ..., **hparams}``), or ``None``.
         tau_min: lower bound of the fitted ``tau``.
         tau_max: upper bound of the fitted ``tau``.
+        inputs: ``"logits"`` (default) or ``"probs"`` (see :class:`Calibrator`).
+        balanced: fit with class-balanced sample weights (see :class:`Calibrator`); ``tau`` is
+            always fitted on class-balanced weights.
 
     Shape:
         ``fit(logits [N, K], labels [N])``; ``transform(logits [M, K]) -> [M, K]``.
@@ -105,7 +104,13 @@ class LogitAdjustment(Calibrator):
         True
     """
 
-    _hparams = ("tau", "prior", "class_counts", "then", "tau_min", "tau_max")
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        "tau": [Interval(float, None, None, "neither"), None],
+        "prior": [SequenceOf(Interval(float, 0, None, "neither")), None],
+        "class_counts": [SequenceOf(Interval(int, 1, None, "left")), None],
+        "tau_min": [Interval(float, None, None, "neither")],
+        "tau_max": [Interval(float, None, None, "neither")],
+    }
 
     def __init__(
         self,
@@ -115,29 +120,27 @@ class LogitAdjustment(Calibrator):
         then: str | Mapping[str, Any] | None = None,
         tau_min: float = -2.0,
         tau_max: float = 5.0,
+        *,
+        inputs: Inputs = "logits",
+        balanced: bool = False,
     ) -> None:
-        super().__init__()
-        for name, v in (("prior", prior), ("class_counts", class_counts)):
-            if v is not None:
-                arr = np.asarray(v, dtype=np.float64)
-                if arr.ndim != 1 or arr.size < 2 or not np.all(np.isfinite(arr)):
-                    raise GencalInputError(f"{name}: expected a list of K >= 2 numbers, got {v!r}")
-                if (arr <= 0).any():
-                    raise GencalInputError(
-                        f"{name}: every class needs a positive value (log prior), got {v!r}"
-                    )
-        if not tau_min < tau_max:
-            raise GencalInputError(f"need tau_min < tau_max, got {tau_min}, {tau_max}")
-        if tau is not None and not np.isfinite(tau):
-            raise GencalInputError(f"tau: must be finite, got {tau}")
-        if then is not None:
-            self._build_then(then)  # validates the name / hyperparameters now
-        self.tau = None if tau is None else float(tau)
-        self.prior = None if prior is None else [float(v) for v in prior]
-        self.class_counts = None if class_counts is None else [int(v) for v in class_counts]
-        self.then = then if not isinstance(then, Mapping) else dict(then)
-        self.tau_min = float(tau_min)
-        self.tau_max = float(tau_max)
+        super().__init__(inputs=inputs, balanced=balanced)
+        self.tau = tau
+        self.prior = prior
+        self.class_counts = class_counts
+        self.then = then
+        self.tau_min = tau_min
+        self.tau_max = tau_max
+
+    def _check_params(self) -> None:
+        for name in ("prior", "class_counts"):
+            v = getattr(self, name)
+            if v is not None and len(v) < 2:
+                raise GencalInputError(f"{name}: expected K >= 2 positive values, got {v!r}")
+        if not self.tau_min < self.tau_max:
+            raise GencalInputError(f"need tau_min < tau_max, got {self.tau_min}, {self.tau_max}")
+        if self.then is not None:
+            self._build_then(self.then)  # validates the name and hyperparameters
 
     @staticmethod
     def _build_then(then: str | Mapping[str, Any]) -> Calibrator:
@@ -199,7 +202,7 @@ class LogitAdjustment(Calibrator):
             >>> (la.adjust(np.zeros((1, 2))) - np.log(2)).round(6).tolist()
             [[0.0, 0.0]]
         """
-        z = self._check_transform_input(logits)
+        z, _ = self._check_transform_input(logits)
         return z - self.tau_ * self.log_prior_
 
     def _transform(self, z: np.ndarray) -> np.ndarray:

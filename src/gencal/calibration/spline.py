@@ -25,13 +25,15 @@ remaining mass, ``p_k_hat = p_k (1 - c_hat) / (1 - c)`` (uniform over them if ``
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from gencal._checks import GencalInputError
+from gencal.calibration.arrays import softmax_np
 from gencal.calibration.ats import top_log_odds
-from gencal.calibration.base import PROB_FLOOR, Calibrator, register_calibrator, softmax_np
+from gencal.calibration.base import PROB_FLOOR, Calibrator, Inputs
+from gencal.calibration.params import Constraint, Interval
+from gencal.calibration.registry import register_calibrator
 
 __all__ = ["SplineCalibration", "natural_cubic_basis"]
 
@@ -84,6 +86,8 @@ class SplineCalibration(Calibrator):
     Args:
         n_knots: number of spline knots, equally spaced in the fractional rank ``t``
             (6 in the authors' code).
+        inputs: ``"logits"`` (default) or ``"probs"`` (see :class:`Calibrator`).
+        balanced: fit with class-balanced sample weights (see :class:`Calibrator`).
 
     Shape:
         ``fit(logits [N, K], labels [N])``; ``predict_proba(logits [M, K]) -> [M, K]``.
@@ -103,13 +107,15 @@ class SplineCalibration(Calibrator):
         True
     """
 
-    _hparams = ("n_knots",)
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        "n_knots": [Interval(int, 2, None, "left")],
+    }
 
-    def __init__(self, n_knots: int = 6) -> None:
-        super().__init__()
-        if int(n_knots) < 2:
-            raise GencalInputError(f"n_knots: need at least 2, got {n_knots}")
-        self.n_knots = int(n_knots)
+    def __init__(
+        self, n_knots: int = 6, *, inputs: Inputs = "logits", balanced: bool = False
+    ) -> None:
+        super().__init__(inputs=inputs, balanced=balanced)
+        self.n_knots = n_knots
 
     def _fit(self, z: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> None:
         ww = np.ones(len(y)) if w is None else w
