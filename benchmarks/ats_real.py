@@ -28,8 +28,9 @@ test NLL and ECE-15 (equal-width bins, %) of each method, the ratio to TS, ATS's
 pieces, and whether the targets hold: ATS NLL <= TS NLL + 0.5 % and ATS ECE <= TS ECE on every
 dataset, ATS ECE lower than TS's on at least half of them, and on the synthetic data ATS
 ECE <= 0.5 x TS's. Then, for the long-tailed runs, accuracy, balanced accuracy, ECE and NLL of
-class-balanced fits and post-hoc logit adjustment (``la``, prior from the calibration split's
-label frequencies; ``la+ts_bal``: ``la`` then TS, both on class-balanced weights).
+class-balanced fits and post-hoc logit adjustment (``la``: prior from the calibration split's
+label frequencies; ``la[train]``: from the run's ``train_class_counts``; ``+ts_bal``: then TS,
+both on class-balanced weights).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import json
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -91,15 +93,18 @@ def synthetic(n_rep: int):
         yield (*data(1500, rng), *data(20_000, rng))
 
 
-def _run(overrides: list[str], runs_dir: Path) -> dict[str, np.ndarray]:
+def _run(overrides: list[str], runs_dir: Path) -> dict[str, Any]:
     from gencal.train import train_run
 
     rd = train_run([*overrides, "trainer.threads=1", f"output_root={runs_dir}"])
     with np.load(rd / "logits.npz") as f:
-        return {k: f[k] for k in ("cal_logits", "cal_labels", "test_logits", "test_labels")}
+        out: dict[str, Any] = {k: f[k] for k in ("cal_logits", "cal_labels", "test_logits")}
+        out["test_labels"] = f["test_labels"]
+        out["meta"] = json.loads(str(f["meta"])) if "meta" in f.files else {}
+    return out
 
 
-def _split(r: dict[str, np.ndarray]):
+def _split(r: dict[str, Any]):
     return (
         r["cal_logits"].astype(np.float64),
         r["cal_labels"].astype(np.int64),
@@ -113,7 +118,8 @@ def digits(n_rep: int, runs_dir: Path):
         yield _split(_run(["experiment=demo", "loss=ce", f"seed={s}"], runs_dir))
 
 
-FMNIST_MLP = ["model=mlp", "model.input_size=28", "trainer=quick", "loss=ce"]
+FMNIST_MLP = ["model=mlp", "model.input_size=28", "trainer=quick", "scheduler=cosine", "loss=ce"]
+FMNIST_MLP += ["optimizer.lr=0.05"]
 FMNIST_MLP += ["data.augment.crop_padding=0"]
 
 
@@ -162,10 +168,12 @@ def fashion_mnist_adam(n_rep: int, root: Path = Path("/usr/share/datasets/fashio
         yield zp[cal], ytr[pool][cal], zt, yte
 
 
-def fashion_mnist_lt(n_rep: int, runs_dir: Path):
+def fashion_mnist_lt(n_rep: int, runs_dir: Path, with_counts: bool = False):
     for s in range(n_rep):
         over = ["data=fashion_mnist_lt", *FMNIST_MLP, "trainer.epochs=8", f"seed={s}"]
-        yield _split(_run(over, runs_dir / "fmnist_lt_8ep"))
+        r = _run(over, runs_dir / "fmnist_lt_8ep")
+        counts = r["meta"].get("train_class_counts")
+        yield (*_split(r), counts) if with_counts else _split(r)
 
 
 def cifar10_runs(root: Path) -> list[Path]:
@@ -211,14 +219,20 @@ LONGTAIL = {
     "vector_bal": ("vector", {}, True),
     "la": ("la", {}, False),
     "la+ts_bal": ("la", {"then": "ts"}, True),
+    "la[train]": ("la", {"class_counts": "train"}, False),
+    "la[train]+ts_bal": ("la", {"class_counts": "train", "then": "ts"}, True),
 }
 
 
 def longtail_extras(splits) -> None:
     """Accuracy, balanced accuracy, ECE and NLL on the balanced test set of the LT runs."""
     res: dict[str, list[tuple[float, float, float, float]]] = {m: [] for m in LONGTAIL}
-    for zc, yc, zt, yt in splits:
+    for zc, yc, zt, yt, counts in splits:
         for m, (reg, hp, bal) in LONGTAIL.items():
+            if hp.get("class_counts") == "train":
+                if counts is None:
+                    continue  # runs written before train_class_counts was saved
+                hp = {**hp, "class_counts": [int(c) for c in counts]}
             w = class_balanced_weights(yc) if bal else None
             p = np.asarray(get_calibrator(reg, **hp).fit(zc, yc, sample_weight=w).predict_proba(zt))
             pred = p.argmax(1)
@@ -227,6 +241,8 @@ def longtail_extras(splits) -> None:
     print("\nfashion_mnist_lt, balanced test set: logit adjustment and class-balanced fits")
     print(f"{'method':<11} {'acc %':>7} {'bal acc %':>9} {'ECE %':>7} {'NLL':>8}")
     for m, rows in res.items():
+        if not rows:
+            continue
         a, b, e, n = np.mean(rows, axis=0)
         print(f"{m:<11} {100 * a:7.2f} {100 * b:9.2f} {100 * e:7.2f} {n:8.4f}")
 
@@ -290,7 +306,7 @@ def main(argv: list[str] | None = None) -> None:
     if not cifar:
         print("cifar10_jpeg: no CIFAR-10 logits.npz under docs/results/*/ -- skipped")
     if not args.quick:
-        longtail_extras(fashion_mnist_lt(reps, runs_dir))
+        longtail_extras(fashion_mnist_lt(reps, runs_dir, with_counts=True))
     print()
     print(f"{'dataset':<20} {'method':<11} {'NLL':>8} {'NLL/TS':>7} {'ECE %':>7} {'ECE/TS':>7}")
     verdict = []
