@@ -527,3 +527,25 @@ def test_bench_takes_the_plus_experiment_spelling(tmp_path, capsys):
     (rdir,) = (tmp_path / "demo").glob("digits__mlp__ce__s0*")
     assert (rdir / "eval" / "none.json").is_file()
     assert "1 runs (1 trained now, 0 reused)" in out
+
+
+@pytest.mark.parametrize(
+    ("rel", "words"),
+    [
+        ("logits.npz", ["logits.npz", "corrupt run file"]),
+        ("ckpt/last.ckpt", ["corrupt checkpoint"]),
+    ],
+)
+def test_train_on_a_corrupt_run_file_is_a_one_line_error(tmp_path, capsys, rel, words):
+    from gencal.train.config import compose_config, run_dir
+
+    overrides = ["experiment=demo", f"output_root={tmp_path}"]
+    bad = run_dir(compose_config(overrides)) / rel
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"not what it should be")
+    rc, out, err = _run(["train", *overrides], capsys)
+    assert rc == 2 and out == ""
+    (line,) = err.strip().splitlines()
+    assert line.startswith("gencal: error: ") and str(bad) in line
+    assert all(w in line for w in words), line
+    assert bad.read_bytes() == b"not what it should be"  # left for the user to look at

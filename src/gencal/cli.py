@@ -496,6 +496,7 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
     for module, name in (
         ("hydra.errors", "HydraException"),
         ("omegaconf.errors", "OmegaConfBaseException"),
+        ("gencal.train.module", "NonFiniteLossError"),  # a diverged run: its message says why
     ):
         if module in sys.modules:  # not imported: none of its errors can have been raised
             types.append(getattr(sys.modules[module], name))

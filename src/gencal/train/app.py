@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import os
 import sys
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
 from omegaconf import DictConfig, open_dict
 
+from gencal._checks import GencalInputError
 from gencal.train.config import configs_dir, run_dir
 
 __all__ = ["main", "run_status", "run_summary", "task", "train_and_report"]
@@ -39,13 +41,22 @@ def run_status(cfg: DictConfig) -> RunStatus:
     ``"reused"`` when the folder holds ``logits.npz`` (a finished run is returned at once),
     ``"resumed"`` when it holds ``ckpt/last.ckpt`` (training continues from that epoch),
     ``"trained"`` otherwise (training starts from scratch).
+
+    Raises:
+        GencalInputError: ``ckpt/last.ckpt`` is not a torch checkpoint (a zip archive).
     """
     from gencal.train.run import is_finished
 
     rdir = run_dir(cfg)
     if is_finished(rdir):
         return "reused"
-    if (rdir / "ckpt" / "last.ckpt").is_file():
+    ckpt = rdir / "ckpt" / "last.ckpt"
+    if ckpt.is_file():
+        if not zipfile.is_zipfile(ckpt):
+            raise GencalInputError(
+                f"{ckpt}: corrupt checkpoint (not a torch zip archive); "
+                "delete it to train the run from scratch"
+            )
         return "resumed"
     return "trained"
 
