@@ -245,7 +245,7 @@ def _corrupt_npz(tmp_path):
 
 # argv (with {tmp} for a scratch folder), words the message must contain
 BAD_INPUT = {
-    "train_unknown_option": (["train", "loss=nope"], ["loss/nope", "gce"]),
+    "train_unknown_group_option": (["train", "loss=nope"], ["loss/nope", "gce"]),
     "train_unknown_key": (["train", "trainer.nope=1"], ["trainer.nope"]),
     "train_bad_syntax": (["train", "trainer.epochs=[1"], ["trainer.epochs=[1"]),
     "train_bad_value": (
@@ -253,6 +253,7 @@ BAD_INPUT = {
         ["abc"],
     ),
     "train_not_an_override": (["train", "loss"], ["'loss'", "KEY=VALUE"]),
+    "train_unknown_flag": (["train", "--nope", "loss=gce"], ["--nope", "--help"]),
     "train_unknown_experiment": (["train", "+experiment=nope"], ["experiment/nope", "demo"]),
     "train_multirun_unknown_option": (["train", "-m", "loss=nope"], ["loss/nope"]),
     "train_missing_data": (
@@ -375,7 +376,7 @@ def test_a_missing_extra_is_named(tmp_path, blocked, argv, extra):
 
 
 def test_one_line_folds_hydra_messages():
-    from gencal.cli import one_line
+    from gencal.cli_errors import one_line
 
     msg = (
         "In 'config': Could not find 'loss/nope'\n\nAvailable options in 'loss':\n"

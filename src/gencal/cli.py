@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from gencal._checks import GencalInputError
+from gencal.cli_errors import error_line
 
 __all__ = ["main"]
 
@@ -268,6 +269,14 @@ def _parse_param(items: Sequence[str]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- commands
 
 
+#: the options of a Hydra app (``gencal train`` passes them to ``gencal.train.app``)
+HYDRA_OPTIONS = frozenset(
+    "--hydra-help --version --cfg -c --resolve --package -p --run -r --multirun -m "
+    "--shell-completion -sc --config-path -cp --config-name -cn --config-dir -cd "
+    "--experimental-rerun --info -i".split()
+)
+
+
 def _override_key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
 
@@ -288,6 +297,16 @@ def normalize_overrides(overrides: Sequence[str]) -> list[str]:
     ``+experiment=NAME`` and ``experiment=NAME`` both pick a preset (rewritten to the form the
     defaults list needs), and ``data.kwargs.KEY=VALUE`` sets a loader option without ``+``
     (``data.kwargs`` is a free-form dict, e.g. ``data.kwargs.download=true``).
+
+    Args:
+        overrides: Hydra overrides as typed.
+
+    Returns:
+        The overrides as Hydra accepts them.
+
+    Example:
+        >>> normalize_overrides(["+experiment=demo", "data.kwargs.download=true", "seed=1"])
+        ['experiment=demo', '++data.kwargs.download=true', 'seed=1']
     """
     out = [str(o) for o in overrides]
     if any(_override_key(o) == "experiment" and "=" in o for o in out):
@@ -332,6 +351,11 @@ def _cmd_train(argv: list[str]) -> int:
         _train_help()
         return 0
     argv = normalize_overrides(argv)
+    unknown = [a for a in argv if a.startswith("-") and a.split("=")[0] not in HYDRA_OPTIONS]
+    if unknown:
+        raise GencalInputError(
+            f"train: unknown option {unknown[0]}; `gencal train --help` lists the options"
+        )
     hydra_app = any(a.startswith("-") for a in argv) or any(
         _override_key(a).startswith("hydra") for a in argv
     )
@@ -466,106 +490,6 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     print(f"calibrated probabilities: {npz}")
     print(f"calibrator state: {js}")
     return 0
-
-
-# --------------------------------------------------------------------------- errors
-
-#: third-party modules -> the extra that installs them
-_EXTRAS = {
-    "lightning": "train",
-    "hydra": "train",
-    "omegaconf": "train",
-    "torchmetrics": "train",
-    "tqdm": "train",
-    "PIL": "train",
-    "matplotlib": "plots",
-    "numba": "fast",
-    "submitit": "slurm",
-}
-
-
-def _user_error_types() -> tuple[type[BaseException], ...]:
-    """Exceptions that mean "fix your input": bad values, files, configs, overrides."""
-    types: list[type[BaseException]] = [
-        GencalInputError,
-        FileNotFoundError,
-        NotADirectoryError,
-        IsADirectoryError,
-        PermissionError,
-    ]
-    for module, name in (
-        ("hydra.errors", "HydraException"),
-        ("omegaconf.errors", "OmegaConfBaseException"),
-        ("gencal.train.module", "NonFiniteLossError"),  # a diverged run: its message says why
-    ):
-        if module in sys.modules:  # not imported: none of its errors can have been raised
-            types.append(getattr(sys.modules[module], name))
-    return tuple(types)
-
-
-def one_line(text: str) -> str:
-    """Fold a multi-line message (Hydra's, OmegaConf's) into one line.
-
-    Indented lines following a line that ends with ``:`` become a comma-separated list;
-    Hydra's config search path and OmegaConf's ``full_key``/``object_type`` lines are dropped.
-    """
-    parts: list[str] = []
-    in_list = False
-    for raw in str(text).splitlines():
-        line = raw.strip()
-        if not line or line.startswith(("full_key:", "object_type=", "reference_type=")):
-            continue
-        if line.startswith(("Config search path", "Set the environment variable HYDRA_FULL")):
-            break
-        if parts and raw[:1].isspace() and (in_list or parts[-1].endswith(":")):
-            parts[-1] += (", " if in_list else " ") + line
-            in_list = True
-            continue
-        in_list = False
-        if parts and not parts[-1].endswith((":", ".", ";")):
-            parts[-1] += ";"
-        parts.append(line)
-    return " ".join(parts)
-
-
-def _with_hints(msg: str) -> str:
-    if "download=True" in msg and "data.kwargs.download" not in msg:
-        msg += " (on the command line: data.kwargs.download=true)"
-    return msg
-
-
-def _sweep_line(failures: dict[str, str]) -> str:
-    items = list(failures.items())
-    first_dir, first = items[0][0], one_line(items[0][1])
-    if len({v for _, v in items}) == 1:
-        what = f"{len(items)} run(s) failed: {first}"
-    else:
-        what = (
-            f"{len(items)} runs failed, {first_dir}: {first} "
-            f"(and {len(items) - 1} more; --debug lists them)"
-        )
-    return _with_hints(what) + (
-        "; the other runs finished and are kept: fix the problem and rerun the same command "
-        "to train only the failed runs"
-    )
-
-
-def error_line(exc: BaseException) -> str:
-    """The one-line message ``gencal: error: ...`` prints for ``exc``."""
-    if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] in _EXTRAS:
-        top = str(exc.name).split(".")[0]
-        extra = _EXTRAS[top]
-        msg = f"this needs {top}, from the '{extra}' extra: pip install 'gencal[{extra}]'"
-        return msg + (" (or pass --no-figures)" if extra == "plots" else "")
-    sweep = sys.modules.get("gencal.train.sweep")
-    if sweep is not None and isinstance(exc, sweep.SweepError):
-        return _sweep_line(exc.failures)
-    if isinstance(exc, _user_error_types()):
-        return _with_hints(one_line(str(exc)))
-    return (
-        f"{type(exc).__name__}: {one_line(str(exc))} "
-        "(unexpected error: --debug or GENCAL_DEBUG=1 shows the traceback)"
-    )
 
 
 # --------------------------------------------------------------------------- entry point

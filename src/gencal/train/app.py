@@ -42,6 +42,12 @@ def run_status(cfg: DictConfig) -> RunStatus:
     ``"resumed"`` when it holds ``ckpt/last.ckpt`` (training continues from that epoch),
     ``"trained"`` otherwise (training starts from scratch).
 
+    Args:
+        cfg: a composed config (its run folder is ``gencal.train.run_dir(cfg)``).
+
+    Returns:
+        ``"trained"``, ``"resumed"`` or ``"reused"``.
+
     Raises:
         GencalInputError: ``ckpt/last.ckpt`` is not a torch checkpoint (a zip archive).
     """
@@ -66,6 +72,14 @@ def run_summary(path: str | os.PathLike, status: RunStatus | None = None) -> str
 
     Accuracy, ECE-15 (15 equal-width bins) and NLL of the softmax of the saved (uncalibrated)
     calibration-split and test-split logits, computed with :mod:`gencal.metrics`.
+
+    Args:
+        path: a finished run's folder (holding ``logits.npz``).
+        status: what was done to it (:func:`run_status`), shown after the folder.
+
+    Returns:
+        ``run: <folder> (<status>)``, a header, and one row per split:
+        ``n``, accuracy %, ECE-15 %, NLL (nats).
     """
     import torch
 
