@@ -3,9 +3,8 @@
 On a GPU, small batches (e.g. ResNet-20 at batch 128) are bound by per-op host overhead (kernel
 launches, dispatcher) rather than by arithmetic, so the op count is the proxy for that regime
 that can be measured without a GPU. Counted on the CPU for ``logits [N, K]`` (the input
-``clone`` included, 3 ops), for ``validate_args`` True and False; ``gce/shifted`` forces GCE's
-sync-free path (the one used off the CPU) and ``gce/shifted,count-on-device`` also keeps the
-label count a tensor, as on a device with ``validate_args=False``. On the CPU, an op whose
+``clone`` included, 3 ops), for ``validate_args`` True and False; ``gce/plain`` and
+``gce/fused`` are GCE's two implementations (``implementation=``). On the CPU, an op whose
 operands differ in dtype (a Python scalar, a bool mask) also dispatches an ``aten::to`` copy
 that CUDA does not, so these counts overstate a GPU's launches somewhat.
 
@@ -22,24 +21,17 @@ from torch.profiler import ProfilerActivity, profile
 
 from gencal.losses import get_loss
 
-VARIANTS = (
-    ("ce", False, True),
-    ("focal", False, True),
-    ("gce", False, True),
-    ("gce/shifted", True, True),
-    ("gce/shifted,count-on-device", True, False),
-)
+VARIANTS = ("ce", "focal", "gce/plain", "gce/fused")
 
 
-def count_ops(name: str, shifted: bool, count_on_host: bool, validate: bool, n: int, k: int):
+def count_ops(name: str, validate: bool, n: int, k: int):
     """``collections.Counter`` of the aten ops of one forward+backward (after a warm-up)."""
     g = torch.Generator().manual_seed(0)
     z = torch.randn(n, k, generator=g)
     y = torch.randint(0, k, (n,), generator=g)
-    loss_fn = get_loss(name.split("/")[0], validate_args=validate)
-    if shifted:
-        loss_fn._force_shifted = True
-    loss_fn._count_on_host = count_on_host
+    base, _, implementation = name.partition("/")
+    kw = {"implementation": implementation} if implementation else {}
+    loss_fn = get_loss(base, validate_args=validate, **kw)
     x = z.clone().requires_grad_(True)
     loss_fn(x, y).backward()
     with profile(activities=[ProfilerActivity.CPU]) as prof:
@@ -57,13 +49,10 @@ def main(argv: list[str] | None = None) -> dict[str, dict[bool, int]]:
     torch.set_num_threads(1)
     print(f"aten ops of one forward+backward, N={args.n}, K={args.k}")
     totals: dict[str, dict[bool, int]] = {}
-    for name, shifted, on_host in VARIANTS:
+    for name in VARIANTS:
         counts = {}
         for validate in (True, False):
-            if not on_host and validate:
-                continue  # validation reads the count back anyway
-            c = count_ops(name, shifted, on_host, validate, args.n, args.k)
-            counts[validate] = c
+            counts[validate] = count_ops(name, validate, args.n, args.k)
         row = "  ".join(f"validate_args={v}: {sum(c.values()):4d}" for v, c in counts.items())
         totals[name] = {v: sum(c.values()) for v, c in counts.items()}
         print(f"  {name:30s} {row}")

@@ -5,7 +5,7 @@ Run:  PYTHONPATH=src python benchmarks/metrics_speed.py [--quick] [--threads T]
 For each size (N x K = 10^6 x 100 and 10^5 x 1000; --quick: 10^5 x 100 and 10^4 x 1000) it
 times, in this one process, the median of ``--repeat`` rounds in which every function is called
 in turn (interleaved, so that load from other processes hits all alike; time.perf_counter):
-- gencal ``calibration_report(labels, logits=...)`` (every metric: accuracy, balanced accuracy,
+- gencal ``calibration_report(logits, labels)`` (every metric: accuracy, balanced accuracy,
   NLL, Brier, ECE/ECE-l2/MCE, AdaECE, classwise ECE, smooth ECE, AURC) and the functional ECE,
   MCE and AdaECE on probabilities (with input validation, the default), and the ECE with the
   numba kernels switched off (the torch path, i.e. the previous implementation);
@@ -74,12 +74,12 @@ def memory_child(n: int, k: int) -> None:
     input_bytes = logits.numel() * logits.element_size() + labels.numel() * labels.element_size()
     t0 = time.perf_counter()
     # lazy imports, thread pools, numba import + kernel compilation (or load from its cache)
-    calibration_report(labels[:1000], probs=torch.softmax(logits[:1000], dim=1))
+    calibration_report(torch.softmax(logits[:1000], dim=1), labels[:1000], inputs="probs")
     first_s = time.perf_counter() - t0
     with open("/proc/self/clear_refs", "w") as fh:
         fh.write("5")  # reset VmHWM to the current RSS
     before = _vm("VmRSS")
-    calibration_report(labels, logits=logits)
+    calibration_report(logits, labels)
     peak = _vm("VmHWM")
     print(
         json.dumps({"input_bytes": input_bytes, "extra_bytes": peak - before, "first_s": first_s})
@@ -189,10 +189,10 @@ def run_size(n: int, k: int, repeat: int, n_bins: int = 15) -> dict[str, Any]:
     print(f"\n=== N = {n:,}  K = {k:,}  ({n * k * 4 / 2**20:.0f} MiB of float32 logits) ===")
     logits, labels = make_inputs(n, k)
     probs = torch.softmax(logits, dim=1)
-    report = calibration_report(labels, logits=logits)
+    report = calibration_report(logits, labels)
     fns: dict[str, Callable[[], Any]] = {
-        "report (logits=)": lambda: calibration_report(labels, logits=logits),
-        "report (probs=)": lambda: calibration_report(labels, probs=probs),
+        "report (logits=)": lambda: calibration_report(logits, labels),
+        "report (probs=)": lambda: calibration_report(probs, labels, inputs="probs"),
         "ECE": lambda: expected_calibration_error(probs, labels, n_bins),
         "ECE (no validation)": lambda: expected_calibration_error(
             probs, labels, n_bins, validate_args=False

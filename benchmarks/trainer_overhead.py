@@ -35,11 +35,11 @@ from gencal.data import BatchAugment, InMemoryLoader, load_dataset
 from gencal.losses import get_loss
 from gencal.models import get_model
 from gencal.train.datamodule import _EpochBatches, common_train_steps
-from gencal.train.module import ClassifierModule, lr_factor
+from gencal.train.module import ClassifierModule
+from gencal.train.schedules import cosine
 
 NUM_CLASSES = 10
-OPT = {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "nesterov": False}
-SCHED = {"name": "cosine", "min_lr": 0.0}
+OPT = {"_target_": "torch.optim.SGD", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4}
 
 
 def _data(quick: bool):
@@ -100,7 +100,7 @@ def plain_epochs(model, loader, steps, epochs, start_epoch=0) -> list[float]:
         momentum=OPT["momentum"],
         weight_decay=OPT["weight_decay"],
     )
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: lr_factor(e, SCHED, epochs, OPT["lr"]))
+    sched = cosine(opt, epochs=epochs)
     model.train()
     times = []
     for epoch in range(start_epoch, start_epoch + epochs):
@@ -126,7 +126,7 @@ def gencal_epochs(model, loader, steps, epochs, mean, std) -> list[float]:
         get_loss("ce", validate_args=False),
         num_classes=NUM_CLASSES,
         optimizer=OPT,
-        schedule=SCHED,
+        scheduler={"_target_": "gencal.train.schedules.cosine", "epochs": epochs},
         epochs=epochs,
         mean=mean,
         std=std,

@@ -388,6 +388,8 @@ def test_one_line_folds_hydra_messages():
     assert one_line("Key 'x' is not in struct\n    full_key: a.x\n    object_type=dict") == (
         "Key 'x' is not in struct"
     )
+    flat = "Could not find 'loss/nope' Config search path: provider=hydra, path=pkg://hydra.conf"
+    assert one_line(flat) == "Could not find 'loss/nope'"
 
 
 @pytest.mark.parametrize("spelling", ["experiment=demo", "+experiment=demo"])

@@ -13,8 +13,13 @@ models, a trainer and a benchmark. Sub-packages:
 - :mod:`gencal.bench` — the loss x calibrator x seed benchmark and its reports
 """
 
-from gencal._checks import GencalInputError, NotFittedError
+from gencal._checks import GencalInputError, InputLooksLikeProbabilitiesWarning, NotFittedError
 
 __version__ = "0.1.0"
 
-__all__ = ["GencalInputError", "NotFittedError", "__version__"]
+__all__ = [
+    "GencalInputError",
+    "InputLooksLikeProbabilitiesWarning",
+    "NotFittedError",
+    "__version__",
+]

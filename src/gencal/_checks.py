@@ -15,6 +15,7 @@ import torch
 
 __all__ = [
     "GencalInputError",
+    "InputLooksLikeProbabilitiesWarning",
     "NotFittedError",
     "as_tensor",
     "check_labels",
@@ -30,6 +31,10 @@ class GencalInputError(ValueError):
 
 class NotFittedError(RuntimeError):
     """Raised when a calibrator (or other fitted object) is used before ``fit``."""
+
+
+class InputLooksLikeProbabilitiesWarning(UserWarning):
+    """Warned when logits were expected but every row is non-negative and sums to 1."""
 
 
 def as_tensor(x: Any, name: str, dtype: torch.dtype | None = None) -> torch.Tensor:

@@ -79,7 +79,7 @@ input forms:
   .pt/.pth file with a dict of tensors (same keys) or a logits tensor + --labels
 examples:
   gencal calibrate val_logits.npz --method ats --out calibrated/ats
-  gencal calibrate runs/demo/digits__cnn__ce__s0/logits.npz --method ts
+  gencal calibrate runs/demo/digits__mlp__ce__s0-*/logits.npz --method ts
   gencal calibrate logits.npy --labels labels.npy --method dirichlet --param reg_lambda=1e-3
 Writes OUT.npz (`probs`, and `cal_probs`/`labels` where known) and OUT.json (the calibrator's
 JSON state: gencal.calibration.load_calibrator reads it back). Default OUT: <input>.<method>.
@@ -195,6 +195,13 @@ def _build_parser() -> argparse.ArgumentParser:
         help="calibrator hyper-parameter (repeatable), e.g. --param n_bins=10",
     )
     c.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    c.add_argument(
+        "--probs",
+        dest="param",
+        action="append_const",
+        const="inputs=probs",
+        help="the file holds probabilities, not logits (same as --param inputs=probs)",
+    )
 
     d = sub.add_parser(
         "demo",

@@ -66,11 +66,12 @@ def one_line(text: str) -> str:
     """
     parts: list[str] = []
     in_list = False
-    for raw in str(text).splitlines():
+    text = str(text).split("Config search path", 1)[0]  # Hydra's, on a line or inline
+    for raw in text.splitlines():
         line = raw.strip()
         if not line or line.startswith(("full_key:", "object_type=", "reference_type=")):
             continue
-        if line.startswith(("Config search path", "Set the environment variable HYDRA_FULL")):
+        if line.startswith("Set the environment variable HYDRA_FULL"):
             break
         if parts and raw[:1].isspace() and (in_list or parts[-1].endswith(":")):
             parts[-1] += (", " if in_list else " ") + line

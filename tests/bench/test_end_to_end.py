@@ -69,7 +69,7 @@ def test_bench_end_to_end_and_rerun(tmp_path, monkeypatch, capsys):
             "calibrator_state"
         ]
         probs = load_calibrator(state).predict_proba(tz)
-        ref = calibration_report(ty, probs=probs, extra_ece_bins=(20,))
+        ref = calibration_report(probs, ty, inputs="probs", extra_ece_bins=(20,))
         for key in ("accuracy", "ece", "ece_20b", "adaece", "classwise_ece", "nll", "brier"):
             assert float(row[key]) == pytest.approx(ref[key], rel=1e-6, abs=1e-9), (row["run"], key)
         recomputed[(row["loss"], row["calibrator"], int(row["seed"]))] = ref

@@ -86,8 +86,10 @@ def test_records_match_recomputation_and_rerun_does_nothing(tmp_path, fit_counte
         assert rec_ts["fit_time_s"] >= 0 and rec_ts["n_test"] == 200 and rec_ts["n_cal"] == 150
         # recompute from the saved logits: softmax(z / T) with the stored temperature
         t = rec_ts["calibrator_state"]["state"]["temperature"]
-        ref_ts = calibration_report(ty, probs=softmax(tz / t, axis=1), extra_ece_bins=(20,))
-        ref_none = calibration_report(ty, probs=softmax(tz, axis=1), extra_ece_bins=(20,))
+        ref_ts = calibration_report(
+            softmax(tz / t, axis=1), ty, inputs="probs", extra_ece_bins=(20,)
+        )
+        ref_none = calibration_report(softmax(tz, axis=1), ty, inputs="probs", extra_ece_bins=(20,))
         for key in ("accuracy", "ece", "ece_20b", "adaece", "classwise_ece", "nll", "brier"):
             assert rec_ts["metrics"][key] == pytest.approx(ref_ts[key], rel=1e-6, abs=1e-9), key
             assert rec_none["metrics"][key] == pytest.approx(ref_none[key], rel=1e-6, abs=1e-9)

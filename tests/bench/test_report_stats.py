@@ -144,7 +144,9 @@ def test_report_files_and_tables(tmp_path, synth_records):
     tex = (out / "tables.tex").read_text()
     assert r"\begin{tabular}" in tex and r"\textbf{" in tex and r"$\pm$" in tex
     html = (out / "index.html").read_text()
-    assert "<table>" in html and "http" not in html.replace("http-equiv", "")  # no external refs
+    assert "<table class='sortable'>" in html and "http" not in html.replace(
+        "http-equiv", ""
+    )  # no external refs
 
 
 def test_group_table_for_long_tailed(tmp_path):

@@ -9,12 +9,12 @@ import torch
 import torch.nn.functional as F
 
 from gencal.losses import (
-    FLSD53,
-    AdaFocal,
+    AdaFocalLoss,
     BrierLoss,
     DualFocalLoss,
+    FLSD53Loss,
     FocalLoss,
-    LabelSmoothing,
+    LabelSmoothingLoss,
     MbLSLoss,
     MDCALoss,
     MMCELoss,
@@ -91,16 +91,16 @@ def test_flsd53_hand_values_and_schedule():
     x, y = tiny()
     # p_y = 0.7 -> gamma 3, 0.3 -> 3, 0.1 -> 5
     exp = [-(0.3**3) * L(0.7), -(0.7**3) * L(0.3), -(0.9**5) * L(0.1)]
-    loss_fn = FLSD53(reduction="none")
+    loss_fn = FLSD53Loss(reduction="none")
     torch.testing.assert_close(loss_fn(x, y), torch.tensor(exp, dtype=torch.float64))
     g = loss_fn.sample_gamma(torch.tensor([0.0, 0.1999, 0.2, 0.5, 1.0]))
     assert g.tolist() == [5.0, 5.0, 3.0, 3.0, 3.0]
-    g = FLSD53(thresholds=(0.2, 0.5), gammas=(5.0, 3.0, 2.0)).sample_gamma(
+    g = FLSD53Loss(thresholds=(0.2, 0.5), gammas=(5.0, 3.0, 2.0)).sample_gamma(
         torch.tensor([0.1, 0.3, 0.6])
     )
     assert g.tolist() == [5.0, 3.0, 2.0]
     with pytest.raises(ValueError, match="gammas"):
-        FLSD53(thresholds=(0.2,), gammas=(5.0,))
+        FLSD53Loss(thresholds=(0.2,), gammas=(5.0,))
 
 
 def test_dual_focal_hand_values():
@@ -121,11 +121,11 @@ def test_label_smoothing_hand_values_and_torch_convention():
     exp = []
     for row, t in zip(P, Y):
         exp.append((1 - eps) * -L(row[t]) + eps * sum(-L(p) for p in row) / 3)
-    out = LabelSmoothing(smoothing=eps, reduction="none")(x, y)
+    out = LabelSmoothingLoss(smoothing=eps, reduction="none")(x, y)
     torch.testing.assert_close(out, torch.tensor(exp, dtype=torch.float64))
     xr, yr = _rand()
     torch.testing.assert_close(
-        LabelSmoothing(smoothing=0.2)(xr, yr), F.cross_entropy(xr, yr, label_smoothing=0.2)
+        LabelSmoothingLoss(smoothing=0.2)(xr, yr), F.cross_entropy(xr, yr, label_smoothing=0.2)
     )
 
 
@@ -234,7 +234,7 @@ def _val_set():
 
 def test_adafocal_equal_mass_bins_and_gamma_rule():
     logits, labels = _val_set()
-    loss_fn = AdaFocal(num_bins=3)
+    loss_fn = AdaFocalLoss(num_bins=3)
     assert loss_fn.needs_update
     stats = loss_fn.bin_stats(logits, labels)
     # edges interpolated on the sorted confidences at positions 0, 2, 4, 6 (clamped to 5)
@@ -253,7 +253,7 @@ def test_adafocal_equal_mass_bins_and_gamma_rule():
     torch.testing.assert_close(loss_fn.inner_edges, torch.tensor([0.7, 0.9], dtype=torch.float64))
 
     # switching and clipping, lam = 2
-    loss_fn = AdaFocal(num_bins=3, lam=2.0, gamma_max=20.0, gamma_min=-2.0, switch_pt=0.2)
+    loss_fn = AdaFocalLoss(num_bins=3, lam=2.0, gamma_max=20.0, gamma_min=-2.0, switch_pt=0.2)
     loss_fn.gammas = torch.tensor([0.21, 15.0, -0.5], dtype=torch.float64)
     loss_fn.update(logits, labels)
     g0 = 0.21 * math.exp(2 * gaps[0])  # 0.19 < 0.2 -> switches to inverse focal: -0.2
@@ -270,7 +270,7 @@ def test_adafocal_equal_mass_bins_and_gamma_rule():
 
 
 def test_adafocal_training_loss_uses_bin_gamma():
-    loss_fn = AdaFocal(num_bins=3)
+    loss_fn = AdaFocalLoss(num_bins=3)
     loss_fn.gammas = torch.tensor([2.0, -0.5, 4.0], dtype=torch.float64)
     loss_fn.inner_edges = torch.tensor([0.3, 0.8], dtype=torch.float64)
     p = [0.1, 0.5, 0.9, 0.35, 0.85]  # bins 0, 1, 2, 1, 2
@@ -283,7 +283,7 @@ def test_adafocal_training_loss_uses_bin_gamma():
         -((1 + 0.35) ** 0.5) * L(0.35),
         -((1 - 0.85) ** 4) * L(0.85),
     ]
-    out = AdaFocal(num_bins=3, reduction="none")
+    out = AdaFocalLoss(num_bins=3, reduction="none")
     out.load_state_dict(loss_fn.state_dict())
     torch.testing.assert_close(out(x, y), torch.tensor(exp, dtype=torch.float64))
     # bins are [lower, upper) during training, as in the reference code

@@ -7,9 +7,9 @@ import torch
 
 from gencal import GencalInputError
 from gencal.losses import (
-    AdaFocal,
+    AdaFocalLoss,
     CalibrationLoss,
-    GenerativeCrossEntropy,
+    GenerativeCrossEntropyLoss,
     get_loss,
     list_losses,
     register_loss,
@@ -151,10 +151,10 @@ def test_bad_input_raises_clear_error(name, case, mutate, msg):
 def test_validate_args_false_skips_value_checks_but_not_dtype():
     x, y = _data(n=6, k=4)
     x[0, 0] = float("nan")
-    out = GenerativeCrossEntropy(validate_args=False)(x, y)
+    out = GenerativeCrossEntropyLoss(validate_args=False)(x, y)
     assert torch.isnan(out)
     with pytest.raises(GencalInputError, match="integer"):
-        GenerativeCrossEntropy(validate_args=False)(x, y.float())
+        GenerativeCrossEntropyLoss(validate_args=False)(x, y.float())
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -175,7 +175,7 @@ def test_registry_names_and_classes():
     for name in ALL:
         loss = get_loss(name)
         assert isinstance(loss, CalibrationLoss) and loss.name == name
-    assert isinstance(get_loss("AdaFocal"), AdaFocal)
+    assert isinstance(get_loss("AdaFocal"), AdaFocalLoss)
     assert get_loss("label-smoothing", smoothing=0.2).smoothing == 0.2
     assert get_loss("focal", gamma=2).gamma == 2.0
 
@@ -198,7 +198,7 @@ def test_registry_errors_name_the_problem():
 
 
 def test_gce_name_is_generative_not_generalized():
-    doc = GenerativeCrossEntropy.__doc__
+    doc = GenerativeCrossEntropyLoss.__doc__
     assert "Generalized Cross Entropy" in doc and "not" in doc
 
 

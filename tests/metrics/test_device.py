@@ -51,8 +51,8 @@ def test_report_on_cuda_equals_cpu():
     _, y, z = make_probs(3000, 20, seed=101)
     _, _, z_ood = make_probs(500, 20, seed=102, scale=1.0)
     groups = {c: ("many" if c < 10 else "few") for c in range(20)}
-    a = calibration_report(y, logits=z, groups=groups, ood_logits=z_ood)
-    b = calibration_report(y.cuda(), logits=z.cuda(), groups=groups, ood_logits=z_ood.cuda())
+    a = calibration_report(z, y, groups=groups, ood_scores=z_ood)
+    b = calibration_report(z.cuda(), y.cuda(), groups=groups, ood_scores=z_ood.cuda())
     assert a.keys() == b.keys()
     for k in a:
         assert b[k] == pytest.approx(a[k], abs=1e-5), k

@@ -57,7 +57,7 @@ def test_ece_edges_zero_and_one_and_empty_bins():
 
 def test_float32_value_nearest_edge_is_binned_exactly():
     # edges are b/n rounded to the input dtype: a decimal edge typed by the user is an edge
-    from gencal.metrics._inputs import bin_index
+    from gencal.metrics.binning import bin_index
 
     for dtype in (torch.float16, torch.float32, torch.float64):
         c = torch.tensor([0.2, 0.4, 0.6, 0.8, 1.0, 0.0, 0.21], dtype=dtype)
@@ -137,7 +137,7 @@ def test_single_sample():
         ([[0.5, 0.5]], [-1], "out of range"),
         ([[0.5, 0.5], [0.5, 0.5]], [0], "length|match"),
         ([[0.5, 0.5]], [0.0], "integer"),
-        ([0.5, 0.5], [0], "shape"),
+        ([[[0.5, 0.5]]], [0], "shape"),  # [N] is a binary column; 3-d is not scores
     ],
 )
 def test_bad_input(probs, labels, match):

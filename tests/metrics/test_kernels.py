@@ -12,7 +12,8 @@ import torch
 
 from gencal import GencalInputError
 from gencal.metrics import _kernels, calibration_report, expected_calibration_error
-from gencal.metrics._inputs import bin_index, prepare_from_probs
+from gencal.metrics._inputs import prepare_from_probs
+from gencal.metrics.binning import bin_index
 
 from .conftest import make_probs, naive_bin, naive_ece, top_label
 
@@ -94,9 +95,9 @@ def test_bin_sums_equal_bucketize(dtype, edge_dtype, n_bins):
     conf = conf.to(edge_dtype or dtype).to(dtype)
     conf = torch.cat([conf, torch.tensor([float("nan")], dtype=dtype)])
     correct = torch.rand(conf.shape[0], generator=g) < 0.7
-    from gencal.metrics.functional import top_label_bins
+    from gencal.metrics.binning import equal_width_bin_sums
 
-    count, s_conf, s_acc = top_label_bins(conf, correct, n_bins, edge_dtype)
+    count, s_conf, s_acc = equal_width_bin_sums(conf, correct, n_bins, edge_dtype)
     b = bin_index(conf, n_bins, edge_dtype)
     ref_count = torch.bincount(b, minlength=n_bins).double()
     ref_acc = torch.bincount(b[correct], minlength=n_bins).double()
@@ -154,7 +155,7 @@ def test_threads_and_chunks_against_netcal():
     torch.set_num_threads(2)
     try:
         ours = expected_calibration_error(p, y, 15)
-        rec = calibration_report(y, probs=p)
+        rec = calibration_report(p, y, inputs="probs")
     finally:
         torch.set_num_threads(old)
     ref = netcal.ECE(bins=15).measure(p.numpy(), y.numpy())

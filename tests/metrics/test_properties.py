@@ -64,20 +64,18 @@ def test_negative_infinity_and_report_input_errors():
         expected_calibration_error(torch.tensor([[float("-inf"), 1.0]]), torch.tensor([0]))
     z = torch.randn(5, 3)
     with pytest.raises(GencalInputError, match="non-finite"):
-        calibration_report(
-            torch.tensor([0, 1, 2, 0, 1]), logits=z.masked_fill(z > 0.5, float("nan"))
-        )
+        calibration_report(z.masked_fill(z > 0.5, float("nan")), torch.tensor([0, 1, 2, 0, 1]))
     with pytest.raises(GencalInputError, match="does not match"):
-        calibration_report(torch.tensor([0, 1]), logits=z)
+        calibration_report(z, torch.tensor([0, 1]))
     with pytest.raises(GencalInputError, match="out of range"):
-        calibration_report(torch.tensor([0, 1, 2, 0, 3]), logits=z)
+        calibration_report(z, torch.tensor([0, 1, 2, 0, 3]))
 
 
 def test_report_float16_logits_match_float32():
     g = torch.Generator().manual_seed(5)
     z = (torch.randn(400, 6, generator=g) * 3).half()
     y = torch.randint(0, 6, (400,), generator=g)
-    a = calibration_report(y, logits=z)
-    b = calibration_report(y, logits=z.float())
+    a = calibration_report(z, y)
+    b = calibration_report(z.float(), y)
     for k in a:
         assert a[k] == pytest.approx(b[k], abs=1e-6), k

@@ -38,13 +38,13 @@ def test_reliability_data_matches_naive_bins():
 
 
 def test_reliability_from_logits_equals_probs():
-    p, y, z = make_probs(300, 4, seed=91)
-    a = reliability_data(logits=z, labels=y, n_bins=15)
+    _, y, z = make_probs(300, 4, seed=91)
+    a = reliability_data(z, y, n_bins=15, inputs="logits")
     b = reliability_data(torch.softmax(z, 1), y, 15)
     assert np.array_equal(a.count, b.count)
     assert a.ece == pytest.approx(b.ece, abs=1e-6)
-    with pytest.raises(GencalInputError, match="exactly one"):
-        reliability_data(p, y, logits=z)
+    with pytest.raises(GencalInputError, match="inputs='logits'"):
+        reliability_data(z, y)  # logits passed as probabilities
 
 
 @pytest.mark.parametrize("suffix", ["png", "svg"])
@@ -52,7 +52,7 @@ def test_plot_writes_valid_files(tmp_path, suffix):
     p, y, z = make_probs(500, 6, seed=92)
     data = {
         "raw": reliability_data(p, y),
-        "T=2": reliability_data(logits=z / 2, labels=y),
+        "T=2": reliability_data(z / 2, y, inputs="logits"),
         "one sample": reliability_data(p[:1], y[:1]),
     }
     path = tmp_path / "sub" / f"rel.{suffix}"

@@ -14,7 +14,7 @@ from tests.metrics.conftest import make_probs, naive_ece, top_label
 
 def test_report_from_logits_matches_references():
     p, y, z = make_probs(800, 6, seed=11, dtype=torch.float64)
-    rec = calibration_report(y, logits=z.float(), extra_ece_bins=(20,))
+    rec = calibration_report(z.float(), y, extra_ece_bins=(20,))
     conf, pred = top_label(torch.softmax(z, 1))
     correct = pred == y.numpy()
     assert rec["n_samples"] == 800.0
@@ -33,8 +33,8 @@ def test_report_from_logits_matches_references():
 
 def test_report_probs_equals_logits():
     _, y, z = make_probs(500, 4, seed=12)
-    a = calibration_report(y, logits=z)
-    b = calibration_report(y, probs=torch.softmax(z, 1))
+    a = calibration_report(z, y)
+    b = calibration_report(torch.softmax(z, 1), y, inputs="probs")
     assert a.keys() == b.keys()
     for k in a:
         assert a[k] == pytest.approx(b[k], abs=1e-5), k
@@ -43,26 +43,26 @@ def test_report_probs_equals_logits():
 def test_report_exact_nll_from_extreme_logits():
     z = torch.tensor([[0.0, 200.0], [0.0, 0.0]])
     y = torch.tensor([0, 1])
-    rec = calibration_report(y, logits=z)
+    rec = calibration_report(z, y)
     assert rec["nll"] == pytest.approx((200.0 + np.log(2)) / 2, rel=1e-6)
 
 
-def test_report_needs_exactly_one_score_argument():
-    p, y, z = make_probs(10, 3)
-    with pytest.raises(GencalInputError, match="exactly one"):
-        calibration_report(y)
-    with pytest.raises(GencalInputError, match="exactly one"):
-        calibration_report(y, logits=z, probs=p)
+def test_report_inputs_argument_is_explicit_and_checked():
+    _, y, z = make_probs(10, 3)
     with pytest.raises(TypeError):
-        calibration_report(y, z)  # positional scores are not accepted
-    with pytest.raises(GencalInputError, match="logits="):
-        calibration_report(y, probs=z)
+        calibration_report(z)  # labels are required
+    with pytest.raises(GencalInputError, match="inputs: expected 'logits' or 'probs'"):
+        calibration_report(z, y, inputs="logit")
+    with pytest.raises(GencalInputError, match="inputs='logits'"):
+        calibration_report(z, y, inputs="probs")  # logits passed as probabilities
+    with pytest.raises(GencalInputError, match="integer class indices"):
+        calibration_report(y, z)  # labels first (the old order) is an error
 
 
 def test_report_groups():
     p, y, _ = make_probs(600, 6, seed=13)
     groups = {0: "many", 1: "many", "2": "medium", 3: "few", 4: "few", 5: "few"}
-    rec = calibration_report(y, probs=p, groups=groups)
+    rec = calibration_report(p, y, inputs="probs", groups=groups)
     conf, pred = top_label(p)
     for name, classes in {"many": [0, 1], "medium": [2], "few": [3, 4, 5]}.items():
         m = np.isin(y.numpy(), classes)
@@ -79,7 +79,7 @@ def test_report_groups():
 def test_report_group_without_samples_is_nan():
     p = torch.tensor([[0.9, 0.1, 0.0], [0.2, 0.8, 0.0]])
     y = torch.tensor([0, 1])
-    rec = calibration_report(y, probs=p, groups=["many", "many", "few"])
+    rec = calibration_report(p, y, inputs="probs", groups=["many", "many", "few"])
     assert rec["n_samples@few"] == 0.0
     assert np.isnan(rec["ece@few"])
 
@@ -87,9 +87,9 @@ def test_report_group_without_samples_is_nan():
 def test_report_bad_groups():
     p, y, _ = make_probs(10, 3)
     with pytest.raises(GencalInputError, match="out of range"):
-        calibration_report(y, probs=p, groups={7: "few"})
+        calibration_report(p, y, inputs="probs", groups={7: "few"})
     with pytest.raises(GencalInputError, match="one group per class"):
-        calibration_report(y, probs=p, groups=["many"])
+        calibration_report(p, y, inputs="probs", groups=["many"])
 
 
 def test_report_smooth_ece_aurc_adaece_classwise_match_functional_references():
@@ -101,7 +101,7 @@ def test_report_smooth_ece_aurc_adaece_classwise_match_functional_references():
     )
 
     p, y, _ = make_probs(700, 5, seed=14)
-    rec = calibration_report(y, probs=p)
+    rec = calibration_report(p, y, inputs="probs")
     # the functional forms are each tested against naive loops / peers elsewhere
     assert rec["smooth_ece"] == pytest.approx(smooth_ece(p, y), abs=1e-12)
     assert rec["aurc"] == pytest.approx(aurc(p, y), abs=1e-12)

@@ -72,12 +72,12 @@ def test_fpr95_matches_sklearn_roc_curve():
 def test_report_ood_entries():
     p_in, y, z_in = make_probs(300, 5, seed=60)
     _, _, z_out = make_probs(200, 5, seed=61, scale=1.0)
-    rec = calibration_report(y, logits=z_in, ood_logits=z_out)
+    rec = calibration_report(z_in, y, ood_scores=z_out)
     p_out = torch.softmax(z_out, 1)
     assert rec["ood_auroc"] == pytest.approx(ood_auroc(torch.softmax(z_in, 1), p_out), abs=1e-7)
     assert rec["fpr_at_95_tpr"] == pytest.approx(fpr_at_95_tpr(p_in, p_out), abs=1e-7)
     with pytest.raises(GencalInputError, match="classes"):
-        calibration_report(y, logits=z_in, ood_logits=z_out[:, :3])
+        calibration_report(z_in, y, ood_scores=z_out[:, :3])
 
 
 def test_ood_bad_input():

@@ -70,10 +70,10 @@ def test_merged_states_equal_functional(make, fn):
     assert float(a.compute()) == pytest.approx(fn(p, y), abs=1e-9)
 
 
-def test_from_logits_nll_is_exact():
+def test_logits_input_nll_is_exact():
     z = torch.tensor([[0.0, 100.0], [1.0, 0.0]])
     y = torch.tensor([0, 0])
-    m = NegativeLogLikelihood(from_logits=True)
+    m = NegativeLogLikelihood(inputs="logits")
     m.update(z, y)
     expected = (
         100.0

@@ -17,7 +17,7 @@ def test_app_trains_one_run_and_a_multirun(tmp_path, capsys):
         "model.hidden=[16]",
     ]
     main([*common, "loss=gce", "seed=4"])
-    rdir = tmp_path / "demo" / "digits__mlp__gce__s4"
+    (rdir,) = (tmp_path / "demo").glob("digits__mlp__gce__s4-*")
     assert str(rdir) in capsys.readouterr().out
     meta = load_run(rdir).meta
     assert meta["config"]["overrides"][-2:] == ["loss=gce", "seed=4"]
@@ -25,4 +25,5 @@ def test_app_trains_one_run_and_a_multirun(tmp_path, capsys):
 
     main(["-m", *common, "loss=ce,focal", "seed=0"])
     for loss in ("ce", "focal"):
-        assert is_finished(tmp_path / "demo" / f"digits__mlp__{loss}__s0")
+        (rdir,) = (tmp_path / "demo").glob(f"digits__mlp__{loss}__s0-*")
+        assert is_finished(rdir)

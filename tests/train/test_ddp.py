@@ -41,7 +41,7 @@ def test_two_process_ddp_run_gathers_every_sample_in_order(tmp_path):
     ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    rdir = tmp_path / "demo" / "digits__mlp__adafocal__s1"
+    (rdir,) = (tmp_path / "demo").glob("digits__mlp__adafocal__s1-*")
     run = load_run(rdir)
 
     # every sample exactly once, in the original order (labels travel with the logits)

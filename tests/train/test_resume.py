@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from gencal.train import load_run, train_run
+from gencal.train import load_run, run_dir, train_run
 from gencal.train import run as run_mod
 from gencal.train.checkpoint import AtomicCheckpointIO
 from gencal.train.module import NonFiniteLossError
@@ -38,8 +38,8 @@ RESUME_ARGS = (
     "data.augment.mixup_alpha=0.4",
     "data.augment.crop_padding=1",
     "trainer.deterministic=true",
-    "trainer.schedule.name=multistep",
-    "trainer.schedule.milestones=[2]",
+    "scheduler=multistep",
+    "scheduler.milestones=[2]",
 )
 
 
@@ -90,7 +90,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     cfg = tiny_cfg(tmp_path, epochs=4)
     with pytest.raises(NonFiniteLossError, match=r"non-finite training loss \(nan\) at epoch 2"):
         train_run(cfg)
-    rdir = tmp_path / "demo" / "digits__mlp__ce__s0"
+    rdir = run_dir(cfg)
     assert not (rdir / "logits.npz").exists()
     ckpt = torch.load(rdir / "ckpt" / "last.ckpt", weights_only=False)
     assert ckpt["epoch"] == 1  # end of the 2nd epoch: the last good one

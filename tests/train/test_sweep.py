@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pickle
+import re
+from pathlib import Path
 
 import pytest
 
 from gencal import GencalInputError
-from gencal.train import compose_config, expand_grid, is_finished, run_sweep
+from gencal.train import compose_config, expand_grid, is_finished, run_dir, run_sweep
 from gencal.train import datamodule as dm_mod
 from gencal.train.sweep import slurm_parameters, submit_slurm, sweep_worker
 from tests.train.conftest import tiny_cfg
@@ -24,15 +26,13 @@ def test_expand_grid_groups_values_and_names(tmp_path):
     assert focal.loss.reduction == "sum"  # the experiment's setting on top of the group
     assert len({str(c.seed) + c.loss.name + c.model.name for c in cfgs}) == len(cfgs)
 
-    # a value key that is not part of the default folder name goes into it
+    # a value key that is not part of the readable name still gives each point its own folder
     cfg = tiny_cfg(tmp_path)
-    cfg.grid = {"seed": [0], "trainer.optimizer.lr": [0.1, 0.01]}
-    names = [c.run_name for c in expand_grid(cfg)]
-    assert names == [
-        "digits__mlp__ce__s0__trainer.optimizer.lr=0.1",
-        "digits__mlp__ce__s0__trainer.optimizer.lr=0.01",
-    ]
-    assert [c.trainer.optimizer.lr for c in expand_grid(cfg)] == [0.1, 0.01]
+    cfg.grid = {"seed": [0], "optimizer.lr": [0.1, 0.01]}
+    names = [run_dir(c).name for c in expand_grid(cfg)]
+    assert len(set(names)) == 2
+    assert all(re.fullmatch(r"digits__mlp__ce__s0-[0-9a-f]{8}", n) for n in names)
+    assert [c.optimizer.lr for c in expand_grid(cfg)] == [0.1, 0.01]
 
 
 def test_expand_grid_rejects_bad_grid(tmp_path):
@@ -52,7 +52,7 @@ def test_sweep_twice_does_no_work_the_second_time(tmp_path, monkeypatch):
     cfg = tiny_cfg(tmp_path, "grid={loss: [ce, gce], seed: [0, 1]}", epochs=1)
     dirs = run_sweep(cfg, workers=1, progress=False)
     assert len(trainings) == 4 and all(is_finished(d) for d in dirs)
-    assert sorted(d.name for d in dirs) == sorted(
+    assert sorted(d.name.rsplit("-", 1)[0] for d in dirs) == sorted(
         f"digits__mlp__{loss}__s{s}" for loss in ("ce", "gce") for s in (0, 1)
     )
     stamps = [(d / "logits.npz").stat().st_mtime_ns for d in dirs]
@@ -130,3 +130,49 @@ def test_hydra_submitit_launcher_config_composes():
             config_name="config", overrides=["hydra/launcher=joblib"], return_hydra_config=True
         )
     assert "joblib" in cfg.hydra.launcher._target_.lower()
+
+
+def test_multirun_syntax_and_grid_are_one_sweep(tmp_path):
+    from gencal.train.sweep import compose_sweep, grid_overrides, split_sweep_overrides
+
+    plain, grid = split_sweep_overrides(["experiment=demo", "loss=ce,gce", "seed=range(3)"])
+    assert plain == ["experiment=demo"] and grid == {"loss": ["ce", "gce"], "seed": [0, 1, 2]}
+    a = compose_sweep(["experiment=demo", f"output_root={tmp_path}", "loss=ce,gce", "seed=0,1"])
+    b = compose_config(
+        ["experiment=demo", f"output_root={tmp_path}", "grid={loss: [ce, gce], seed: [0, 1]}"]
+    )
+    assert [run_dir(c) for c in expand_grid(a)] == [run_dir(c) for c in expand_grid(b)]
+    # the grid written back as sweep overrides composes to the same runs
+    again = compose_sweep(
+        ["experiment=demo", f"output_root={tmp_path}", "grid={}", *grid_overrides(b)]
+    )
+    assert [run_dir(c) for c in expand_grid(again)] == [run_dir(c) for c in expand_grid(b)]
+
+
+def test_train_multirun_with_joblib_launcher(tmp_path):
+    """`gencal train -m` through Hydra's joblib launcher trains each point once."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    cmd = [
+        sys.executable,
+        "-m",
+        "gencal.train.app",
+        "-m",
+        "experiment=demo",
+        f"output_root={tmp_path}",
+        "trainer.epochs=1",
+        "trainer.threads=1",
+        "model.hidden=[8]",
+        "loss=ce,gce",
+        "seed=0",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+    ]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    done = sorted(p.name.split("-")[0] for p in (tmp_path / "demo").glob("digits__*"))
+    assert done == ["digits__mlp__ce__s0", "digits__mlp__gce__s0"]
+    assert all(is_finished(p) for p in (tmp_path / "demo").glob("digits__*"))

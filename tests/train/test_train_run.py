@@ -12,6 +12,7 @@ import pytest
 from gencal import GencalInputError
 from gencal.data import load_dataset, stratified_split
 from gencal.train import RunNotFinishedError, load_run, run_dir, train_run
+from gencal.train.identity import run_digest
 from tests.train.conftest import tiny_cfg
 
 
@@ -38,7 +39,7 @@ def test_train_run_end_to_end(tmp_path):
     cfg = tiny_cfg(tmp_path, "loss=gce", "seed=3", epochs=3)
     rdir = train_run(cfg)
     assert rdir == run_dir(cfg)
-    assert rdir.name == "digits__mlp__gce__s3"
+    assert rdir.name == f"digits__mlp__gce__s3-{run_digest(cfg)[:8]}"
     assert (rdir / "config.yaml").is_file() and (rdir / "ckpt" / "last.ckpt").is_file()
     run = load_run(rdir)
 

@@ -30,7 +30,25 @@ EXTRA_FIELDS: tuple[str, ...] = ("fit_time_s", "n_cal", "n_test", "num_classes")
 
 
 def find_run_dirs(experiment_dir: str | os.PathLike[str]) -> list[Path]:
-    """Run folders of an experiment: direct sub-folders holding ``logits.npz`` or ``eval/``."""
+    """Run folders of an experiment: direct sub-folders holding ``logits.npz`` or ``eval/``.
+
+    Args:
+        experiment_dir: ``<output_root>/<experiment>``.
+
+    Returns:
+        The run folders, sorted by name.
+
+    Raises:
+        GencalInputError: the folder does not exist.
+
+    Example:
+        >>> import tempfile
+        >>> exp = Path(tempfile.mkdtemp())
+        >>> (exp / "digits__mlp__ce__s0" / "eval").mkdir(parents=True)
+        >>> (exp / "report").mkdir()
+        >>> [d.name for d in find_run_dirs(exp)]
+        ['digits__mlp__ce__s0']
+    """
     exp = Path(experiment_dir)
     if not exp.is_dir():
         raise GencalInputError(f"experiment folder {exp} does not exist")
@@ -42,13 +60,34 @@ def find_run_dirs(experiment_dir: str | os.PathLike[str]) -> list[Path]:
 
 
 def collect_records(experiment_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Read every record of an experiment. All corrupt records are reported together."""
+    """Read every record of an experiment. All corrupt records are reported together.
+
+    Args:
+        experiment_dir: ``<output_root>/<experiment>``.
+
+    Returns:
+        The records sorted by data, model, loss, seed and calibrator.
+
+    Raises:
+        CorruptRecordError: one or more records cannot be read (every bad file is named).
+
+    Each record without a ``config`` field gets its run's saved config there (``config.yaml``
+    or the meta of ``logits.npz``; see :func:`gencal.bench.cells.load_run_config`), None when
+    there is none: the report groups runs into rows by it.
+    """
+    from gencal.bench.cells import load_run_config
+
     records: list[dict[str, Any]] = []
     problems: dict[Path, str] = {}
     for rd in find_run_dirs(experiment_dir):
-        for p in sorted((rd / "eval").glob("*.json")):
+        config = None
+        for i, p in enumerate(sorted((rd / "eval").glob("*.json"))):
+            if i == 0:
+                config = load_run_config(rd)
             try:
-                records.append(read_record(p))
+                rec = read_record(p)
+                rec.setdefault("config", config)
+                records.append(rec)
             except CorruptRecordError as exc:
                 problems.update(exc.problems)
     if problems:
@@ -66,7 +105,15 @@ def _fmt(v: Any) -> str:
 
 
 def records_to_csv(records: list[dict[str, Any]]) -> str:
-    """The CSV text of ``results.csv`` for these records."""
+    """The CSV text of ``results.csv`` for these records (see the module docstring).
+
+    Example:
+        >>> rec = {"experiment": "e", "data": "d", "model": "m", "loss": "ce", "seed": 0,
+        ...        "calibrator": "ts", "run": "d__m__ce__s0", "metrics": {"ece": 0.5}}
+        >>> print(records_to_csv([rec]), end="")
+        experiment,data,model,loss,seed,calibrator,run,fit_time_s,n_cal,n_test,num_classes,ece
+        e,d,m,ce,0,ts,d__m__ce__s0,,,,,0.5
+    """
     metric_names = sorted({k for r in records for k in r["metrics"]})
     header = [*ID_FIELDS, *EXTRA_FIELDS, *metric_names]
     buf = io.StringIO()
@@ -82,14 +129,30 @@ def records_to_csv(records: list[dict[str, Any]]) -> str:
 def write_results_csv(
     experiment_dir: str | os.PathLike[str], records: list[dict[str, Any]] | None = None
 ) -> Path:
-    """Write ``<experiment_dir>/results.csv`` atomically and return its path."""
+    """Write ``<experiment_dir>/results.csv`` atomically and return its path.
+
+    Args:
+        experiment_dir: ``<output_root>/<experiment>``.
+        records: the records to write; default :func:`collect_records` of the folder.
+
+    Returns:
+        The path of ``results.csv``.
+    """
     if records is None:
         records = collect_records(experiment_dir)
     return atomic_write_text(Path(experiment_dir) / "results.csv", records_to_csv(records))
 
 
 def read_results_csv(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Read ``results.csv`` back into record-like dicts (metrics as floats, NaN where empty)."""
+    """Read ``results.csv`` back into record-like dicts (metrics as floats, NaN where empty).
+
+    Args:
+        path: a ``results.csv`` written by :func:`write_results_csv`.
+
+    Returns:
+        One dict per row: the identifier fields, ``fit_time_s n_cal n_test num_classes`` as
+        floats and ``metrics`` (name -> float).
+    """
     with open(path, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     out = []

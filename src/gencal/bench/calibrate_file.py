@@ -22,7 +22,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -192,11 +192,14 @@ def calibrate_file(
     test_logits: str | os.PathLike[str] | None = None,
     hparams: Mapping[str, Any] | None = None,
     force: bool = False,
+    inputs: Literal["logits", "probs"] | None = None,
 ) -> tuple[Path, Path]:
     """Fit ``method`` on the file's logits and write ``<out>.npz`` and ``<out>.json``.
 
     ``out`` defaults to ``<input folder>/<input stem>.<method>``. Nothing is written when the
     input is bad, the calibrator fails, or an output exists and ``force`` is false.
+    ``inputs="probs"`` (``gencal calibrate --probs``, or ``hparams={"inputs": "probs"}``) says
+    that the arrays are probabilities; the calibrator then fits on their log.
     """
     from gencal.calibration import get_calibrator
 
@@ -214,7 +217,10 @@ def calibrate_file(
                 f"output exists: {', '.join(exists)}; pass --force to overwrite or --out elsewhere"
             )
     try:
-        cal = get_calibrator(method, **dict(hparams or {}))
+        hp = dict(hparams or {})
+        if inputs is not None:
+            hp["inputs"] = inputs
+        cal = get_calibrator(method, **hp)
     except KeyError as exc:
         raise GencalInputError(str(exc.args[0] if exc.args else exc)) from None
     cal.fit(data.fit_logits, data.fit_labels)

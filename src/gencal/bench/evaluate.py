@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -43,6 +44,7 @@ __all__ = [
     "EvalSummary",
     "evaluate_run",
     "evaluate_runs",
+    "fitted_scalars",
     "parse_calibrators",
     "run_identity",
 ]
@@ -61,7 +63,26 @@ class CalibratorSpec:
 
 
 def parse_calibrators(spec: Iterable[Any] | None) -> list[CalibratorSpec]:
-    """Accept ``["none", "ts", {"name": "ats", "n_bins": 10}, {"ats10": {"name": "ats", ...}}]``."""
+    """Read the ``calibrators`` list of a config into :class:`CalibratorSpec` entries.
+
+    Entries are registry names (``"ts"``), mappings with a ``name`` (and optional ``label``)
+    plus hyper-parameters, or one-key mappings ``{label: {name: ..., ...}}``; a string is split
+    on commas. None gives the default ``none ts ats``.
+
+    Args:
+        spec: the list (or comma-separated string).
+
+    Returns:
+        One spec per entry; labels (record file names) are unique.
+
+    Raises:
+        GencalInputError: an entry cannot be read, a label repeats, or the list is empty.
+
+    Example:
+        >>> [(c.name, c.registry_name, c.hparams)
+        ...  for c in parse_calibrators(["ts", {"ats8": {"name": "ats", "n_pieces": 8}}])]
+        [('ts', 'ts', ()), ('ats8', 'ats', (('n_pieces', 8),))]
+    """
     if spec is None:
         spec = DEFAULT_CALIBRATORS
     if isinstance(spec, str):
@@ -111,18 +132,26 @@ def _get(cfg: Any, dotted: str, default: Any = None) -> Any:
 def run_identity(run_dir: Path, meta: Mapping[str, Any]) -> dict[str, Any]:
     """experiment/data/model/loss/seed of a run.
 
-    The folder name ``<data>__<model>__<loss>__s<seed>[__<key>=<value>...]`` written by
-    gencal.train is the source of truth when it parses: it tells long-tailed data apart
-    (``digits-lt10``) and carries the extra grid keys of a sweep, which are appended to the
-    loss label (``focal[loss.gamma=1]``) so that different settings never pool as seeds.
-    Otherwise (a custom ``run_name``) the run's config gives the names.
+    The folder name ``<data>__<model>__<loss>__s<seed>-<digest>`` written by gencal.train
+    (or ``<data>__<model>__<loss>__s<seed>[__<key>=<value>...]`` in older run folders) is the
+    source of truth for data, model and loss when it parses: it tells long-tailed data apart
+    (``digits-lt10``); the extra grid keys of old folders are appended to the loss label
+    (``focal[loss.gamma=1]``) so that different settings never pool as seeds. Otherwise (a
+    custom ``run_name``) the run's config gives the names. The report tells configurations
+    apart by their saved config (:mod:`gencal.bench.cells`), not by these names.
+
+    Example:
+        >>> from pathlib import Path
+        >>> run_identity(Path("runs/demo/digits__mlp__gce__s2-0a1b2c3d"), {})["seed"]
+        2
     """
     cfg = meta.get("config") or {}
     parts = run_dir.name.split("__")
     fb: dict[str, Any] = {}
-    if len(parts) >= 4 and parts[3].startswith("s") and parts[3][1:].lstrip("-").isdigit():
+    seed_part = parts[3].split("-", 1)[0] if len(parts) >= 4 else ""
+    if seed_part.startswith("s") and seed_part[1:].isdigit():
         loss = parts[2] + (f"[{','.join(parts[4:])}]" if len(parts) > 4 else "")
-        fb = {"data": parts[0], "model": parts[1], "loss": loss, "seed": int(parts[3][1:])}
+        fb = {"data": parts[0], "model": parts[1], "loss": loss, "seed": int(seed_part[1:])}
     ident = {
         "experiment": _get(cfg, "experiment") or run_dir.parent.name,
         "data": fb.get("data") or _get(cfg, "data.name"),
@@ -155,6 +184,19 @@ def score_test_predictions(
     ``log(0)``); with ``extra_ece_bins=(20,)`` (``ece_20b``, the paper's binning), class groups
     from ``meta["groups"]`` for long-tailed runs, plus ``aurc`` (and ``smooth_ece`` when
     gencal.metrics provides it) on the calibrated probabilities.
+
+    Args:
+        cal: a fitted calibrator.
+        test_logits: the test split's logits.
+        test_labels: its labels.
+        meta: the run's meta (its ``groups`` give the class groups of long-tailed runs).
+        n_bins: equal-width bins of ECE.
+
+    Shape:
+        test_logits: ``[N, K]``; test_labels: ``[N]``.
+
+    Returns:
+        Metric name -> float (fractions, not %).
     """
     from gencal import metrics as M
 
@@ -165,14 +207,50 @@ def score_test_predictions(
     if groups:
         kw["groups"] = groups
     if np.isfinite(z).all():
-        rec = dict(M.calibration_report(test_labels, logits=z, **kw))
+        rec = dict(M.calibration_report(z, test_labels, **kw))
     else:
-        rec = dict(M.calibration_report(test_labels, probs=probs, **kw))
+        rec = dict(M.calibration_report(probs, test_labels, inputs="probs", **kw))
     if "aurc" not in rec and hasattr(M, "aurc"):
         rec["aurc"] = float(M.aurc(probs, test_labels))
     if "smooth_ece" not in rec and hasattr(M, "smooth_ece"):
         rec["smooth_ece"] = float(M.smooth_ece(probs, test_labels))
     return {k: float(v) for k, v in rec.items()}
+
+
+def fitted_scalars(cal: Any) -> dict[str, float]:
+    """The fitted scalar attributes of a calibrator: public names ending in ``_``.
+
+    What a calibrator chose when fitted (a temperature, a number of pieces, a shrinkage) is
+    shown in the report per row; arrays and the class count are left out.
+
+    Args:
+        cal: a fitted calibrator (any object with attributes).
+
+    Returns:
+        ``{attribute name: float}`` in attribute order.
+
+    Example:
+        >>> class Fitted:
+        ...     def __init__(self):
+        ...         self.temperature_, self.n_pieces_, self.edges_ = 1.5, 3, [0.0, 1.0]
+        >>> fitted_scalars(Fitted())
+        {'temperature_': 1.5, 'n_pieces_': 3.0}
+    """
+    out: dict[str, float] = {}
+    for k, v in vars(cal).items():
+        if not k.endswith("_") or k.startswith("_") or k in _NOT_CHOICES:
+            continue
+        if isinstance(v, bool) or not (isinstance(v, numbers.Real) or np.ndim(v) == 0):
+            continue
+        try:
+            out[k] = float(v)
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+#: Fitted attributes that describe the data, not a choice of the calibrator.
+_NOT_CHOICES = frozenset({"num_classes_", "n_features_in_", "classes_"})
 
 
 def _evaluate_one(
@@ -195,7 +273,8 @@ def _evaluate_one(
         "calibrator": spec.name,
         "calibrator_name": spec.registry_name,
         "calibrator_hparams": dict(spec.hparams),
-        "calibrator_state": cal.state_dict_json(),
+        "calibrator_state": cal.to_json(),
+        "fitted": fitted_scalars(cal),
         "fit_time_s": fit_time,
         "n_cal": int(cal_labels.shape[0]),
         "n_test": int(test_labels.shape[0]),
@@ -237,7 +316,24 @@ def evaluate_run(
     summary: EvalSummary | None = None,
     on_step: Callable[[], None] | None = None,
 ) -> EvalSummary:
-    """Evaluate one finished run (see the module docstring). Raises on corrupt records at the end."""
+    """Evaluate one finished run with each calibrator (see the module docstring).
+
+    Args:
+        run_dir: a finished run folder (holding ``logits.npz``).
+        calibrators: the calibrators (specs or names); default ``none ts ats``.
+        redo_corrupt: rename a corrupt record to ``<name>.json.corrupt`` and recompute it.
+        n_bins: equal-width bins of ECE.
+        summary: an :class:`EvalSummary` to add to (then corrupt records are only collected).
+        on_step: called after each calibrator (a progress bar's ``update``).
+
+    Returns:
+        What was written, reused, found stale or corrupt.
+
+    Raises:
+        GencalInputError: the run is not finished or its logits cannot be read.
+        CorruptRecordError: corrupt records were found (after the rest is done), unless
+            ``summary`` was given.
+    """
     from gencal.train import load_run
 
     rd = Path(run_dir)
@@ -309,7 +405,21 @@ def evaluate_runs(
     n_bins: int = 15,
     progress: bool = True,
 ) -> EvalSummary:
-    """Evaluate many runs; all corrupt records are reported together at the end."""
+    """Evaluate many runs (:func:`evaluate_run`); all corrupt records are reported together.
+
+    Args:
+        run_dirs: finished run folders.
+        calibrators: the calibrators; default ``none ts ats``.
+        redo_corrupt: recompute corrupt records (the bad file is kept beside).
+        n_bins: equal-width bins of ECE.
+        progress: show a progress bar.
+
+    Returns:
+        What was written, reused, found stale or corrupt.
+
+    Raises:
+        CorruptRecordError: corrupt records were found (after the rest is done).
+    """
     dirs = [Path(d) for d in run_dirs]
     specs = list(calibrators) if calibrators is not None else list(DEFAULT_CALIBRATORS)
     summary = EvalSummary()

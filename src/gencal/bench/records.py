@@ -71,7 +71,12 @@ class CorruptRecordError(GencalInputError):
 
 
 def record_path(run_dir: str | os.PathLike[str], calibrator: str) -> Path:
-    """``<run_dir>/eval/<calibrator>.json``."""
+    """``<run_dir>/eval/<calibrator>.json``.
+
+    Example:
+        >>> record_path("runs/demo/digits__mlp__ce__s0", "ts").as_posix()
+        'runs/demo/digits__mlp__ce__s0/eval/ts.json'
+    """
     return Path(run_dir) / "eval" / f"{calibrator}.json"
 
 
@@ -101,7 +106,17 @@ def _problem(rec: Any) -> str | None:
 
 
 def read_record(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read and validate one record; raise :class:`CorruptRecordError` naming the file."""
+    """Read and validate one record.
+
+    Args:
+        path: the record file.
+
+    Returns:
+        The record, ``null`` metrics read as NaN.
+
+    Raises:
+        CorruptRecordError: the file is not UTF-8, not JSON, or not a valid record (named).
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -132,7 +147,28 @@ def _json_safe(x: Any) -> Any:
 
 
 def write_record(path: str | os.PathLike[str], record: Mapping[str, Any]) -> Path:
-    """Validate and atomically write a record (non-finite metrics are stored as ``null``)."""
+    """Validate and atomically write a record (non-finite metrics are stored as ``null``).
+
+    Args:
+        path: the record file (its folder is created).
+        record: the record; ``schema`` is added when missing.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: the record lacks a field or has one of the wrong type.
+
+    Example:
+        >>> import tempfile
+        >>> rec = {"experiment": "e", "data": "d", "model": "m", "loss": "ce", "seed": 0,
+        ...        "calibrator": "ts", "run": "d__m__ce__s0", "calibrator_state": {},
+        ...        "fit_time_s": 0.1, "n_cal": 10, "n_test": 10, "num_classes": 3,
+        ...        "metrics": {"ece": float("nan")}}
+        >>> p = write_record(Path(tempfile.mkdtemp()) / "eval" / "ts.json", rec)
+        >>> read_record(p)["metrics"]
+        {'ece': nan}
+    """
     rec = _json_safe(dict(record))
     rec.setdefault("schema", RECORD_SCHEMA)
     why = _problem(rec)
@@ -142,7 +178,14 @@ def write_record(path: str | os.PathLike[str], record: Mapping[str, Any]) -> Pat
 
 
 def find_records(run_dirs: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """All ``eval/*.json`` files of the given run folders, sorted."""
+    """All ``eval/*.json`` files of the given run folders, sorted within each folder.
+
+    Args:
+        run_dirs: run folders.
+
+    Returns:
+        The record paths.
+    """
     out: list[Path] = []
     for rd in run_dirs:
         out.extend(sorted((Path(rd) / "eval").glob("*.json")))

@@ -14,12 +14,18 @@ from typing import Any
 from gencal._checks import GencalInputError
 from gencal.bench.aggregate import collect_records, write_results_csv
 from gencal.bench.evaluate import EvalSummary, evaluate_runs, parse_calibrators
+from gencal.bench.report.settings import ReportSettings
 
 __all__ = ["BenchResult", "compose_config", "experiment_dir", "run_bench"]
 
 
 def compose_config(overrides: Sequence[str] = ()) -> Any:
-    """Compose ``config.yaml`` with Hydra overrides (``gencal.train.config.compose_config``)."""
+    """Compose ``config.yaml`` with Hydra overrides (``gencal.train.config.compose_config``).
+
+    Example:
+        >>> str(compose_config(["experiment=demo"]).experiment)
+        'demo'
+    """
     from gencal.train.config import compose_config as _compose
 
     return _compose(list(overrides))
@@ -34,7 +40,12 @@ def _get(cfg: Any, key: str, default: Any = None) -> Any:
 
 
 def experiment_dir(cfg: Any) -> Path:
-    """``<output_root>/<experiment>`` of a composed config."""
+    """``<output_root>/<experiment>`` of a composed config.
+
+    Example:
+        >>> experiment_dir({"experiment": "demo", "output_root": "runs"}).as_posix()
+        'runs/demo'
+    """
     exp = _get(cfg, "experiment")
     if isinstance(exp, Mapping) or hasattr(exp, "keys"):
         exp = exp.get("name")
@@ -45,6 +56,8 @@ def experiment_dir(cfg: Any) -> Path:
 
 @dataclass
 class BenchResult:
+    """What :func:`run_bench` did: the folders, the evaluation and the report."""
+
     experiment_dir: Path
     run_dirs: list[Path]
     evaluation: EvalSummary
@@ -65,7 +78,24 @@ def run_bench(
     figures: bool = True,
     progress: bool = True,
 ) -> BenchResult:
-    """Run the grid of ``cfg`` (``gencal.train.run_sweep``), evaluate, aggregate and report."""
+    """Run the grid of ``cfg`` (``gencal.train.run_sweep``), evaluate, aggregate and report.
+
+    Args:
+        cfg: a composed config (:func:`compose_config`): its ``grid``, ``calibrators`` and
+            ``report`` nodes say what to train, evaluate and write.
+        workers: parallel training processes.
+        launcher: ``"local"`` or ``"slurm"`` (submitted runs are reported when finished).
+        redo_corrupt: recompute corrupt records.
+        report: write the report.
+        figures: draw its figures.
+        progress: show progress bars.
+
+    Returns:
+        The folders, the evaluation summary, the report folder and the records of this grid.
+
+    Raises:
+        GencalInputError: a run did not finish (local launcher).
+    """
     from gencal.train import run_sweep
 
     exp = experiment_dir(cfg)
@@ -90,13 +120,18 @@ def run_bench(
     records = [r for r in all_records if r["run"] in {d.name for d in run_dirs}]
     write_results_csv(exp, all_records)
     report_dir = None
-    loss_order = _grid_losses(cfg) or ["ce", "gce", "focal", "flsd53"]
+    settings = ReportSettings.from_config(cfg)
+    loss_order = _grid_losses(cfg) or settings.loss_order
     cal_order = [c.name for c in calibrators]
     if report and records:
         from gencal.bench.report import build_report
 
         report_dir = build_report(
-            exp, figures=figures, loss_order=loss_order, calibrator_order=cal_order
+            exp,
+            figures=figures,
+            settings=settings,
+            loss_order=loss_order,
+            calibrator_order=cal_order,
         )
     return BenchResult(exp, run_dirs, ev, report_dir, records, pending, loss_order, cal_order)
 

@@ -1,4 +1,4 @@
-"""Adaptive piecewise temperature scaling (ATS), the reconstruction of method.md §2.
+"""Adaptive piecewise temperature scaling (``ats``): a temperature that depends on confidence.
 
 Calibrated logits ``z / T(c(z))`` where ``c(z) = max_k softmax(z)_k`` is the *raw* top-label
 confidence and ``log T(c)`` is a piecewise-linear curve through one knot per confidence piece.
@@ -46,15 +46,23 @@ Fit (on a calibration split only):
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.isotonic import isotonic_regression
 
-from gencal._checks import GencalInputError
-from gencal.calibration._temperature import TemperatureProblem, solve_root_newton
-from gencal.calibration.base import Calibrator, register_calibrator, top_confidence_np
-from gencal.calibration.temperature import _in_log_t, fit_temperature
+from gencal.calibration.arrays import top_confidence_np
+from gencal.calibration.base import Calibrator, Inputs
+from gencal.calibration.params import Constraint, Interval, Options
+from gencal.calibration.registry import register_calibrator
+from gencal.calibration.root_finding import solve_root_newton
+from gencal.calibration.temperature import (
+    TemperatureProblem,
+    check_temperature_bounds,
+    fit_temperature,
+    in_log_t,
+    warn_if_temperature_at_bound,
+)
 
 __all__ = ["AdaptiveTemperatureScaling", "equal_mass_pieces", "max_rise_bound"]
 
@@ -144,16 +152,16 @@ class AdaptiveTemperatureScaling(Calibrator):
         Enforce the no-inversion slope bound (default True; turn off only to study its effect).
     """
 
-    _hparams = (
-        "n_pieces",
-        "min_piece_size",
-        "objective",
-        "shrinkage",
-        "shrinkage_mode",
-        "t_min",
-        "t_max",
-        "clip_slope",
-    )
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        "n_pieces": [Interval(int, 1, None, "left")],
+        "min_piece_size": [Interval(float, 0, None, "left")],
+        "objective": [Options("nll", "ece")],
+        "shrinkage": [Interval(float, 0, None, "left")],
+        "shrinkage_mode": [Options("pseudo", "linear")],
+        "t_min": [Interval(float, 0, None, "neither")],
+        "t_max": [Interval(float, 0, None, "neither")],
+        "clip_slope": [bool],
+    }
 
     def __init__(
         self,
@@ -165,30 +173,22 @@ class AdaptiveTemperatureScaling(Calibrator):
         t_min: float = 0.05,
         t_max: float = 20.0,
         clip_slope: bool = True,
+        *,
+        inputs: Inputs = "logits",
+        balanced: bool = False,
     ) -> None:
-        super().__init__()
-        if int(n_pieces) < 1:
-            raise GencalInputError(f"n_pieces: must be >= 1, got {n_pieces}")
-        if not min_piece_size >= 0:
-            raise GencalInputError(f"min_piece_size: must be >= 0, got {min_piece_size}")
-        if objective not in ("nll", "ece"):
-            raise GencalInputError(f"objective: expected 'nll' or 'ece', got {objective!r}")
-        if not shrinkage >= 0:
-            raise GencalInputError(f"shrinkage: must be >= 0, got {shrinkage}")
-        if shrinkage_mode not in ("pseudo", "linear"):
-            raise GencalInputError(
-                f"shrinkage_mode: expected 'pseudo' or 'linear', got {shrinkage_mode!r}"
-            )
-        if not (0 < t_min < t_max < np.inf):
-            raise GencalInputError(f"need 0 < t_min < t_max < inf, got {t_min}, {t_max}")
-        self.n_pieces = int(n_pieces)
-        self.min_piece_size = float(min_piece_size)
+        super().__init__(inputs=inputs, balanced=balanced)
+        self.n_pieces = n_pieces
+        self.min_piece_size = min_piece_size
         self.objective = objective
-        self.shrinkage = float(shrinkage)
+        self.shrinkage = shrinkage
         self.shrinkage_mode = shrinkage_mode
-        self.t_min = float(t_min)
-        self.t_max = float(t_max)
-        self.clip_slope = bool(clip_slope)
+        self.t_min = t_min
+        self.t_max = t_max
+        self.clip_slope = clip_slope
+
+    def _check_params(self) -> None:
+        check_temperature_bounds(self.t_min, self.t_max)
 
     # ------------------------------------------------------------------ fit
     def _fit(self, z: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> None:
@@ -216,7 +216,7 @@ class AdaptiveTemperatureScaling(Calibrator):
             m = piece == b
             pb = TemperatureProblem(z[m], y[m], None if w is None else w[m])
             fb = deriv(pb)
-            own = solve_root_newton(lambda u, fb=fb: _in_log_t(fb, u), lo, hi, u_g)
+            own = solve_root_newton(lambda u, fb=fb: in_log_t(fb, u), lo, hi, u_g)
             raw[b] = own
             if n_p == 1:
                 shrunk[b] = u_g
@@ -232,7 +232,7 @@ class AdaptiveTemperatureScaling(Calibrator):
                     vg, dvg = g_glob(beta)
                     return v + kap * vg, dv + kap * dvg
 
-                shrunk[b] = solve_root_newton(lambda u, f=both: _in_log_t(f, u), lo, hi, u_g)
+                shrunk[b] = solve_root_newton(lambda u, f=both: in_log_t(f, u), lo, hi, u_g)
         log_t = np.clip(shrunk, lo, hi)
         if self.clip_slope and n_p > 1:
             log_t = project_slopes(centres, log_t, sizes, k)
@@ -245,6 +245,22 @@ class AdaptiveTemperatureScaling(Calibrator):
         self.log_t_own_ = raw
         self.log_t_shrunk_ = shrunk
         self.log_temperatures_ = log_t
+
+    def fit(
+        self, logits: Any, labels: Any, sample_weight: Any = None
+    ) -> AdaptiveTemperatureScaling:
+        """:meth:`Calibrator.fit`, then a warning when the global temperature is at a bound.
+
+        Args:
+            logits: the calibration split's logits.
+            labels: integer class indices.
+            sample_weight: optional non-negative weights.
+        """
+        super().fit(logits, labels, sample_weight)
+        warn_if_temperature_at_bound(
+            type(self).__name__, self.temperature_global_, self.t_min, self.t_max
+        )
+        return self
 
     # ------------------------------------------------------------------ apply
     def temperature(self, conf: np.ndarray) -> np.ndarray:

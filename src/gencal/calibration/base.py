@@ -1,4 +1,4 @@
-"""The :class:`Calibrator` base class, the registry and plain-JSON persistence.
+"""The :class:`Calibrator` base class: input checks, the fit/transform contract, plain JSON.
 
 Conventions (all calibrators):
 
@@ -14,257 +14,286 @@ Conventions (all calibrators):
   the fitting objective; a weight of 2 is the same as the sample appearing twice.
   :func:`class_balanced_weights` gives weights for long-tailed calibration splits.
 - Persistence is plain JSON (never pickle): ``to_json()`` / ``from_json()``, ``save(path)``
-  (atomic) and :func:`load_calibrator` (dispatches on the ``"name"`` field).
+  (atomic) and :func:`~gencal.calibration.load_calibrator` (dispatches on the ``"name"`` field).
+- scikit-learn estimator API: ``get_params`` / ``set_params`` / :func:`sklearn.base.clone`,
+  ``predict`` (argmax) and ``score`` (negative mean NLL, higher is better), so calibrators work
+  in scikit-learn model selection. Constructor arguments are stored as given and checked against
+  the class's ``_parameter_constraints`` by ``get_calibrator`` and at ``fit``.
 """
 
 from __future__ import annotations
 
-import inspect
-import json
 import os
+import warnings
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
 
 from gencal._checks import (
     GencalInputError,
+    InputLooksLikeProbabilitiesWarning,
     NotFittedError,
     as_tensor,
     check_labels,
-    check_logits,
 )
+from gencal.calibration.arrays import (
+    PROBS_ATOL,
+    as_input_type,
+    check_sample_weight,
+    class_balanced_weights,
+    log_probabilities,
+    log_softmax_np,
+    looks_like_probabilities,
+    single_column_shape,
+    softmax_np,
+    to_numpy_logits,
+    two_columns,
+)
+from gencal.calibration.params import Constraint, Options, validate_params
 from gencal.io import atomic_write_json
 
-__all__ = [
-    "PROB_FLOOR",
-    "Calibrator",
-    "class_balanced_weights",
-    "get_calibrator",
-    "list_calibrators",
-    "load_calibrator",
-    "register_calibrator",
-]
+__all__ = ["FORMAT_VERSION", "PROB_FLOOR", "Calibrator", "Inputs"]
+
+#: What a calibrator's inputs are: logits (default) or probabilities (converted by ``log``).
+Inputs = Literal["logits", "probs"]
 
 #: Smallest probability returned by calibrators that output probabilities (isotonic, histogram).
 PROB_FLOOR = 1e-12
 #: Version of the JSON layout written by :meth:`Calibrator.to_json`.
 FORMAT_VERSION = 1
 
-_REGISTRY: dict[str, type[Calibrator]] = {}
-C = TypeVar("C", bound="type[Calibrator]")
 
-
-def register_calibrator(name: str):
-    """Class decorator: register a :class:`Calibrator` subclass under ``name``."""
-
-    def deco(cls: C) -> C:
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ValueError(f"calibrator name {name!r} is already registered")
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return deco
-
-
-def _ensure_registered() -> None:
-    # Importing the package imports every calibrator module (each registers itself).
-    import gencal.calibration  # noqa: F401
-
-
-def list_calibrators() -> list[str]:
-    """Names accepted by :func:`get_calibrator`, sorted."""
-    _ensure_registered()
-    return sorted(_REGISTRY)
-
-
-def get_calibrator(name: str, **hparams: Any) -> Calibrator:
-    """Build an unfitted calibrator by name, e.g. ``get_calibrator("ats", n_pieces=8)``."""
-    _ensure_registered()
-    if name not in _REGISTRY:
-        raise GencalInputError(
-            f"unknown calibrator {name!r}; available: {', '.join(sorted(_REGISTRY))}"
-        )
-    cls = _REGISTRY[name]
-    valid = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-    unknown = sorted(set(hparams) - set(valid))
-    if unknown:
-        raise GencalInputError(
-            f"calibrator {name!r} has no hyperparameter {', '.join(map(repr, unknown))}; "
-            f"valid: {', '.join(valid) or '(none)'}"
-        )
-    return cls(**hparams)
-
-
-def load_calibrator(path_or_dict: str | os.PathLike[str] | dict[str, Any]) -> Calibrator:
-    """Load a calibrator saved with :meth:`Calibrator.save` (or from its ``to_json()`` dict)."""
-    if isinstance(path_or_dict, dict):
-        d = path_or_dict
-    else:
-        d = json.loads(Path(path_or_dict).read_text(encoding="utf-8"))
-    if not isinstance(d, dict) or "name" not in d:
-        raise GencalInputError("not a saved gencal calibrator: no 'name' field")
-    _ensure_registered()
-    name = d["name"]
-    if name not in _REGISTRY:
-        raise GencalInputError(f"saved calibrator has unknown name {name!r}")
-    return _REGISTRY[name].from_json(d)
-
-
-def class_balanced_weights(labels: Any, num_classes: int | None = None) -> np.ndarray:
-    """Per-sample weights ``w_i = N / (C * n_{y_i})`` (C = number of classes present).
-
-    Every present class gets the same total weight ``N / C`` and the weights average to 1, so
-    hyperparameters counted in samples (e.g. ATS's ``min_piece_size``) keep their meaning.
-    Returns float64 numpy ``[N]``.
-    """
-    y = as_tensor(labels, "labels")
-    k = int(y.max()) + 1 if (num_classes is None and y.numel()) else (num_classes or 0)
-    check_labels(y, max(k, 1), name="labels")
-    y_np = y.detach().cpu().numpy().astype(np.int64)
-    if y_np.size == 0:
-        raise GencalInputError("labels: empty")
-    counts = np.bincount(y_np, minlength=k)
-    present = int((counts > 0).sum())
-    return (y_np.size / (present * counts[y_np])).astype(np.float64)
-
-
-# ----------------------------------------------------------------------------- array helpers
-
-
-def _to_numpy_logits(logits: Any, name: str = "logits") -> np.ndarray:
-    """Validated float64 numpy copy of ``logits [N, K]`` (K >= 2, all finite).
-
-    The shape/dtype checks are :func:`gencal._checks.check_logits`; the finiteness check runs
-    in numpy on the float64 copy (same message), which is much cheaper than a torch pass on a
-    busy CPU.
-    """
-    t = as_tensor(logits, name)
-    check_logits(t, name, values=False)
-    if t.shape[1] < 2:
-        raise GencalInputError(f"{name}: need at least 2 classes, got K={t.shape[1]}")
-    if isinstance(logits, np.ndarray):
-        z = np.asarray(logits, dtype=np.float64)
-    else:
-        z = t.detach().cpu().to(torch.float64).numpy()
-    if not np.isfinite(z).all():
-        n_nan = int(np.isnan(z).sum())
-        n_inf = int(np.isinf(z).sum())
-        raise GencalInputError(f"{name}: contains non-finite values ({n_nan} NaN, {n_inf} inf)")
-    return z
-
-
-def _like(out: np.ndarray, ref: Any) -> Any:
-    """Return float64 ``out`` as the type of ``ref``: numpy/tensor, same float dtype, device."""
-    if isinstance(ref, torch.Tensor):
-        dtype = ref.dtype if ref.is_floating_point() else torch.get_default_dtype()
-        return torch.from_numpy(np.ascontiguousarray(out)).to(device=ref.device, dtype=dtype)
-    ref_dtype = getattr(ref, "dtype", None)
-    if ref_dtype is not None and np.issubdtype(ref_dtype, np.floating):
-        return out.astype(ref_dtype, copy=False)
-    return out
-
-
-def softmax_np(z: np.ndarray) -> np.ndarray:
-    """Row softmax of float64 logits (stable)."""
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    e /= e.sum(axis=1, keepdims=True)
-    return e
-
-
-def log_softmax_np(z: np.ndarray) -> np.ndarray:
-    """Row log-softmax of float64 logits (stable)."""
-    s = z - z.max(axis=1, keepdims=True)
-    return s - np.log(np.exp(s).sum(axis=1, keepdims=True))
-
-
-def top_confidence_np(z: np.ndarray) -> np.ndarray:
-    """Top-label softmax probability ``max_k softmax(z)_k`` per row (float64)."""
-    s = z - z.max(axis=1, keepdims=True)
-    return 1.0 / np.exp(s).sum(axis=1)
-
-
-class Calibrator:
-    """Base class of post-hoc calibrators (scikit-learn style: ``fit`` returns ``self``).
+class Calibrator(BaseEstimator):
+    """Base class of post-hoc calibrators (a scikit-learn estimator; ``fit`` returns ``self``).
 
     Subclasses implement ``_fit(z, y, w)`` on float64 numpy arrays (``w`` is ``None`` or
     non-negative weights), ``_transform(z) -> calibrated logits`` and optionally
-    ``_predict_proba``; ``_get_state() -> dict`` / ``_set_state(dict)`` hold the fitted parameters
-    as JSON-able values; ``_hparams`` lists the constructor arguments saved in JSON.
+    ``_predict_proba``; ``_get_state() -> dict`` / ``_set_state(dict)`` hold the fitted
+    parameters as JSON-able values. Their constructor arguments are the hyperparameters (stored
+    unchanged, as scikit-learn requires) and ``_parameter_constraints`` declares what each may be.
+
+    Args:
+        inputs: ``"logits"`` (default) or ``"probs"``: probabilities are converted by ``log p``
+            (floored at ``LOG_PROBS_FLOOR``), which is exact for temperature methods since
+            softmax ignores a per-row shift. Undeclared input that looks like probabilities
+            (every entry ``>= 0``, every row summing to 1 within ``1e-4``) warns
+            (:class:`~gencal.InputLooksLikeProbabilitiesWarning`).
+        balanced: fit with :func:`~gencal.calibration.class_balanced_weights` of the labels,
+            multiplied with any ``sample_weight`` (every class gets the same total weight).
+
+    Shape:
+        ``logits``: ``[N, K]``; ``labels``, ``sample_weight``: ``[N]``; ``transform`` and
+        ``predict_proba`` return ``[N, K]``, ``predict`` returns ``[N]``.
+
+    Example:
+        >>> from gencal.calibration import get_calibrator
+        >>> z = np.array([[3.0, 0.0], [0.0, 3.0], [3.0, 0.0], [0.0, 3.0]])
+        >>> cal = get_calibrator("ts").fit(z, np.array([0, 1, 1, 1]))
+        >>> cal.predict(z).tolist(), cal.predict_proba(z).shape
+        ([0, 1, 0, 1], (4, 2))
     """
 
     name: ClassVar[str] = "base"
-    _hparams: ClassVar[tuple[str, ...]] = ()
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        "inputs": [Options("logits", "probs")],
+        "balanced": [bool],
+    }
 
-    def __init__(self) -> None:
-        self.num_classes_: int | None = None
+    def __init__(self, *, inputs: Inputs = "logits", balanced: bool = False) -> None:
+        self.inputs = inputs
+        self.balanced = balanced
 
-    # ------------------------------------------------------------------ public API
+    # ------------------------------------------------------------------ estimator API
     @property
     def is_fitted(self) -> bool:
-        return self.num_classes_ is not None
+        """Whether ``fit`` (or loading a fitted state) has happened."""
+        return getattr(self, "num_classes_", None) is not None
 
-    def get_params(self) -> dict[str, Any]:
-        """Constructor hyperparameters (JSON-able)."""
-        return {k: _jsonable(getattr(self, k)) for k in self._hparams}
+    def __sklearn_is_fitted__(self) -> bool:
+        return self.is_fitted
+
+    def set_params(self, **params: Any) -> Calibrator:
+        """Set hyperparameters by name (checked at the next ``fit``); returns ``self``.
+
+        Args:
+            **params: hyperparameter names and values.
+
+        Raises:
+            GencalInputError: a name that is not a hyperparameter (the valid ones are listed).
+
+        Example:
+            >>> from gencal.calibration import get_calibrator
+            >>> get_calibrator("ats").set_params(shrinkage=10.0).shrinkage
+            10.0
+        """
+        valid = self._get_param_names()
+        unknown = sorted(set(params) - set(valid))
+        if unknown:
+            raise GencalInputError(
+                f"{type(self).__name__} has no hyperparameter {', '.join(map(repr, unknown))}; "
+                f"valid: {', '.join(valid) or '(none)'}"
+            )
+        for k, v in params.items():
+            setattr(self, k, v)
+        return self
+
+    def _validate_params(self) -> None:
+        """Check the hyperparameters against ``_parameter_constraints`` (of the whole MRO)."""
+        constraints: dict[str, list[Constraint]] = {}
+        for klass in reversed(type(self).__mro__):
+            constraints.update(getattr(klass, "_parameter_constraints", {}) or {})
+        validate_params(type(self).__name__, self.get_params(deep=False), constraints)
+        self._check_params()
+
+    def _check_params(self) -> None:
+        """Checks across parameters (e.g. ``t_min < t_max``); subclasses extend it."""
 
     def fit(self, logits: Any, labels: Any, sample_weight: Any = None) -> Calibrator:
-        """Fit on a calibration split: ``logits [N, K]``, integer ``labels [N]``."""
-        z = _to_numpy_logits(logits)
+        """Fit on a calibration split.
+
+        Args:
+            logits: the calibration split's logits (numpy or torch, any float dtype), or
+                probabilities with ``inputs="probs"``; a binary problem may give one column
+                (the logit or probability of class 1).
+            labels: integer class indices.
+            sample_weight: optional non-negative weights (a weight of 2 is a duplicated sample).
+                With ``balanced=True`` they are multiplied by
+                :func:`~gencal.calibration.class_balanced_weights` of ``labels``.
+
+        Shape:
+            ``logits``: ``[N, K]``, or ``[N]`` / ``[N, 1]`` for two classes;
+            ``labels``, ``sample_weight``: ``[N]``.
+
+        Returns:
+            ``self``.
+
+        Raises:
+            GencalInputError: bad hyperparameters, NaN/inf logits, mismatched lengths, labels
+                out of range or not integer, a single-class split, bad weights.
+        """
+        self._validate_params()
+        z, _ = self._input_logits(logits)
         n, k = z.shape
         if n == 0:
             raise GencalInputError("logits: the calibration split is empty")
-        y_t = as_tensor(labels, "labels")
-        if y_t.ndim == 1 and y_t.shape[0] != n:
-            raise GencalInputError(
-                f"length mismatch: logits has {n} rows but labels has {y_t.shape[0]}"
-            )
-        check_labels(y_t, k, n=n)
-        y = y_t.detach().cpu().numpy().astype(np.int64)
-        if np.count_nonzero(np.bincount(y, minlength=k)) < 2:
-            raise GencalInputError(
-                f"labels: the calibration split holds a single class ({int(y[0])}); "
-                "calibration needs at least two classes"
-            )
-        w = self._check_weight(sample_weight, n)
+        y = self._check_fit_labels(labels, n, k)
+        w = check_sample_weight(sample_weight, n)
+        if self.balanced:
+            cb = class_balanced_weights(y, k)
+            w = cb if w is None else w * cb
         self._fit(z, y, w)
         self.num_classes_ = k
         return self
 
     def transform(self, logits: Any) -> Any:
-        """Calibrated logits (same type/dtype/device as the input)."""
-        z = self._check_transform_input(logits)
-        return _like(self._transform(z), logits)
+        """Calibrated logits, same type, dtype, device and layout as the input.
+
+        Args:
+            logits: logits (probabilities with ``inputs="probs"``).
+
+        Shape:
+            ``logits``: ``[N, K]``; output ``[N, K]``. A single column ``[N]`` / ``[N, 1]``
+            (binary) gives the calibrated logit of class 1 in the same shape.
+        """
+        z, shape = self._check_transform_input(logits)
+        out = self._transform(z)
+        if shape is not None:
+            out = (out[:, 1] - out[:, 0]).reshape(shape)
+        return as_input_type(out, logits)
 
     def predict_proba(self, logits: Any) -> Any:
-        """Calibrated probabilities ``[N, K]`` (rows sum to 1), same type as the input."""
-        z = self._check_transform_input(logits)
-        return _like(self._predict_proba(z), logits)
+        """Calibrated probabilities (rows sum to 1), same type, dtype, device and layout.
+
+        Args:
+            logits: logits (probabilities with ``inputs="probs"``).
+
+        Shape:
+            ``logits``: ``[N, K]``; output ``[N, K]``. A single column ``[N]`` / ``[N, 1]``
+            (binary) gives the calibrated probability of class 1 in the same shape.
+        """
+        z, shape = self._check_transform_input(logits)
+        p = self._predict_proba(z)
+        if shape is not None:
+            p = p[:, 1].reshape(shape)
+        return as_input_type(p, logits)
+
+    def predict(self, logits: Any) -> Any:
+        """Predicted class: argmax of the calibrated probabilities (first maximal index on ties).
+
+        Args:
+            logits: logits (probabilities with ``inputs="probs"``).
+
+        Shape:
+            ``logits``: ``[N, K]`` (or a binary single column); output ``[N]`` int64 (a tensor
+            on the input's device for tensor input, numpy otherwise).
+        """
+        z, _ = self._check_transform_input(logits)
+        pred = self._predict_proba(z).argmax(axis=1)
+        if isinstance(logits, torch.Tensor):
+            return torch.from_numpy(pred).to(logits.device)
+        return pred
+
+    def score(self, logits: Any, labels: Any, sample_weight: Any = None) -> float:
+        """Negative (weighted) mean NLL of the calibrated probabilities: higher is better.
+
+        This is the score scikit-learn's model selection (``GridSearchCV``,
+        ``cross_val_score``) maximises when no ``scoring`` is given.
+
+        Args:
+            logits: logits (probabilities with ``inputs="probs"``).
+            labels: integer class indices.
+            sample_weight: optional weights of the mean.
+
+        Shape:
+            ``logits``: ``[N, K]`` (or a binary single column); ``labels``,
+            ``sample_weight``: ``[N]``.
+        """
+        z, _ = self._check_transform_input(logits)
+        y = self._check_fit_labels(labels, z.shape[0], z.shape[1], need_two=False)
+        w = check_sample_weight(sample_weight, z.shape[0])
+        nll = -log_softmax_np(self._transform(z))[np.arange(len(y)), y]
+        return -float(nll.mean() if w is None else (w @ nll) / w.sum())
 
     def fit_transform(self, logits: Any, labels: Any, sample_weight: Any = None) -> Any:
+        """``fit`` then ``transform`` the same logits.
+
+        Args:
+            logits: the calibration split's logits.
+            labels: integer class indices.
+            sample_weight: optional non-negative weights.
+        """
         return self.fit(logits, labels, sample_weight).transform(logits)
 
     # ------------------------------------------------------------------ JSON
     def to_json(self) -> dict[str, Any]:
-        """Plain-JSON description: name, hyperparameters and fitted state."""
+        """Plain-JSON description: name, hyperparameters and fitted state.
+
+        Example:
+            >>> from gencal.calibration import get_calibrator
+            >>> sorted(get_calibrator("none").to_json())
+            ['format_version', 'name', 'num_classes', 'params', 'state']
+        """
         return {
             "name": self.name,
             "format_version": FORMAT_VERSION,
-            "params": self.get_params(),
-            "num_classes": self.num_classes_,
+            "params": {k: _jsonable(v) for k, v in self.get_params(deep=False).items()},
+            "num_classes": getattr(self, "num_classes_", None),
             "state": self._get_state() if self.is_fitted else None,
         }
 
-    #: Alias used by docs/architecture.md.
     def state_dict_json(self) -> dict[str, Any]:
+        """Alias of :meth:`to_json` (the name used in docs/architecture.md)."""
         return self.to_json()
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Calibrator:
         """Rebuild a calibrator from :meth:`to_json` output (dispatches on ``d["name"]``)."""
         if cls is Calibrator:
+            from gencal.calibration.registry import load_calibrator
+
             return load_calibrator(d)
         if d.get("name") != cls.name:
             raise GencalInputError(f"JSON is for calibrator {d.get('name')!r}, not {cls.name!r}")
@@ -275,17 +304,19 @@ class Calibrator:
         return obj
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write :meth:`to_json` to ``path`` atomically."""
+        """Write :meth:`to_json` to ``path`` atomically; returns the path.
+
+        Args:
+            path: the JSON file to write.
+        """
         return atomic_write_json(path, self.to_json())
 
     @staticmethod
     def load(path: str | os.PathLike[str]) -> Calibrator:
-        """Load any saved calibrator (same as :func:`load_calibrator`)."""
-        return load_calibrator(path)
+        """Load any saved calibrator (same as :func:`~gencal.calibration.load_calibrator`)."""
+        from gencal.calibration.registry import load_calibrator
 
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
+        return load_calibrator(path)
 
     # ------------------------------------------------------------------ for subclasses
     def _fit(self, z: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> None:
@@ -304,38 +335,60 @@ class Calibrator:
         pass
 
     # ------------------------------------------------------------------ checks
-    def _check_transform_input(self, logits: Any) -> np.ndarray:
+    @staticmethod
+    def _check_fit_labels(labels: Any, n: int, k: int, need_two: bool = True) -> np.ndarray:
+        y_t = as_tensor(labels, "labels")
+        if y_t.ndim == 1 and y_t.shape[0] != n:
+            raise GencalInputError(
+                f"length mismatch: logits has {n} rows but labels has {y_t.shape[0]}"
+            )
+        check_labels(y_t, k, n=n)
+        y = y_t.detach().cpu().numpy().astype(np.int64)
+        if need_two and np.count_nonzero(np.bincount(y, minlength=k)) < 2:
+            raise GencalInputError(
+                f"labels: the calibration split holds a single class ({int(y[0])}); "
+                "calibration needs at least two classes"
+            )
+        return y
+
+    def _input_logits(self, x: Any) -> tuple[np.ndarray, tuple[int, ...] | None]:
+        """float64 logits ``[N, K]`` of the input and, for a binary single column, its shape.
+
+        ``inputs="probs"``: ``log p`` of checked probabilities; else checked logits (with a
+        warning when they look like probabilities).
+        """
+        shape = single_column_shape(x)
+        if shape is not None:
+            x = two_columns(x, self.inputs)
+        if self.inputs == "probs":
+            half = getattr(x, "dtype", None) in (torch.float16, torch.bfloat16, np.float16)
+            atol = 1e-3 if half else PROBS_ATOL  # half precision rounds row sums to ~1e-3
+            return log_probabilities(to_numpy_logits(x, "probs"), atol=atol), shape
+        z = to_numpy_logits(x)
+        if looks_like_probabilities(z):
+            warnings.warn(
+                f"{type(self).__name__}: the logits look like probabilities (all {z.shape[0]} "
+                f"rows of {z.shape[1]} values are >= 0 and sum to 1); if they are, declare it "
+                "with inputs='probs' (command line: --probs), since softmax of probabilities "
+                "is not the model's distribution",
+                InputLooksLikeProbabilitiesWarning,
+                stacklevel=3,
+            )
+        return z, shape
+
+    def _check_transform_input(self, logits: Any) -> tuple[np.ndarray, tuple[int, ...] | None]:
         if not self.is_fitted:
             raise NotFittedError(
                 f"{type(self).__name__} ({self.name!r}) is not fitted yet: "
                 "call fit(cal_logits, cal_labels) first"
             )
-        z = _to_numpy_logits(logits)
+        z, shape = self._input_logits(logits)
         if z.shape[1] != self.num_classes_:
             raise GencalInputError(
                 f"logits: has K={z.shape[1]} classes but the calibrator was fitted "
                 f"with K={self.num_classes_}"
             )
-        return z
-
-    @staticmethod
-    def _check_weight(sample_weight: Any, n: int) -> np.ndarray | None:
-        if sample_weight is None:
-            return None
-        w = as_tensor(sample_weight, "sample_weight").detach().cpu().to(torch.float64).numpy()
-        if w.ndim != 1:
-            raise GencalInputError(f"sample_weight: expected shape [N], got {w.shape}")
-        if w.shape[0] != n:
-            raise GencalInputError(
-                f"length mismatch: logits has {n} rows but sample_weight has {w.shape[0]}"
-            )
-        if not np.isfinite(w).all():
-            raise GencalInputError("sample_weight: contains NaN or inf")
-        if (w < 0).any():
-            raise GencalInputError("sample_weight: must be non-negative")
-        if w.sum() <= 0:
-            raise GencalInputError("sample_weight: the weights sum to zero")
-        return w
+        return z, shape
 
 
 def _jsonable(v: Any) -> Any:
@@ -344,5 +397,7 @@ def _jsonable(v: Any) -> Any:
     if isinstance(v, (np.floating, np.integer)):
         return v.item()
     if isinstance(v, tuple):
-        return list(v)
+        return [_jsonable(x) for x in v]
+    if isinstance(v, list):
+        return [_jsonable(x) for x in v]
     return v

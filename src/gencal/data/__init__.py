@@ -17,7 +17,12 @@ from gencal.data.dataset import ImageDataset, channel_stats
 from gencal.data.download import download_url
 from gencal.data.integrity import DataIntegrityError, DatasetNotFoundError, verify_file
 from gencal.data.loader import InMemoryLoader, StreamingImageFolder, streaming_loader
-from gencal.data.longtail import class_groups, long_tailed_counts, make_long_tailed
+from gencal.data.longtail import (
+    balanced_subset,
+    class_groups,
+    long_tailed_counts,
+    make_long_tailed,
+)
 from gencal.data.registry import list_datasets, load_dataset, register_dataset
 from gencal.data.splits import stratified_split
 
@@ -28,6 +33,7 @@ __all__ = [
     "ImageDataset",
     "InMemoryLoader",
     "StreamingImageFolder",
+    "balanced_subset",
     "channel_stats",
     "class_groups",
     "default_root",

@@ -93,3 +93,28 @@ def make_long_tailed(
     return dataclasses.replace(
         out, groups=class_groups(counts, many_threshold, few_threshold), class_counts=None
     )
+
+
+def balanced_subset(dataset: ImageDataset, per_class: int, seed: int = 0) -> ImageDataset:
+    """``per_class`` images of every class of ``dataset``, chosen with ``seed``.
+
+    Args:
+        dataset: a training split.
+        per_class: images kept per class (at most the smallest class's count).
+        seed: the draw.
+
+    Returns:
+        The subset, named ``"<name>_n<per_class>"``; its normalisation constants are those of
+        the full split.
+
+    Example:
+        >>> from gencal.data import load_dataset
+        >>> sub = balanced_subset(load_dataset("digits", split="train"), 20, seed=0)
+        >>> sub.class_counts.tolist() == [20] * 10
+        True
+    """
+    if int(per_class) < 1:
+        raise GencalInputError(f"per_class: expected >= 1, got {per_class}")
+    counts = [int(per_class)] * dataset.num_classes
+    idx = long_tailed_indices(dataset.labels, counts, seed)
+    return dataset.subset(idx, name=f"{dataset.name}_n{int(per_class)}")

@@ -10,11 +10,11 @@ from gencal._checks import GencalInputError, check_labels, check_logits
 from gencal.losses.base import CalibrationLoss
 from gencal.losses.registry import register_loss
 
-__all__ = ["AdaFocal"]
+__all__ = ["AdaFocalLoss"]
 
 
 @register_loss("adafocal")
-class AdaFocal(CalibrationLoss):
+class AdaFocalLoss(CalibrationLoss):
     """AdaFocal: focal loss whose gamma is adapted per confidence bin from validation statistics.
 
     Ghosh, Schaaf & Gormley, "AdaFocal: Calibration-aware Adaptive Focal Loss", NeurIPS 2022
@@ -44,7 +44,30 @@ class AdaFocal(CalibrationLoss):
     and takes the new equal-mass edges as the bins used for training. With
     ``gamma_initial=0`` and no update the loss is cross-entropy.
 
-    ``parts`` = ``{"adafocal": ...}``; ``last_update`` holds the per-bin validation statistics.
+    Args:
+        num_bins: number of confidence bins.
+        lam: step size of the gamma update.
+        gamma_initial: gamma of every bin before the first update.
+        gamma_max: upper clip of gamma.
+        gamma_min: lower clip of gamma.
+        switch_pt: ``|gamma|`` below which focal and inverse focal switch.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (see :class:`CalibrationLoss`).
+        ignore_index: label of rows to leave out.
+        validate_args: check for NaN/inf logits and out-of-range labels (one host sync).
+
+    Shape:
+        ``forward(logits [N, K], target [N])`` -> scalar, or ``[N]`` for ``reduction="none"``;
+        ``update(val_logits [M, K], val_labels [M])``.
+
+    Attributes:
+        parts: ``{"adafocal": ...}``.
+        last_update: the per-bin validation statistics of the last :meth:`update`.
+
+    Example:
+        >>> import torch
+        >>> loss = AdaFocalLoss()(torch.tensor([[0.0, 0.0]]), torch.tensor([1]))
+        >>> round(loss.item(), 4)  # gamma 1 before any update: (1 - 0.5) * log 2
+        0.3466
     """
 
     needs_update = True

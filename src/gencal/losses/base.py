@@ -19,7 +19,6 @@ Conventions (all losses):
 from __future__ import annotations
 
 import math
-import struct
 from typing import ClassVar
 
 import torch
@@ -37,6 +36,22 @@ def reduce_per_sample(values: torch.Tensor, n_valid: torch.Tensor, reduction: st
 
     ``n_valid`` is the number of non-ignored rows (a 0-d tensor); ``"mean"`` divides by
     ``max(n_valid, 1)`` so that an all-ignored batch gives 0 rather than NaN.
+
+    Args:
+        values: per-sample values, 0 on ignored rows.
+        n_valid: number of non-ignored rows (0-d tensor).
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+
+    Shape:
+        ``values [N]`` -> scalar, or ``[N]`` for ``"none"``.
+
+    Returns:
+        The reduced values.
+
+    Example:
+        >>> import torch
+        >>> reduce_per_sample(torch.tensor([2.0, 0.0, 4.0]), torch.tensor(2), "mean")
+        tensor(3.)
     """
     if reduction == "none":
         return values
@@ -52,6 +67,28 @@ class CalibrationLoss(nn.Module):
     Subclasses implement :meth:`_forward`, which receives float logits (float32 or float64),
     the labels with ignored rows replaced by 0 (``target_safe``), the boolean ``valid`` mask and
     ``n_valid``, and returns the reduced loss (setting ``self.parts``).
+
+    Args:
+        reduction: ``"mean"`` over the non-ignored rows (0 if none), ``"sum"``, or ``"none"``
+            (``[N]``, 0 on ignored rows).
+        ignore_index: label of rows to leave out.
+        validate_args: check for NaN/inf logits and out-of-range labels with one host sync;
+            shapes and dtypes are always checked.
+
+    Shape:
+        ``forward(logits [N, K], target [N])`` -> scalar, or ``[N]`` for ``reduction="none"``.
+
+    Attributes:
+        parts: detached named terms of the last forward, reduced like the loss.
+
+    Example:
+        >>> import torch
+        >>> class SquaredLogitLoss(CalibrationLoss):
+        ...     def _forward(self, logits, target, valid, n_valid):
+        ...         z_y = logits.gather(1, target[:, None]).squeeze(1)
+        ...         return self._single_term("sq", z_y**2, valid, n_valid)
+        >>> SquaredLogitLoss()(torch.tensor([[1.0, 3.0], [2.0, 0.0]]), torch.tensor([1, -100]))
+        tensor(9.)
     """
 
     #: registry name; set by ``register_loss``
@@ -79,13 +116,10 @@ class CalibrationLoss(nn.Module):
         self.ignore_index = int(ignore_index)
         self.validate_args = bool(validate_args)
         self.parts: dict[str, torch.Tensor] = {}
-        #: the number of non-ignored rows of the current call when it is known on the host
-        #: without a device sync (``validate_args=True``, or CPU labels), else None;
-        #: subclasses use it to skip masking when no row is ignored
+        #: the number of non-ignored rows of the current call when the value checks read it
+        #: back (``validate_args=True``), else None; subclasses use it to skip masking when no
+        #: row is ignored
         self._n_valid_host: int | None = None
-        #: read the count back when the labels are on the CPU and validate_args is False
-        #: (tests set it False to run, on the CPU, the masked sync-free path of a device)
-        self._count_on_host = True
 
     # ------------------------------------------------------------------ helpers
     def _check_structure(self, logits: torch.Tensor, target: torch.Tensor) -> None:
@@ -111,19 +145,19 @@ class CalibrationLoss(nn.Module):
         A NaN or inf anywhere makes the logits' sum non-finite (one reduction, several times
         cheaper than ``isfinite().all()``); only a non-finite sum (bad values, or a rare
         overflow of finite ones) pays for the element-wise check and its message. The label
-        range is the min/max of ``target_safe`` (ignored rows replaced by 0, which is in range),
-        so the ignored rows need no boolean indexing. The sum (float64, its bits viewed as
-        int64 so that the four values stack without dtype conversions), the label min/max
-        and ``n_valid`` come back to the host together, exactly.
+        range is the min/max of ``target_safe`` (ignored rows replaced by 0, which is in range).
+        The sum, the label min/max and ``n_valid`` come back to the host together, as float64
+        (exact for any count or label below 2**53).
         """
         n, k = logits.shape
         if n == 0:
             return 0
         total = logits.detach().sum(dtype=torch.float32 if logits.itemsize < 4 else None)
         lo, hi = torch.aminmax(target_safe)
-        bits = total.double().view(torch.int64)
-        bits_h, lo_h, hi_h, n_ok = torch.stack((bits, lo, hi, n_valid)).tolist()
-        if not math.isfinite(struct.unpack("d", struct.pack("q", bits_h))[0]):
+        values = torch.stack([total.double(), lo.double(), hi.double(), n_valid.double()])
+        total_h, lo_h, hi_h, n_ok = values.tolist()
+        lo_h, hi_h, n_ok = int(lo_h), int(hi_h), int(n_ok)
+        if not math.isfinite(total_h):
             check_logits(logits, "logits", values=True)  # raises with the NaN/inf counts
         if n_ok and (lo_h < 0 or hi_h >= k):
             bad = lo_h if lo_h < 0 else hi_h
@@ -160,7 +194,7 @@ class CalibrationLoss(nn.Module):
         """Loss of ``logits [N, K]`` against integer ``target [N]`` (see the module docstring)."""
         # Shapes and dtypes are always checked (cheap, no device sync); values (NaN/inf,
         # label range) only when validate_args is True, with a single host sync that also
-        # tells whether any row is ignored (CPU labels tell it for free otherwise).
+        # tells whether any row is ignored.
         self._check_structure(logits, target)
         valid = target != self.ignore_index
         n_valid = torch.count_nonzero(valid)  # int64, like valid.sum(), in fewer ops
@@ -168,8 +202,6 @@ class CalibrationLoss(nn.Module):
         if self.validate_args:
             target_safe = target * valid  # ignored rows -> 0 (one kernel, no scalar tensor)
             n_host = self._check_values(logits, target_safe, n_valid)
-        elif self._count_on_host and target.device.type == "cpu":
-            n_host = int(n_valid)  # a CPU tensor: reading it back is no device sync
         self._n_valid_host = n_host
         if n_host is not None and n_host == target.shape[0]:
             target_safe = target  # no ignored row: nothing to replace, no masking below

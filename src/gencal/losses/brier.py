@@ -16,7 +16,23 @@ class BrierLoss(CalibrationLoss):
 
     Brier, "Verification of Forecasts Expressed in Terms of Probability", Monthly Weather Review
     1950; a calibration baseline in Mukhoti et al. (NeurIPS 2020). Computed as
-    ``sum_k p_k^2 - 2 p_y + 1`` (no one-hot matrix). ``parts`` = ``{"brier": ...}``.
+    ``sum_k p_k^2 - 2 p_y + 1`` (no one-hot matrix).
+
+    Args:
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (see :class:`CalibrationLoss`).
+        ignore_index: label of rows to leave out.
+        validate_args: check for NaN/inf logits and out-of-range labels (one host sync).
+
+    Shape:
+        ``forward(logits [N, K], target [N])`` -> scalar, or ``[N]`` for ``reduction="none"``.
+
+    Attributes:
+        parts: ``{"brier": ...}``.
+
+    Example:
+        >>> import torch
+        >>> BrierLoss()(torch.tensor([[0.0, 0.0]]), torch.tensor([1])).item()  # 0.5^2 + 0.5^2
+        0.5
     """
 
     def _forward(self, logits, target, valid, n_valid):

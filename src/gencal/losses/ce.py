@@ -9,14 +9,25 @@ from gencal._checks import GencalInputError
 from gencal.losses.base import CalibrationLoss
 from gencal.losses.registry import register_loss
 
-__all__ = ["CrossEntropy", "LabelSmoothing"]
+__all__ = ["CrossEntropyLoss", "LabelSmoothingLoss"]
 
 
 @register_loss("ce")
-class CrossEntropy(CalibrationLoss):
+class CrossEntropyLoss(CalibrationLoss):
     """Cross-entropy ``-log softmax(z)_y`` (the negative log-likelihood of the label).
 
-    ``parts`` = ``{"ce": ...}``.
+    Args:
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (see :class:`CalibrationLoss`).
+        ignore_index: label of rows to leave out.
+        validate_args: check for NaN/inf logits and out-of-range labels (one host sync).
+
+    Shape:
+        ``forward(logits [N, K], target [N])`` -> scalar, or ``[N]`` for ``reduction="none"``.
+
+    Example:
+        >>> import torch
+        >>> round(CrossEntropyLoss()(torch.tensor([[0.0, 0.0]]), torch.tensor([1])).item(), 4)
+        0.6931
     """
 
     def _forward(self, logits, target, valid, n_valid):
@@ -31,7 +42,7 @@ class CrossEntropy(CalibrationLoss):
 
 
 @register_loss("label_smoothing")
-class LabelSmoothing(CalibrationLoss):
+class LabelSmoothingLoss(CalibrationLoss):
     """Cross-entropy against smoothed targets (Szegedy et al., CVPR 2016, "Rethinking the
     Inception Architecture"; used for calibration by Müller, Kornblith & Hinton, NeurIPS 2019).
 
@@ -41,8 +52,24 @@ class LabelSmoothing(CalibrationLoss):
 
         loss_i = (1 - eps) * (-log p_{i,y_i}) + eps * mean_k(-log p_{i,k})
 
-    ``eps = 0`` is cross-entropy. ``parts`` = ``{"ce": ..., "uniform": ...}`` with
-    ``loss = (1 - eps) * ce + eps * uniform``.
+    Args:
+        smoothing: ``eps`` in [0, 1].
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (see :class:`CalibrationLoss`).
+        ignore_index: label of rows to leave out.
+        validate_args: check for NaN/inf logits and out-of-range labels (one host sync).
+
+    Shape:
+        ``forward(logits [N, K], target [N])`` -> scalar, or ``[N]`` for ``reduction="none"``.
+
+    Attributes:
+        parts: ``{"ce": ..., "uniform": ...}``, ``loss = (1 - eps) * ce + eps * uniform``.
+
+    Example:
+        >>> import torch
+        >>> z, y = torch.tensor([[2.0, 0.0, -1.0]]), torch.tensor([1])
+        >>> ours = LabelSmoothingLoss(smoothing=0.1)(z, y)
+        >>> torch.allclose(ours, torch.nn.functional.cross_entropy(z, y, label_smoothing=0.1))
+        True
     """
 
     def __init__(

@@ -11,7 +11,7 @@ from gencal._checks import GencalInputError
 from gencal.losses.base import CalibrationLoss
 from gencal.losses.registry import register_loss
 
-__all__ = ["FLSD53", "DualFocalLoss", "FocalLoss", "focal_term"]
+__all__ = ["DualFocalLoss", "FLSD53Loss", "FocalLoss", "focal_term"]
 
 
 def focal_term(logp_y: torch.Tensor, gamma: torch.Tensor | float) -> torch.Tensor:
@@ -19,6 +19,21 @@ def focal_term(logp_y: torch.Tensor, gamma: torch.Tensor | float) -> torch.Tenso
 
     ``1 - p_y`` is computed as ``-expm1(log p_y)`` and floored at the smallest positive float so
     that the gradient stays finite when ``p_y`` rounds to 1 with ``0 < gamma < 1``.
+
+    Args:
+        logp_y: log-probability of the true class per sample.
+        gamma: focusing parameter (a float, or a tensor broadcastable to ``logp_y``).
+
+    Shape:
+        ``[N]`` -> ``[N]``.
+
+    Returns:
+        The per-sample focal loss.
+
+    Example:
+        >>> import math, torch
+        >>> round(focal_term(torch.tensor([math.log(0.5)]), 2.0).item(), 4)  # 0.25 * log 2
+        0.1733
     """
     one_minus = (-torch.expm1(logp_y)).clamp_min(torch.finfo(logp_y.dtype).tiny)
     return -(one_minus**gamma) * logp_y
@@ -42,8 +57,21 @@ class FocalLoss(CalibrationLoss):
         gamma: focusing parameter (>= 0); 3 is the calibration paper's FL-3.
         alpha: ``None`` (default, no weighting) or a sequence of K per-class weights
             ``alpha_k`` (the multi-class form of the paper's alpha-balancing).
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (see :class:`CalibrationLoss`).
+        ignore_index: label of rows to leave out.
+        validate_args: check for NaN/inf logits and out-of-range labels (one host sync).
 
-    ``parts`` = ``{"focal": ...}``.
+    Shape:
+        ``forward(logits [N, K], target [N])`` -> scalar, or ``[N]`` for ``reduction="none"``.
+
+    Attributes:
+        parts: ``{"focal": ...}``.
+
+    Example:
+        >>> import torch
+        >>> loss = FocalLoss(gamma=2.0)(torch.tensor([[0.0, 0.0]]), torch.tensor([1]))
+        >>> round(loss.item(), 4)  # (1 - 0.5)^2 * log 2
+        0.1733
     """
 
     def __init__(
@@ -86,7 +114,7 @@ class FocalLoss(CalibrationLoss):
 
 
 @register_loss("flsd53")
-class FLSD53(CalibrationLoss):
+class FLSD53Loss(CalibrationLoss):
     """Focal loss with sample-dependent gamma, FLSD-53 (Mukhoti, Kulharia, Sanyal, Golodetz, Torr
     & Dokania, "Calibrating Deep Neural Networks using Focal Loss", NeurIPS 2020).
 
@@ -96,7 +124,24 @@ class FLSD53(CalibrationLoss):
     loss itself is the focal loss ``-(1 - p_y)^gamma_i log p_y`` with its full gradient.
     ``gammas=(g, g)`` is focal loss with that gamma; ``(0, 0)`` is cross-entropy.
 
-    ``parts`` = ``{"focal": ...}``.
+    Args:
+        thresholds: ascending probabilities where the gamma changes.
+        gammas: ``len(thresholds) + 1`` values of gamma.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (see :class:`CalibrationLoss`).
+        ignore_index: label of rows to leave out.
+        validate_args: check for NaN/inf logits and out-of-range labels (one host sync).
+
+    Shape:
+        ``forward(logits [N, K], target [N])`` -> scalar, or ``[N]`` for ``reduction="none"``.
+
+    Attributes:
+        parts: ``{"focal": ...}``.
+
+    Example:
+        >>> import torch
+        >>> loss = FLSD53Loss()(torch.tensor([[0.0, 0.0]]), torch.tensor([1]))  # p_y = 0.5: gamma 3
+        >>> round(loss.item(), 4)  # (1 - 0.5)^3 * log 2
+        0.0866
     """
 
     def __init__(
@@ -150,7 +195,24 @@ class DualFocalLoss(CalibrationLoss):
     probability. ``p_j="max_non_target"`` uses the largest non-target probability always. The
     gradient flows through both ``p_y`` and ``p_j``. ``gamma=0`` is cross-entropy.
 
-    ``parts`` = ``{"dual_focal": ...}``.
+    Args:
+        gamma: focusing parameter (>= 0).
+        p_j: ``"below_target"`` (the paper) or ``"max_non_target"``.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (see :class:`CalibrationLoss`).
+        ignore_index: label of rows to leave out.
+        validate_args: check for NaN/inf logits and out-of-range labels (one host sync).
+
+    Shape:
+        ``forward(logits [N, K], target [N])`` -> scalar, or ``[N]`` for ``reduction="none"``.
+
+    Attributes:
+        parts: ``{"dual_focal": ...}``.
+
+    Example:
+        >>> import torch
+        >>> loss = DualFocalLoss(gamma=1.0)(torch.tensor([[0.0, 0.0]]), torch.tensor([1]))
+        >>> round(loss.item(), 4)  # p_y = 0.5, no probability below it: (1 - 0.5)^1 * log 2
+        0.3466
     """
 
     def __init__(

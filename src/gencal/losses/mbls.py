@@ -26,7 +26,25 @@ class MbLSLoss(CalibrationLoss):
     (``"sum"``, the paper's equation as printed). ``alpha=0`` is cross-entropy. Operates on
     logits, not probabilities.
 
-    ``parts`` = ``{"ce": ..., "margin": ...}`` with ``loss = ce + alpha * margin``.
+    Args:
+        margin: logit distance allowed before the hinge acts.
+        alpha: weight of the hinge term.
+        margin_reduction: ``"mean"`` or ``"sum"`` over the classes.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (see :class:`CalibrationLoss`).
+        ignore_index: label of rows to leave out.
+        validate_args: check for NaN/inf logits and out-of-range labels (one host sync).
+
+    Shape:
+        ``forward(logits [N, K], target [N])`` -> scalar, or ``[N]`` for ``reduction="none"``.
+
+    Attributes:
+        parts: ``{"ce": ..., "margin": ...}``, ``loss = ce + alpha * margin``.
+
+    Example:
+        >>> import torch
+        >>> loss = MbLSLoss()(torch.tensor([[0.0, 30.0]]), torch.tensor([1]))
+        >>> round(loss.item(), 4)  # CE ~ 0, hinge mean(relu([30, 0] - 10)) = 10, times 0.1
+        1.0
     """
 
     def __init__(

@@ -19,6 +19,22 @@ def mdca(
     """Multi-class difference in confidence and accuracy of a batch.
 
     ``MDCA = (1/K) sum_k | mean_i p_{i,k} - mean_i 1[y_i = k] |`` over the (non-ignored) batch.
+
+    Args:
+        logits: scores of every class.
+        target: class indices (ignored rows may hold any valid index).
+        valid: rows to include (default: all).
+
+    Shape:
+        ``logits [N, K]``, ``target [N]``, ``valid [N]`` -> scalar.
+
+    Returns:
+        The MDCA of the batch (differentiable).
+
+    Example:
+        >>> import torch
+        >>> mdca(torch.tensor([[0.0, 0.0], [0.0, 0.0]]), torch.tensor([0, 0])).item()  # |0.5-1|, |0.5-0|
+        0.5
     """
     probs = torch.softmax(logits, dim=1)
     k = logits.shape[1]
@@ -43,7 +59,25 @@ class MDCALoss(CalibrationLoss):
     (beta=1, gamma=1). MDCA is a batch-level term: ``reduction="none"`` is not available and
     ``"sum"`` is ``n_valid`` x ``"mean"``. ``beta=0`` is the base loss.
 
-    ``parts`` = ``{"base": ..., "mdca": ...}`` with ``loss = base + beta * mdca``.
+    Args:
+        beta: weight of the MDCA term.
+        base: ``"ce"`` or ``"focal"``.
+        gamma: focal gamma when ``base="focal"``.
+        reduction: ``"mean"`` or ``"sum"`` (no ``"none"``: the term is batch-level).
+        ignore_index: label of rows to leave out.
+        validate_args: check for NaN/inf logits and out-of-range labels (one host sync).
+
+    Shape:
+        ``forward(logits [N, K], target [N])`` -> scalar.
+
+    Attributes:
+        parts: ``{"base": ..., "mdca": ...}``, ``loss = base + beta * mdca``.
+
+    Example:
+        >>> import torch
+        >>> loss = MDCALoss()(torch.tensor([[0.0, 0.0], [0.0, 0.0]]), torch.tensor([0, 0]))
+        >>> round(loss.item(), 4)  # log 2 + 0.5
+        1.1931
     """
 
     supports_none = False

@@ -33,6 +33,24 @@ def mmce_weighted(
     Mukhoti et al.'s port), which divides each block once more by its number of pairs
     (``m^2``, ``n^2``, ``m n``): ``v_i = c_i (1 - r_i) / m^2 - (1 - c_i) r_i / n^2``.
     The gradient flows through the confidences ``r`` only.
+
+    Args:
+        logits: scores of every class.
+        target: class indices.
+        valid: rows to include (default: all).
+        kernel_width: width of the Laplacian kernel.
+        normalisation: ``"paper"`` or ``"reference"``.
+
+    Shape:
+        ``logits [N, K]``, ``target [N]`` -> scalar.
+
+    Returns:
+        The weighted MMCE of the batch (differentiable).
+
+    Example:
+        >>> import torch
+        >>> mmce_weighted(torch.tensor([[2.0, 0.0], [1.0, 0.0]]), torch.tensor([0, 0])).item()
+        0.0
     """
     probs = torch.softmax(logits, dim=1)
     conf, pred = probs.max(dim=1)
@@ -63,8 +81,26 @@ class MMCELoss(CalibrationLoss):
     2020). MMCE_w is a batch-level term: ``reduction="none"`` is not available and ``"sum"``
     is ``n_valid`` x ``"mean"``. ``lam=0`` is cross-entropy.
 
-    ``parts`` = ``{"ce": ..., "mmce": ...}`` with ``loss = ce + lam * mmce`` (before the sum
-    scaling).
+    Args:
+        lam: weight of the MMCE term.
+        kernel_width: width of the Laplacian kernel.
+        normalisation: ``"paper"`` or ``"reference"`` (see :func:`mmce_weighted`).
+        reduction: ``"mean"`` or ``"sum"`` (no ``"none"``: the term is batch-level).
+        ignore_index: label of rows to leave out.
+        validate_args: check for NaN/inf logits and out-of-range labels (one host sync).
+
+    Shape:
+        ``forward(logits [N, K], target [N])`` -> scalar.
+
+    Attributes:
+        parts: ``{"ce": ..., "mmce": ...}``, ``loss = ce + lam * mmce`` (before the sum
+            scaling).
+
+    Example:
+        >>> import torch
+        >>> loss = MMCELoss()(torch.tensor([[0.0, 0.0], [0.0, 0.0]]), torch.tensor([0, 0]))
+        >>> round(loss.item(), 4)  # all correct: MMCE is 0, the loss is CE = log 2
+        0.6931
     """
 
     supports_none = False

@@ -17,7 +17,24 @@ T = TypeVar("T", bound=type[CalibrationLoss])
 
 
 def register_loss(name: str) -> Callable[[T], T]:
-    """Class decorator registering a :class:`CalibrationLoss` subclass under ``name``."""
+    """Class decorator registering a :class:`CalibrationLoss` subclass under ``name``.
+
+    Args:
+        name: the registry name (lower case).
+
+    Returns:
+        A decorator that registers the class and returns it unchanged.
+
+    Example:
+        >>> from gencal.losses import CalibrationLoss, register_loss
+        >>> @register_loss("my_loss")
+        ... class MyLoss(CalibrationLoss):
+        ...     pass
+        >>> MyLoss.name
+        'my_loss'
+        >>> from gencal.losses.registry import _REGISTRY
+        >>> _ = _REGISTRY.pop("my_loss")  # keep the registry as it was
+    """
 
     def deco(cls: T) -> T:
         if not (isinstance(cls, type) and issubclass(cls, CalibrationLoss)):
@@ -34,7 +51,15 @@ def register_loss(name: str) -> Callable[[T], T]:
 
 
 def list_losses() -> list[str]:
-    """Names of the registered losses, sorted."""
+    """Names of the registered losses, sorted.
+
+    Returns:
+        The sorted registry names.
+
+    Example:
+        >>> "gce" in list_losses() and "ce" in list_losses()
+        True
+    """
     return sorted(_REGISTRY)
 
 
@@ -44,6 +69,17 @@ def get_loss(name: str, **hparams: Any) -> CalibrationLoss:
     Raises :class:`gencal.GencalInputError` (a ``ValueError``) for an unknown name (listing the
     known ones) and :class:`TypeError` for a hyperparameter the loss does not take (naming it
     and listing the accepted ones).
+
+    Args:
+        name: a registry name (case-insensitive; ``-`` and ``_`` are the same).
+        **hparams: keyword hyperparameters of the loss.
+
+    Returns:
+        A new loss module.
+
+    Example:
+        >>> get_loss("focal", gamma=2.0)
+        FocalLoss(gamma=2.0, reduction='mean', ignore_index=-100)
     """
     key = str(name).strip().lower().replace("-", "_")
     if key not in _REGISTRY:

@@ -1,8 +1,11 @@
 """gencal.metrics: calibration and accuracy metrics, ``calibration_report``, reliability diagrams.
 
-Functional metrics take probabilities ``[N, K]`` and integer labels ``[N]`` and return floats;
-``calibration_report(labels, logits=... | probs=...)`` computes all of them in one pass.
-See ``docs/metrics.md`` for the conventions (bin edges, ties, normalisations).
+Functional metrics take probabilities ``[N, K]`` and integer labels ``[N]`` (scores first, labels
+second) and return floats; ``calibration_report(scores, labels, inputs="logits"|"probs")``
+computes all of them in one pass. Binary problems may pass one column, the positive class's
+score. The bins are defined once, in :mod:`gencal.metrics.binning`; see ``docs/metrics.md``.
+The stateful (torchmetrics) classes and the reliability diagrams are loaded on first use, so that
+``import gencal.metrics`` needs neither torchmetrics nor matplotlib.
 """
 
 from gencal.metrics.bootstrap import BootstrapCI, bootstrap_ci
@@ -17,18 +20,9 @@ from gencal.metrics.functional import (
     negative_log_likelihood,
 )
 from gencal.metrics.groups import groups_from_counts, metric_by_group, parse_groups
-from gencal.metrics.report import calibration_report
 from gencal.metrics.selective import aurc, fpr_at_95_tpr, ood_auroc
 from gencal.metrics.smooth import smooth_ece, smooth_ece_sigma
-from gencal.metrics.stateful import (
-    Accuracy,
-    AdaptiveCalibrationError,
-    BrierScore,
-    ClasswiseCalibrationError,
-    ExpectedCalibrationError,
-    MaximumCalibrationError,
-    NegativeLogLikelihood,
-)
+from gencal.metrics.summary import calibration_report
 
 __all__ = [
     "Accuracy",
@@ -62,13 +56,28 @@ __all__ = [
     "smooth_ece_sigma",
 ]
 
-_LAZY = {"ReliabilityData", "plot_reliability", "reliability_data"}
+_LAZY = {
+    "ReliabilityData": "reliability",
+    "plot_reliability": "reliability",
+    "reliability_data": "reliability",
+    "Accuracy": "stateful",
+    "AdaptiveCalibrationError": "stateful",
+    "BrierScore": "stateful",
+    "ClasswiseCalibrationError": "stateful",
+    "ExpectedCalibrationError": "stateful",
+    "MaximumCalibrationError": "stateful",
+    "NegativeLogLikelihood": "stateful",
+}
 
 
 def __getattr__(name: str):
-    # matplotlib is imported only when a reliability diagram is asked for
+    # torchmetrics (which imports matplotlib) only when a stateful metric is asked for
     if name in _LAZY:
-        from gencal.metrics import reliability
+        import importlib
 
-        return getattr(reliability, name)
+        return getattr(importlib.import_module(f"gencal.metrics.{_LAZY[name]}"), name)
     raise AttributeError(f"module 'gencal.metrics' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,4 +1,8 @@
-"""Input conversion, fast validation and exact binning shared by the metrics.
+"""Input conversion and fast validation shared by the metrics.
+
+Binary problems: scores of shape ``[N]`` or ``[N, 1]`` are the positive class's logit or
+probability (the sigmoid convention) and become the two columns ``[-, +]`` here
+(:func:`two_columns`), so that every metric sees ``[N, 2]``.
 
 Validation reuses :mod:`gencal._checks` for shapes/dtypes/labels and does the value checks on
 ``[N, K]`` tensors in a single ``aminmax`` pass plus one row-sum pass (``torch.isfinite(x).all()``
@@ -12,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -26,14 +30,18 @@ from gencal._checks import (
 from gencal.metrics import _kernels
 
 __all__ = [
+    "Inputs",
     "Prepared",
-    "bin_edges",
-    "bin_index",
+    "check_inputs",
+    "prepare",
     "prepare_from_logits",
     "prepare_from_probs",
     "to_float",
     "to_labels",
+    "two_columns",
 ]
+
+Inputs = Literal["logits", "probs"]
 
 
 def to_float(x: Any, name: str) -> torch.Tensor:
@@ -99,7 +107,7 @@ def _check_probs_values(
     if lo < 0 or hi > 1:
         raise GencalInputError(
             f"{name}: values must lie in [0, 1] (found min {lo:.3g}, max {hi:.3g}); "
-            "did you pass logits? use logits=... instead"
+            "did you pass logits? use inputs='logits'"
         )
     if atol is None:
         # float32 row sums of K terms carry ~K*eps rounding: allow for it on top of 1e-4.
@@ -107,30 +115,39 @@ def _check_probs_values(
     if worst > atol:
         raise GencalInputError(
             f"{name}: rows must sum to 1 (worst row is off by {worst:.3g}); "
-            "did you pass logits? use logits=... instead"
+            "did you pass logits? use inputs='logits'"
         )
 
 
-def bin_edges(n_bins: int, dtype: torch.dtype = torch.float64, device=None) -> torch.Tensor:
-    """Equal-width edges ``e_b = b / n`` for ``b = 0..n``, each rounded to ``dtype``."""
-    return (torch.arange(n_bins + 1, dtype=torch.float64, device=device) / n_bins).to(dtype)
+def two_columns(scores: torch.Tensor, inputs: Inputs) -> torch.Tensor:
+    """``[N]`` / ``[N, 1]`` binary scores as ``[N, 2]``; other shapes are returned unchanged.
 
-
-def bin_index(
-    conf: torch.Tensor, n_bins: int, edge_dtype: torch.dtype | None = None
-) -> torch.Tensor:
-    """Equal-width bin of each confidence: bin ``b`` (0-based) holds ``e_b < c <= e_{b+1}``.
-
-    Bins are left-open, right-closed ``(lo, hi]``; ``c = 0`` goes to the first bin and ``c = 1``
-    to the last. The edges ``e_b = b/n`` are rounded to the dtype of the confidences (as
-    ``numpy.linspace`` / ``torch.linspace`` would give them), so a confidence typed as a decimal
-    edge lands on that edge: float32 ``0.2`` is in ``(0, 0.2]`` with 5 bins, float64 ``0.8`` in
-    ``(0.6, 0.8]``. A value that compares equal to an edge belongs to the lower bin.
-    ``edge_dtype`` (default ``conf.dtype``) is the dtype the user gave, e.g. float16 inputs that
-    are computed in float32.
+    A logit ``z`` of the positive class becomes ``[0, z]`` (``softmax([0, z]) = [1 - s, s]``
+    with ``s = sigmoid(z)``); a probability ``p`` becomes ``[1 - p, p]``.
     """
-    edges = bin_edges(n_bins, edge_dtype or conf.dtype, conf.device)[1:-1].to(conf.dtype)
-    return torch.bucketize(conf, edges, right=False)
+    if scores.ndim == 2 and scores.shape[1] == 1:
+        scores = scores[:, 0]
+    if scores.ndim != 1:
+        return scores
+    if inputs == "logits":
+        return torch.stack([torch.zeros_like(scores), scores], dim=1)
+    return torch.stack([1.0 - scores, scores], dim=1)
+
+
+def check_inputs(inputs: str) -> Inputs:
+    """Return ``inputs`` if it is ``"logits"`` or ``"probs"``, else raise."""
+    if inputs not in ("logits", "probs"):
+        raise GencalInputError(f"inputs: expected 'logits' or 'probs', got {inputs!r}")
+    return inputs  # type: ignore[return-value]
+
+
+def prepare(
+    scores: Any, labels: Any, inputs: Inputs = "probs", *, validate_args: bool = True
+) -> Prepared:
+    """:func:`prepare_from_logits` or :func:`prepare_from_probs`, as ``inputs`` says."""
+    if check_inputs(inputs) == "logits":
+        return prepare_from_logits(scores, labels, validate_args=validate_args)
+    return prepare_from_probs(scores, labels, validate_args=validate_args)
 
 
 @dataclass
@@ -187,7 +204,7 @@ def prepare_from_probs(probs: Any, labels: Any, *, validate_args: bool = True) -
     p = as_tensor(probs, "probs")
     src_dtype = p.dtype if p.is_floating_point() else None
     y = to_labels(labels)
-    p = to_float(p, "probs")
+    p = two_columns(to_float(p, "probs"), "probs")
     check_probs(p, "probs", values=False)
     check_labels(y, p.shape[1], p.shape[0], values=False)
     if p.shape[0] == 0:
@@ -216,7 +233,7 @@ def prepare_from_logits(logits: Any, labels: Any, *, validate_args: bool = True)
     With ``m = max_k z_k`` and ``c = max_k softmax(z)_k = 1 / sum_k exp(z_k - m)``, the
     log-sum-exp is ``m - log c`` so ``-log softmax(z)_y = m - z_y - log c``: exact, never clamped.
     """
-    z = to_float(logits, "logits")
+    z = two_columns(to_float(logits, "logits"), "logits")
     y = to_labels(labels)
     check_logits(z, "logits", values=False)
     if validate_args and z.numel():

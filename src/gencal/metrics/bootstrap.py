@@ -19,8 +19,9 @@ from typing import Any
 import torch
 
 from gencal._checks import GencalInputError
-from gencal.metrics import functional as F
+from gencal.metrics import functional
 from gencal.metrics._inputs import Prepared, prepare_from_probs
+from gencal.metrics.binning import bin_index
 
 __all__ = ["BootstrapCI", "bootstrap_ci"]
 
@@ -29,7 +30,12 @@ _CHUNK_ELEMS = 1 << 23  # indices drawn per chunk of replicates (64 MiB of int64
 
 @dataclass(frozen=True)
 class BootstrapCI:
-    """Point estimate on the full data, percentile interval, bootstrap std and settings."""
+    """Point estimate on the full data, percentile interval, bootstrap std and settings.
+
+    Example:
+        >>> BootstrapCI(0.5, 0.4, 0.6, 0.05, 1000, 0.05).as_dict()["high"]
+        0.6
+    """
 
     estimate: float
     low: float
@@ -55,23 +61,21 @@ def _index_chunks(n: int, n_boot: int, seed: int, device: torch.device) -> Itera
 def _vectorised(metric_fn: Callable[..., float], prep: Prepared):
     """Per-replicate evaluator ``idx [B, N] -> values [B]`` for the known metrics, else None."""
     n = prep.n
-    if metric_fn is F.accuracy:
+    if metric_fn is functional.accuracy:
         vec = prep.correct.to(torch.float64)
         return lambda idx: vec[idx].mean(dim=1)
-    if metric_fn is F.negative_log_likelihood:
-        vec = F.nll_per_sample(prep)
+    if metric_fn is functional.negative_log_likelihood:
+        vec = functional.nll_per_sample(prep)
         return lambda idx: vec[idx].mean(dim=1)
-    if metric_fn is F.brier_score:
-        vec = F.brier_per_sample(prep)
+    if metric_fn is functional.brier_score:
+        vec = functional.brier_per_sample(prep)
         return lambda idx: vec[idx].mean(dim=1)
-    if metric_fn in (F.expected_calibration_error, F.maximum_calibration_error):
+    if metric_fn in (functional.expected_calibration_error, functional.maximum_calibration_error):
         n_bins = 15
-        from gencal.metrics._inputs import bin_index
-
         bins = bin_index(prep.conf, n_bins, prep.edge_dtype)
         conf = prep.conf.to(torch.float64)
         acc = prep.correct.to(torch.float64)
-        use_max = metric_fn is F.maximum_calibration_error
+        use_max = metric_fn is functional.maximum_calibration_error
 
         def run(idx: torch.Tensor) -> torch.Tensor:
             b = idx.shape[0]
@@ -107,6 +111,30 @@ def bootstrap_ci(
     are called with ``validate_args=False`` when the function accepts it. Replicates are drawn
     with ``torch.randint`` from a ``torch.Generator`` seeded with ``seed``: same seed, same
     interval. Quantiles use linear interpolation (``torch.quantile``).
+
+    Args:
+        metric_fn: a metric ``metric_fn(probs, labels) -> float``.
+        probs: probabilities of every class.
+        labels: integer class indices.
+        n_boot: number of resamples.
+        alpha: the interval covers ``1 - alpha``.
+        seed: seed of the resampling.
+        validate_args: check values (NaN/inf, simplex, label range).
+
+    Shape:
+        ``probs [N, K]``, ``labels [N]``.
+
+    Returns:
+        A :class:`BootstrapCI`.
+
+    Example:
+        >>> import torch
+        >>> probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]], dtype=torch.float64)
+        >>> labels = torch.tensor([0, 1, 1, 1])
+        >>> from gencal.metrics import accuracy
+        >>> ci = bootstrap_ci(accuracy, probs, labels, n_boot=200)
+        >>> ci.estimate, ci.low <= ci.estimate <= ci.high
+        (0.75, True)
     """
     if not callable(metric_fn):
         raise GencalInputError(f"metric_fn: expected a callable, got {type(metric_fn).__name__}")

@@ -15,14 +15,23 @@ bfloat16 are computed in float32) and integer ``labels [N]``, validates them (sk
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 
-from gencal._checks import GencalInputError
 from gencal.metrics import _kernels
-from gencal.metrics._inputs import Prepared, bin_edges, bin_index, prepare_from_probs
+from gencal.metrics._inputs import Prepared, prepare_from_probs
+from gencal.metrics.binning import (
+    Norm,
+    bin_edges,
+    bin_index,
+    calibration_error_from_bins,
+    check_n_bins,
+    check_norm,
+    equal_mass_bin_sums,
+    equal_width_bin_sums,
+)
 
 __all__ = [
     "accuracy",
@@ -35,109 +44,19 @@ __all__ = [
     "negative_log_likelihood",
 ]
 
-Norm = Literal["l1", "l2", "max"]
 NLL_EPS = 1e-12
 
 
-def _check_n_bins(n_bins: int) -> int:
-    if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
-        raise GencalInputError(f"n_bins: expected a positive integer, got {n_bins!r}")
-    return n_bins
-
-
-def _check_norm(norm: str) -> str:
-    if norm not in ("l1", "l2", "max"):
-        raise GencalInputError(f"norm: expected 'l1', 'l2' or 'max', got {norm!r}")
-    return norm
-
-
 # --------------------------------------------------------------------------- binned statistics
-def top_label_bins(
-    conf: torch.Tensor, correct: torch.Tensor, n_bins: int, edge_dtype: torch.dtype | None = None
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-bin ``(count, sum of confidence, sum of correct)`` in float64, equal-width bins.
-
-    Large CPU inputs use one compiled loop (:func:`gencal.metrics._kernels.bin_sums`, the same
-    bins as :func:`bin_index`); otherwise ``bucketize`` + ``bincount``."""
-    edges = bin_edges(n_bins, edge_dtype or conf.dtype, conf.device)[1:-1].to(conf.dtype)
-    fused = _kernels.bin_sums(conf, correct, edges)
-    if fused is not None:
-        return fused
-    b = bin_index(conf, n_bins, edge_dtype)
-    # one integer bincount of (bin, correct) pairs gives both the counts and the hits
-    pairs = torch.bincount(b * 2 + correct.to(torch.int64), minlength=2 * n_bins).view(n_bins, 2)
-    count = pairs.sum(dim=1).to(torch.float64)
-    s_acc = pairs[:, 1].to(torch.float64)
-    s_conf = torch.bincount(b, weights=conf.to(torch.float64), minlength=n_bins)
-    return count, s_conf, s_acc
+def _ece(prep: Prepared, n_bins: int, norm: Norm) -> float:
+    bins = equal_width_bin_sums(prep.conf, prep.correct, n_bins, prep.edge_dtype)
+    return calibration_error_from_bins(*bins, norm=norm)
 
 
-def ce_from_bins(
-    count: torch.Tensor, s_conf: torch.Tensor, s_acc: torch.Tensor, norm: str = "l1"
-) -> float:
-    """Calibration error from per-bin sums (any binning).
-
-    With ``n_b`` samples in bin b, ``N = sum_b n_b``, ``gap_b = |acc_b - conf_b|``:
-    ``l1 = sum_b (n_b/N) gap_b`` (ECE), ``l2 = sqrt(sum_b (n_b/N) gap_b**2)`` (the torchmetrics
-    "l2" convention) and ``max = max_{b: n_b > 0} gap_b`` (MCE). Empty bins carry weight 0.
-    """
-    total = float(count.sum())
-    if total <= 0:
-        return 0.0
-    nonempty = count > 0
-    diff = (s_acc - s_conf).abs()
-    if norm == "l1":
-        return float(diff.sum()) / total
-    gap = diff[nonempty] / count[nonempty]
-    if norm == "l2":
-        return float(torch.sqrt((count[nonempty] / total * gap * gap).sum()))
-    return float(gap.max()) if gap.numel() else 0.0
-
-
-def _ece(prep: Prepared, n_bins: int, norm: str) -> float:
-    return ce_from_bins(
-        *top_label_bins(prep.conf, prep.correct, n_bins, prep.edge_dtype), norm=norm
-    )
-
-
-def equal_mass_edges(sorted_conf: torch.Tensor, n_bins: int) -> torch.Tensor:
-    """Upper edges ``hi_0 <= ... <= hi_{n-2}`` of equal-mass bins (the last bin is unbounded).
-
-    ``hi_b`` is the confidence of the last sample of the b-th chunk when the ascending-sorted
-    confidences are cut at positions ``round((b+1) N / n)``, so that each bin holds ``N/n``
-    samples. A bin is ``(hi_{b-1}, hi_b]``: samples with equal confidence are never split between
-    bins (a tie at a cut moves the whole tie group into the lower bin), which makes the metric
-    independent of sample order; ties can leave a bin empty (weight 0).
-    """
-    n = sorted_conf.shape[0]
-    cuts = torch.round(torch.arange(1, n_bins, dtype=torch.float64) * n / n_bins).to(torch.int64)
-    cuts = cuts.clamp_(1, max(n, 1)) - 1
-    return sorted_conf[cuts]
-
-
-def _adaece_from_sorted(
-    sorted_conf: torch.Tensor, sorted_correct: torch.Tensor, n_bins: int, norm: str
-) -> float:
-    n = sorted_conf.shape[0]
-    edges = equal_mass_edges(sorted_conf, n_bins)
-    # bins are contiguous runs of the sorted samples: bin b = positions [start_b, end_b) with
-    # end_b = #{c <= hi_b}, i.e. hi_{b-1} < c <= hi_b; sums are differences of prefix sums
-    ends = torch.searchsorted(sorted_conf, edges, right=True)
-    ends = torch.cat([ends, torch.tensor([n], device=ends.device)])
-    starts = torch.cat([torch.zeros(1, dtype=ends.dtype, device=ends.device), ends[:-1]])
-    zero64 = torch.zeros(1, dtype=torch.float64, device=sorted_conf.device)
-    c_conf = torch.cat([zero64, sorted_conf.to(torch.float64).cumsum(0)])
-    zero_i = torch.zeros(1, dtype=torch.int64, device=sorted_conf.device)
-    c_acc = torch.cat([zero_i, sorted_correct.to(torch.int64).cumsum(0)])
-    count = (ends - starts).to(torch.float64)
-    s_conf = c_conf[ends] - c_conf[starts]
-    s_acc = (c_acc[ends] - c_acc[starts]).to(torch.float64)
-    return ce_from_bins(count, s_conf, s_acc, norm)
-
-
-def _adaece(prep: Prepared, n_bins: int, norm: str) -> float:
-    sc, order = torch.sort(prep.conf, stable=True)
-    return _adaece_from_sorted(sc, prep.correct[order], n_bins, norm)
+def _adaece(prep: Prepared, n_bins: int, norm: Norm) -> float:
+    sorted_conf, order = torch.sort(prep.conf, stable=True)
+    bins = equal_mass_bin_sums(sorted_conf, prep.correct[order], n_bins)
+    return calibration_error_from_bins(*bins, norm=norm)
 
 
 def column_sums64(x: torch.Tensor, block: int = 256, exact_below: int = 1 << 22) -> torch.Tensor:
@@ -209,7 +128,8 @@ def classwise_bins(
     return count, s_p, s_y
 
 
-def _classwise(prep: Prepared, n_bins: int, norm: str) -> float:
+def classwise_error_of(prep: Prepared, n_bins: int, norm: Norm) -> float:
+    """Classwise calibration error of prepared inputs (see :func:`classwise_calibration_error`)."""
     count, s_p, s_y = classwise_bins(prep.probs, prep.labels, prep.p_true, n_bins, prep.edge_dtype)
     return classwise_from_bins(count, s_p, s_y, norm)
 
@@ -247,16 +167,58 @@ def expected_calibration_error(
     ``(b/n, (b+1)/n]``, ``c = 0`` in the first and ``c = 1`` in the last; empty bins weigh 0.
     ``norm="l2"``: ``sqrt(sum_b (|B_b|/N) gap_b^2)``; ``norm="max"``: the largest gap over
     non-empty bins (MCE). ``n_bins=15`` is the focal-calibration convention, the paper used 20.
+
+    Args:
+        probs: probabilities of every class (rows on the simplex); for a binary problem also a
+            single column, the positive class's probability.
+        labels: integer class indices.
+        n_bins: number of bins.
+        norm: ``"l1"``, ``"l2"`` or ``"max"``.
+        validate_args: check values (NaN/inf, simplex, label range).
+
+    Shape:
+        ``probs [N, K]`` (or ``[N]`` / ``[N, 1]`` for binary), ``labels [N]`` -> a float.
+
+    Returns:
+        The calibration error, in [0, 1].
+
+    Example:
+        >>> import torch
+        >>> probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]], dtype=torch.float64)
+        >>> labels = torch.tensor([0, 1, 1, 1])
+        >>> round(expected_calibration_error(probs, labels, n_bins=5), 4)  # (0.6 + 2 * 0.25 + 0.1) / 4
+        0.3
     """
-    _check_n_bins(n_bins)
-    _check_norm(norm)
+    check_n_bins(n_bins)
+    check_norm(norm)
     return _ece(prepare_from_probs(probs, labels, validate_args=validate_args), n_bins, norm)
 
 
 def maximum_calibration_error(
     probs: Any, labels: Any, n_bins: int = 15, *, validate_args: bool = True
 ) -> float:
-    """``max_b |acc(B_b) - conf(B_b)|`` over non-empty equal-width bins (ECE with norm="max")."""
+    """``max_b |acc(B_b) - conf(B_b)|`` over non-empty equal-width bins (ECE with norm="max").
+
+    Args:
+        probs: probabilities of every class (rows on the simplex); for a binary problem also a
+            single column, the positive class's probability.
+        labels: integer class indices.
+        n_bins: number of bins.
+        validate_args: check values (NaN/inf, simplex, label range).
+
+    Shape:
+        ``probs [N, K]`` (or ``[N]`` / ``[N, 1]`` for binary), ``labels [N]`` -> a float.
+
+    Returns:
+        The largest bin gap, in [0, 1].
+
+    Example:
+        >>> import torch
+        >>> probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]], dtype=torch.float64)
+        >>> labels = torch.tensor([0, 1, 1, 1])
+        >>> round(maximum_calibration_error(probs, labels, n_bins=5), 4)  # the bin (0.4, 0.6]
+        0.6
+    """
     return expected_calibration_error(probs, labels, n_bins, "max", validate_args=validate_args)
 
 
@@ -271,9 +233,30 @@ def adaptive_calibration_error(
     the order of the samples; bins left empty by ties weigh 0. With ``N < n_bins`` several cuts
     coincide and the effective number of bins is at most N. Weights and norms as in
     :func:`expected_calibration_error`.
+
+    Args:
+        probs: probabilities of every class (rows on the simplex); for a binary problem also a
+            single column, the positive class's probability.
+        labels: integer class indices.
+        n_bins: number of bins.
+        norm: ``"l1"``, ``"l2"`` or ``"max"``.
+        validate_args: check values (NaN/inf, simplex, label range).
+
+    Shape:
+        ``probs [N, K]`` (or ``[N]`` / ``[N, 1]`` for binary), ``labels [N]`` -> a float.
+
+    Returns:
+        The calibration error, in [0, 1].
+
+    Example:
+        >>> import torch
+        >>> probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]], dtype=torch.float64)
+        >>> labels = torch.tensor([0, 1, 1, 1])
+        >>> round(adaptive_calibration_error(probs, labels, n_bins=2), 4)  # bins {0.6, 0.7}, {0.8, 0.9}
+        0.15
     """
-    _check_n_bins(n_bins)
-    _check_norm(norm)
+    check_n_bins(n_bins)
+    check_norm(norm)
     return _adaece(prepare_from_probs(probs, labels, validate_args=validate_args), n_bins, norm)
 
 
@@ -287,10 +270,33 @@ def classwise_calibration_error(
     ``cwECE = (1/K) sum_k sum_b (|B_kb|/N) |freq_kb - conf_kb|``. Classes absent from the labels
     still count (their predicted probabilities should then be near 0) and the average is over all
     K columns. ``norm`` applies per class before averaging.
+
+    Args:
+        probs: probabilities of every class (rows on the simplex); for a binary problem also a
+            single column, the positive class's probability.
+        labels: integer class indices.
+        n_bins: number of bins.
+        norm: ``"l1"``, ``"l2"`` or ``"max"``.
+        validate_args: check values (NaN/inf, simplex, label range).
+
+    Shape:
+        ``probs [N, K]`` (or ``[N]`` / ``[N, 1]`` for binary), ``labels [N]`` -> a float.
+
+    Returns:
+        The mean per-class calibration error, in [0, 1].
+
+    Example:
+        >>> import torch
+        >>> probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]], dtype=torch.float64)
+        >>> labels = torch.tensor([0, 1, 1, 1])
+        >>> round(classwise_calibration_error(probs, labels, n_bins=5), 4)
+        0.3
     """
-    _check_n_bins(n_bins)
-    _check_norm(norm)
-    return _classwise(prepare_from_probs(probs, labels, validate_args=validate_args), n_bins, norm)
+    check_n_bins(n_bins)
+    check_norm(norm)
+    return classwise_error_of(
+        prepare_from_probs(probs, labels, validate_args=validate_args), n_bins, norm
+    )
 
 
 def nll_per_sample(prep: Prepared, eps: float = NLL_EPS) -> torch.Tensor:
@@ -311,6 +317,26 @@ def negative_log_likelihood(
 
     (:func:`gencal.metrics.calibration_report` given logits computes the exact log-softmax NLL
     instead, without clamping.)
+
+    Args:
+        probs: probabilities of every class (rows on the simplex); for a binary problem also a
+            single column, the positive class's probability.
+        labels: integer class indices.
+        eps: lower clamp of the true-class probability.
+        validate_args: check values (NaN/inf, simplex, label range).
+
+    Shape:
+        ``probs [N, K]`` (or ``[N]`` / ``[N, 1]`` for binary), ``labels [N]`` -> a float.
+
+    Returns:
+        The mean NLL in nats.
+
+    Example:
+        >>> import torch
+        >>> probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]], dtype=torch.float64)
+        >>> labels = torch.tensor([0, 1, 1, 1])
+        >>> round(negative_log_likelihood(probs, labels), 4)  # -mean(log [0.9, 0.8, 0.4, 0.7])
+        0.4004
     """
     return _nll(prepare_from_probs(probs, labels, validate_args=validate_args), eps)
 
@@ -331,17 +357,57 @@ def brier_score(probs: Any, labels: Any, *, validate_args: bool = True) -> float
     Summed over classes, averaged over samples (the original Brier 1950 definition, as in the
     focal-calibration papers); divide by K for the per-entry mean. Computed as
     ``||p_i||^2 - 2 p_{i,y_i} + 1`` without forming the one-hot matrix.
+
+    Args:
+        probs: probabilities of every class (rows on the simplex); for a binary problem also a
+            single column, the positive class's probability.
+        labels: integer class indices.
+        validate_args: check values (NaN/inf, simplex, label range).
+
+    Shape:
+        ``probs [N, K]`` (or ``[N]`` / ``[N, 1]`` for binary), ``labels [N]`` -> a float.
+
+    Returns:
+        The mean Brier score, in [0, 2].
+
+    Example:
+        >>> import torch
+        >>> probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]], dtype=torch.float64)
+        >>> labels = torch.tensor([0, 1, 1, 1])
+        >>> round(brier_score(probs, labels), 4)  # mean of [0.02, 0.08, 0.72, 0.18]
+        0.25
     """
     return _brier(prepare_from_probs(probs, labels, validate_args=validate_args))
 
 
 def accuracy(probs: Any, labels: Any, *, validate_args: bool = True) -> float:
-    """Fraction of samples whose argmax (first maximal index on ties) equals the label."""
+    """Fraction of samples whose argmax (first maximal index on ties) equals the label.
+
+    Args:
+        probs: probabilities of every class (rows on the simplex); for a binary problem also a
+            single column, the positive class's probability.
+        labels: integer class indices.
+        validate_args: check values (NaN/inf, simplex, label range).
+
+    Shape:
+        ``probs [N, K]`` (or ``[N]`` / ``[N, 1]`` for binary), ``labels [N]`` -> a float.
+
+    Returns:
+        The accuracy, in [0, 1].
+
+    Example:
+        >>> import torch
+        >>> probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]], dtype=torch.float64)
+        >>> labels = torch.tensor([0, 1, 1, 1])
+        >>> accuracy(probs, labels)
+        0.75
+    """
     prep = prepare_from_probs(probs, labels, validate_args=validate_args)
     return float(prep.correct.to(torch.float64).mean())
 
 
-def _balanced_accuracy(prep: Prepared) -> float:
+def balanced_accuracy_of(prep: Prepared) -> float:
+    """Balanced accuracy of prepared inputs (see :func:`balanced_accuracy`)."""
     k = prep.num_classes
     pairs = torch.bincount(prep.labels * 2 + prep.correct.to(torch.int64), minlength=2 * k)
     pairs = pairs.view(k, 2).to(torch.float64)
@@ -351,5 +417,25 @@ def _balanced_accuracy(prep: Prepared) -> float:
 
 
 def balanced_accuracy(probs: Any, labels: Any, *, validate_args: bool = True) -> float:
-    """Mean per-class recall over the classes present in ``labels`` (as scikit-learn)."""
-    return _balanced_accuracy(prepare_from_probs(probs, labels, validate_args=validate_args))
+    """Mean per-class recall over the classes present in ``labels`` (as scikit-learn).
+
+    Args:
+        probs: probabilities of every class (rows on the simplex); for a binary problem also a
+            single column, the positive class's probability.
+        labels: integer class indices.
+        validate_args: check values (NaN/inf, simplex, label range).
+
+    Shape:
+        ``probs [N, K]`` (or ``[N]`` / ``[N, 1]`` for binary), ``labels [N]`` -> a float.
+
+    Returns:
+        The balanced accuracy, in [0, 1].
+
+    Example:
+        >>> import torch
+        >>> probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]], dtype=torch.float64)
+        >>> labels = torch.tensor([0, 1, 1, 1])
+        >>> round(balanced_accuracy(probs, labels), 4)  # (1/1 + 2/3) / 2
+        0.8333
+    """
+    return balanced_accuracy_of(prepare_from_probs(probs, labels, validate_args=validate_args))

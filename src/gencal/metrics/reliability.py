@@ -1,11 +1,11 @@
 """Reliability diagrams: per-bin data and a matplotlib figure (Agg canvas, never a display).
 
-``reliability_data(probs, labels, n_bins)`` bins the top-label confidence with the ECE
-conventions (equal width, ``(lo, hi]``, 0 in the first bin, 1 in the last) and returns per-bin
+``reliability_data(scores, labels, n_bins)`` bins the top-label confidence with the ECE
+conventions (:mod:`gencal.metrics.binning`) and returns per-bin
 mean confidence, accuracy and count. ``plot_reliability(data or {name: data}, path=None)`` draws,
 for each model side by side, the accuracy bars with the gap to the diagonal and, below, the
 confidence histogram; the legend carries the ECE. ``path`` ending in ``.png`` or ``.svg`` saves the
-figure atomically.
+figure atomically. matplotlib is imported when a figure is drawn, not with this module.
 """
 
 from __future__ import annotations
@@ -14,19 +14,23 @@ import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
 
 from gencal._checks import GencalInputError
 from gencal.io import atomic_write_bytes
-from gencal.metrics import functional as F
-from gencal.metrics._inputs import bin_edges, prepare_from_logits, prepare_from_probs
+from gencal.metrics._inputs import Inputs, prepare
+from gencal.metrics.binning import (
+    bin_edges,
+    calibration_error_from_bins,
+    check_n_bins,
+    equal_width_bin_sums,
+)
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["ReliabilityData", "plot_reliability", "reliability_data"]
 
@@ -37,6 +41,12 @@ class ReliabilityData:
 
     ``confidence`` / ``accuracy`` are ``nan`` for empty bins; ``edges`` has ``n_bins + 1``
     entries; ``ece`` is the top-label ECE (l1) of the same bins.
+
+    Example:
+        >>> import torch
+        >>> d = reliability_data(torch.tensor([[0.9, 0.1], [0.3, 0.7]]), torch.tensor([0, 1]), 2)
+        >>> d.edges.tolist(), d.count.tolist()
+        ([0.0, 0.5, 1.0], [0, 2])
     """
 
     edges: np.ndarray
@@ -73,27 +83,38 @@ class ReliabilityData:
 
 
 def reliability_data(
-    probs: Any = None,
-    labels: Any = None,
+    scores: Any,
+    labels: Any,
     n_bins: int = 15,
     *,
-    logits: Any = None,
+    inputs: Inputs = "probs",
     validate_args: bool = True,
 ) -> ReliabilityData:
     """Per-bin mean confidence, accuracy and count of the top-label prediction.
 
-    Pass ``probs`` (positionally or by keyword) or ``logits=`` (keyword), not both.
+    Args:
+        scores: probabilities (default) or logits (``inputs="logits"``) of every class; for a
+            binary problem also a single column, the positive class's score.
+        labels: integer class indices.
+        n_bins: number of equal-width bins (:mod:`gencal.metrics.binning`).
+        inputs: ``"probs"`` or ``"logits"``.
+        validate_args: check values (NaN/inf, simplex, label range).
+
+    Shape:
+        ``scores [N, K]`` (or ``[N]`` / ``[N, 1]``), ``labels [N]``.
+
+    Returns:
+        A :class:`ReliabilityData` (per-bin arrays of length ``n_bins``).
+
+    Example:
+        >>> import torch
+        >>> d = reliability_data(torch.tensor([[0.9, 0.1], [0.3, 0.7]]), torch.tensor([0, 0]), 2)
+        >>> d.count.tolist(), d.accuracy.tolist()
+        ([0, 2], [nan, 0.5])
     """
-    F._check_n_bins(n_bins)
-    if labels is None:
-        raise GencalInputError("labels: required")
-    if (probs is None) == (logits is None):
-        raise GencalInputError("reliability_data: pass exactly one of probs or logits=")
-    if logits is not None:
-        prep = prepare_from_logits(logits, labels, validate_args=validate_args)
-    else:
-        prep = prepare_from_probs(probs, labels, validate_args=validate_args)
-    count, s_conf, s_acc = F.top_label_bins(prep.conf, prep.correct, n_bins, prep.edge_dtype)
+    check_n_bins(n_bins)
+    prep = prepare(scores, labels, inputs, validate_args=validate_args)
+    count, s_conf, s_acc = equal_width_bin_sums(prep.conf, prep.correct, n_bins, prep.edge_dtype)
     with np.errstate(invalid="ignore", divide="ignore"):
         c = count.cpu().numpy()
         conf = np.where(c > 0, s_conf.cpu().numpy() / np.maximum(c, 1), np.nan)
@@ -103,7 +124,7 @@ def reliability_data(
         confidence=conf,
         accuracy=acc,
         count=c.astype(np.int64),
-        ece=F.ce_from_bins(count, s_conf, s_acc, "l1"),
+        ece=calibration_error_from_bins(count, s_conf, s_acc, "l1"),
         mean_confidence=float(prep.conf.to(torch.float64).mean()),
         overall_accuracy=float(prep.correct.to(torch.float64).mean()),
     )
@@ -115,6 +136,8 @@ _HIST_COLOR = "#7f7f7f"
 
 
 def _draw_one(ax_rel, ax_hist, name: str, d: ReliabilityData) -> None:
+    from matplotlib.patches import Patch
+
     lo, hi = d.edges[:-1], d.edges[1:]
     width = hi - lo
     filled = d.count > 0
@@ -190,10 +213,29 @@ def plot_reliability(
 ) -> Figure:
     """Reliability diagram(s): one column per model, accuracy bars + gap on top, histogram below.
 
-    ``data``: one :class:`ReliabilityData` or ``{name: data}`` (insertion order = column order).
-    ``path``: save as PNG or SVG (chosen by the suffix) atomically; the figure is returned either
-    way (an Agg canvas is attached; nothing is shown).
+    Args:
+        data: one :class:`ReliabilityData` or ``{name: data}`` (insertion order = column order).
+        path: save as PNG or SVG (chosen by the suffix) atomically; the figure is returned
+            either way (an Agg canvas is attached; nothing is shown).
+        title: figure title.
+        panel_size: size of one panel in inches.
+        dpi: resolution.
+
+    Returns:
+        The matplotlib ``Figure``.
+
+    Example:
+        >>> import torch
+        >>> d = reliability_data(torch.tensor([[0.9, 0.1], [0.3, 0.7]]), torch.tensor([0, 1]))
+        >>> fig = plot_reliability({"model": d})
+        >>> len(fig.axes)
+        2
     """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
     items = [("", data)] if isinstance(data, ReliabilityData) else list(data.items())
     if not items:
         raise GencalInputError("data: nothing to plot")

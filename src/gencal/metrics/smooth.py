@@ -85,7 +85,14 @@ def _interp(t: np.ndarray, y: np.ndarray) -> np.ndarray:
 def smooth_ece_from_scores(
     conf: torch.Tensor, correct: torch.Tensor, *, eps: float = 1e-3, return_sigma: bool = False
 ) -> float | tuple[float, float]:
-    """smECE from top-label confidences and correctness (see the module docstring)."""
+    """smECE from top-label confidences and correctness (see the module docstring).
+
+    Example:
+        >>> import torch
+        >>> s = smooth_ece_from_scores(torch.tensor([0.9, 0.8, 0.6]), torch.tensor([True, True, False]))
+        >>> 0.0 < s < 1.0
+        True
+    """
     sm = _Smoother(conf, correct)
 
     def small_enough(s: float) -> bool:
@@ -120,12 +127,54 @@ def smooth_ece(
     is the fixed point ``sigma = smECE_sigma`` (bisection, 10 steps). Consistent without bins and
     within constant factors of the distance to calibration. ``return_sigma=True`` also returns the
     bandwidth. Confidences of exactly 0 and 1 are valid (the last grid interval is closed).
+
+    Args:
+        probs: probabilities of every class (rows on the simplex); for a binary problem also a
+            single column, the positive class's probability.
+        labels: integer class indices.
+        eps: bandwidth below which the fixed-point search stops.
+        return_sigma: also return the bandwidth.
+        validate_args: check values (NaN/inf, simplex, label range).
+
+    Shape:
+        ``probs [N, K]`` (or ``[N]`` / ``[N, 1]`` for binary), ``labels [N]`` -> a float.
+
+    Returns:
+        The smooth ECE (and the bandwidth when ``return_sigma``).
+
+    Example:
+        >>> import torch
+        >>> probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]], dtype=torch.float64)
+        >>> labels = torch.tensor([0, 1, 1, 1])
+        >>> 0.0 < smooth_ece(probs, labels) < 1.0
+        True
     """
     prep = prepare_from_probs(probs, labels, validate_args=validate_args)
     return smooth_ece_from_scores(prep.conf, prep.correct, eps=eps, return_sigma=return_sigma)
 
 
 def smooth_ece_sigma(probs: Any, labels: Any, sigma: float, *, validate_args: bool = True) -> float:
-    """Smooth ECE at a fixed bandwidth ``sigma`` (``relplot.smECE_sigma``)."""
+    """Smooth ECE at a fixed bandwidth ``sigma`` (``relplot.smECE_sigma``).
+
+    Args:
+        probs: probabilities of every class (rows on the simplex); for a binary problem also a
+            single column, the positive class's probability.
+        labels: integer class indices.
+        sigma: the kernel bandwidth.
+        validate_args: check values (NaN/inf, simplex, label range).
+
+    Shape:
+        ``probs [N, K]`` (or ``[N]`` / ``[N, 1]`` for binary), ``labels [N]`` -> a float.
+
+    Returns:
+        The smooth ECE at bandwidth ``sigma``.
+
+    Example:
+        >>> import torch
+        >>> probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]], dtype=torch.float64)
+        >>> labels = torch.tensor([0, 1, 1, 1])
+        >>> 0.0 < smooth_ece_sigma(probs, labels, 0.1) < 1.0
+        True
+    """
     prep = prepare_from_probs(probs, labels, validate_args=validate_args)
     return _Smoother(prep.conf, prep.correct).value(sigma)

@@ -10,7 +10,8 @@
 - ``mlp``: flatten, two hidden ReLU layers (256 units), linear. ``in_features`` defaults to
   ``in_channels * input_size**2`` (``input_size=8``: digits); pass ``in_features`` for tabular data.
 
-All use global average pooling, so any input at least as large as the intended size works.
+All use global average pooling, so any input at least as large as the intended size works;
+``cnn32(head="flatten")`` flattens its 4x4 feature maps instead (32x32 inputs only).
 Convolutions use Kaiming normal (fan-out, ReLU) initialisation, BN starts at identity, linear
 bias 0; the MLP keeps PyTorch's default initialisation.
 """
@@ -37,10 +38,16 @@ class SmallCNN(nn.Module):
         in_channels: int = 3,
         widths: Sequence[int] = (32, 64, 128),
         pool: Sequence[bool] = (True, True, True),
+        head: str = "avg",
+        input_size: int | None = None,
     ) -> None:
         super().__init__()
         if len(widths) != len(pool) or not widths:
             raise ValueError("widths and pool must be non-empty and of the same length")
+        if head not in ("avg", "flatten"):
+            raise ValueError(f"head: expected 'avg' or 'flatten', got {head!r}")
+        if head == "flatten" and not input_size:
+            raise ValueError("head='flatten' needs input_size (the input's height = width)")
         layers: list[nn.Module] = []
         c = in_channels
         for w, p in zip(widths, pool):
@@ -49,12 +56,16 @@ class SmallCNN(nn.Module):
                 layers.append(nn.MaxPool2d(2))
             c = w
         self.features = nn.Sequential(*layers)
-        self.fc = nn.Linear(c, num_classes)
+        self.head = head
+        side = 1 if head == "avg" else int(input_size) // 2 ** sum(bool(p) for p in pool)
+        self.fc = nn.Linear(c * side * side, num_classes)
         he_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.features(x)
-        return self.fc(out.mean(dim=(2, 3)))
+        if self.head == "avg":
+            return self.fc(out.mean(dim=(2, 3)))
+        return self.fc(out.flatten(1))
 
 
 class MLP(nn.Module):
@@ -78,9 +89,19 @@ class MLP(nn.Module):
 
 
 @register_model("cnn32")
-def cnn32(num_classes: int = 10, in_channels: int = 3) -> SmallCNN:
-    """Three conv-pool stages for 32x32 inputs."""
-    return SmallCNN(num_classes, in_channels, (32, 64, 128), (True, True, True))
+def cnn32(num_classes: int = 10, in_channels: int = 3, head: str = "avg") -> SmallCNN:
+    """Three conv-pool stages for 32x32 inputs.
+
+    ``head="flatten"`` replaces global average pooling by flattening the 128x4x4 features into
+    the linear classifier (20k more weights, no more convolution work): a network that fits
+    its training set within a few dozen epochs, for studies of the overconfident regime.
+
+    Example:
+        >>> import torch
+        >>> cnn32(head="flatten")(torch.zeros(2, 3, 32, 32)).shape
+        torch.Size([2, 10])
+    """
+    return SmallCNN(num_classes, in_channels, (32, 64, 128), (True, True, True), head, 32)
 
 
 @register_model("cnn28")

@@ -16,6 +16,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gencal._checks import GencalInputError
+from gencal.train.identity import DIGEST_LENGTH, run_digest
+from gencal.train.schema import validate_config
 
 __all__ = [
     "compose_config",
@@ -28,7 +30,18 @@ __all__ = [
 ]
 
 #: config groups whose option can be chosen by name (``loss=gce``, ``grid: {loss: [...]}``)
-CONFIG_GROUPS = ("data", "model", "loss", "trainer", "calibrator", "experiment")
+CONFIG_GROUPS = (
+    "data",
+    "model",
+    "loss",
+    "optimizer",
+    "scheduler",
+    "trainer",
+    "logger",
+    "callbacks",
+    "calibrator",
+    "experiment",
+)
 
 
 def configs_dir() -> Path:
@@ -57,17 +70,30 @@ def config_groups() -> dict[str, list[str]]:
     }
 
 
-def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
+def compose_config(overrides: Sequence[str] = (), *, validate: bool = True) -> DictConfig:
     """Compose ``config.yaml`` with Hydra overrides, e.g. ``["experiment=demo", "loss=gce"]``.
 
     The overrides are recorded in the result's ``overrides`` key so that a sweep can recompose
-    each grid point exactly as ``python -m gencal.train.app <overrides> loss=...`` would.
+    each grid point exactly as ``python -m gencal.train.app <overrides> loss=...`` would. The
+    result is checked (:func:`gencal.train.schema.validate_config`): a bad value raises
+    :class:`gencal.train.schema.ConfigError` naming the key and what is allowed.
     """
-    return compose_many([overrides])[0]
+    return compose_many([overrides], validate=validate)[0]
 
 
-def compose_many(override_lists: Sequence[Sequence[str]]) -> list[DictConfig]:
-    """:func:`compose_config` for several override lists in one Hydra context (faster)."""
+def _normalise_override(override: str) -> str:
+    """``+experiment=x`` is the same as ``experiment=x`` (the group is in the defaults list)."""
+    return override[1:] if override.startswith("+experiment=") else override
+
+
+def compose_many(
+    override_lists: Sequence[Sequence[str]], *, validate: bool = True
+) -> list[DictConfig]:
+    """:func:`compose_config` for several override lists in one Hydra context (faster).
+
+    Each composed config is checked by :func:`gencal.train.schema.validate_config` unless
+    ``validate=False``.
+    """
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
@@ -79,13 +105,16 @@ def compose_many(override_lists: Sequence[Sequence[str]]) -> list[DictConfig]:
     try:
         with initialize_config_dir(config_dir=str(configs_dir()), version_base="1.3"):
             for overrides in override_lists:
-                overrides = [str(o) for o in overrides]
+                overrides = [_normalise_override(str(o)) for o in overrides]
                 try:
                     cfg = compose(config_name="config", overrides=overrides)
                 except Exception as exc:
                     raise GencalInputError(
-                        f"cannot compose the config with overrides {overrides}: {exc}"
+                        f"cannot compose the config with overrides {overrides}: "
+                        + " ".join(str(exc).split())
                     ) from exc
+                if validate:
+                    validate_config(cfg)
                 with open_dict(cfg):
                     cfg.overrides = overrides
                 out.append(cfg)
@@ -113,10 +142,14 @@ def _slug(text: str) -> str:
 
 
 def run_name(cfg: DictConfig) -> str:
-    """``<data>__<model>__<loss>__s<seed>`` (or ``cfg.run_name`` when it is set).
+    """``<data>__<model>__<loss>__s<seed>-<digest>`` (or ``cfg.run_name`` when it is set).
 
-    A long-tailed training set adds ``-lt<imbalance factor>`` to the data part, so that
-    balanced and long-tailed runs of one dataset never share a folder.
+    ``<digest>`` is the start of :func:`gencal.train.identity.run_digest`: two configs that
+    differ in any key that can change the result (``loss.gamma``, ``trainer.epochs``, the
+    optimiser, ...) get two folders, and a change that cannot (threads, output paths, logging)
+    keeps the folder. A long-tailed training set adds ``-lt<imbalance factor>`` to the data
+    part and a balanced subset ``-n<images per class>``, so that such runs read apart. A ``run_name`` set by hand is used
+    as it is; :func:`gencal.train.train_run` still refuses a folder that holds another config.
     """
     if cfg.get("run_name"):
         return _slug(cfg.run_name)
@@ -124,7 +157,11 @@ def run_name(cfg: DictConfig) -> str:
     lt = cfg.data.get("long_tail")
     if lt:
         data += f"-lt{lt.get('imbalance_factor')}"
-    return f"{data}__{_slug(cfg.model.name)}__{_slug(cfg.loss.name)}__s{int(cfg.seed)}"
+    if cfg.data.get("train_per_class"):
+        data += f"-n{int(cfg.data.train_per_class)}"
+    digest = run_digest(cfg)[:DIGEST_LENGTH]
+    model = cfg.model.get("name") or str(cfg.model.get("_target_", "model")).rsplit(".", 1)[-1]
+    return f"{data}__{_slug(model)}__{_slug(cfg.loss.name)}__s{int(cfg.seed)}-{digest}"
 
 
 def run_dir(cfg: DictConfig) -> Path:

@@ -24,10 +24,11 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from gencal._checks import GencalInputError
+from gencal.train.identity import plain_config
 
 __all__ = [
     "EpochShardSampler",
@@ -61,20 +62,19 @@ class RunData:
         return len(self.class_names)
 
 
-def _plain(obj: Any) -> Any:
-    return OmegaConf.to_container(obj, resolve=True) if isinstance(obj, DictConfig) else obj
-
-
 def build_run_data(cfg: DictConfig) -> RunData:
-    """Load the dataset, make it long-tailed if asked, and split off the calibration set.
+    """Load the dataset, make it long-tailed or a balanced subset if asked, split off the cal set.
+
+    ``data.train_per_class: n`` keeps ``n`` training images of each class (drawn with the run's
+    seed) before the calibration split.
 
     The calibration split is a stratified ``data.cal_fraction`` of the (long-tailed) training
     set, chosen with the run's seed; the test split is the dataset's own test split.
     """
-    from gencal.data import load_dataset, stratified_split
+    from gencal.data import balanced_subset, load_dataset, stratified_split
 
     d = cfg.data
-    kwargs = dict(_plain(d.get("kwargs")) or {})
+    kwargs = dict(plain_config(d.get("kwargs")) or {})
     frac = float(d.cal_fraction)
     if not 0.0 < frac < 1.0:
         raise GencalInputError(
@@ -96,6 +96,9 @@ def build_run_data(cfg: DictConfig) -> RunData:
             seed=int(cfg.seed),
         )
         groups = dict(train.groups) if train.groups else None
+    per_class = d.get("train_per_class")
+    if per_class:
+        train = balanced_subset(train, int(per_class), seed=int(cfg.seed))
     train_idx, cal_idx = stratified_split(train.labels, frac, seed=int(cfg.seed))
     tr, ca = train.subset(train_idx), train.subset(cal_idx)
     return RunData(

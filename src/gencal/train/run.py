@@ -28,11 +28,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from gencal._checks import GencalInputError
 from gencal.io import atomic_write_text
+from gencal.train.build import build_callbacks, build_loggers, build_loss, build_model
 from gencal.train.config import run_dir, to_config
 
 __all__ = [
+    "RunConfigMismatchError",
     "RunLogits",
     "RunNotFinishedError",
+    "check_run_identity",
     "code_version",
     "is_finished",
     "load_run",
@@ -47,6 +50,41 @@ _KEYS = ("cal_logits", "cal_labels", "test_logits", "test_labels", "meta")
 
 class RunNotFinishedError(FileNotFoundError):
     """A run folder has no (readable) ``logits.npz``."""
+
+
+class RunConfigMismatchError(GencalInputError):
+    """A run folder holds a run of another config (its saved ``config.yaml`` differs)."""
+
+
+def check_run_identity(rdir: str | os.PathLike, cfg: Any) -> None:
+    """Raise :class:`RunConfigMismatchError` if ``rdir`` holds a run of a config other than ``cfg``.
+
+    The folder's ``config.yaml`` (written when the run started) is compared with ``cfg`` by
+    :func:`gencal.train.identity.run_digest`; a folder without one (empty, or not a run) passes.
+    A finished run is reused and an unfinished one resumed only after this check.
+    """
+    from gencal.train.identity import config_diff, run_digest
+
+    saved = Path(rdir) / CONFIG_FILE
+    if not saved.is_file():
+        return
+    try:
+        other = OmegaConf.load(saved)
+    except Exception as exc:
+        raise GencalInputError(
+            f"{saved}: unreadable run config ({type(exc).__name__}: {exc}); move the folder "
+            "away to train this run again"
+        ) from exc
+    if run_digest(other) == run_digest(cfg):
+        return
+    diff = config_diff(other, cfg)
+    shown = ", ".join(f"{k}: {a!r} there, {b!r} here" for k, (a, b) in list(diff.items())[:5])
+    more = f" (and {len(diff) - 5} more)" if len(diff) > 5 else ""
+    raise RunConfigMismatchError(
+        f"{Path(rdir)} holds a run of another config ({shown}{more}); it is neither reused "
+        "nor resumed. Choose another run_name (or leave run_name unset: run folders are "
+        "named by the config's digest)"
+    )
 
 
 @dataclass
@@ -182,33 +220,6 @@ def _global_rank() -> int:
     return 0
 
 
-def _kwargs(node: Any) -> dict[str, Any]:
-    d = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
-    d.pop("name", None)
-    return d
-
-
-def build_loss(cfg: DictConfig):
-    """``get_loss(loss.name, **rest)`` with value checks off (the trainer checks the loss)."""
-    from gencal.losses import get_loss
-
-    kw = _kwargs(cfg.loss)
-    kw.setdefault("validate_args", False)
-    try:
-        return get_loss(str(cfg.loss.name), **kw)
-    except TypeError:
-        kw.pop("validate_args")
-        return get_loss(str(cfg.loss.name), **kw)
-
-
-def build_model(cfg: DictConfig, num_classes: int, in_channels: int):
-    from gencal.models import get_model
-
-    return get_model(
-        str(cfg.model.name), num_classes=num_classes, in_channels=in_channels, **_kwargs(cfg.model)
-    )
-
-
 def _warn_tiny_batches(cfg: DictConfig, world: int) -> None:
     name = str(cfg.loss.name).lower()
     bs = int(cfg.data.batch_size)
@@ -228,14 +239,18 @@ def train_run(cfg: Any, *, callbacks: list | None = None, quiet: bool = True) ->
     """
     import lightning as L
     import torch
-    from lightning.pytorch.loggers import CSVLogger
+    from lightning.pytorch.callbacks import ModelCheckpoint
 
     from gencal.train.checkpoint import AtomicCheckpointIO, EpochCheckpoint, LogitsWriter
     from gencal.train.datamodule import GencalDataModule, build_run_data
+    from gencal.train.identity import run_digest
     from gencal.train.module import ClassifierModule
+    from gencal.train.schema import validate_config
 
     cfg = to_config(cfg)
+    validate_config(cfg)
     rdir = run_dir(cfg)
+    check_run_identity(rdir, cfg)
     if is_finished(rdir):
         return rdir
     tcfg = cfg.trainer
@@ -255,8 +270,12 @@ def train_run(cfg: Any, *, callbacks: list | None = None, quiet: bool = True) ->
         model,
         loss,
         num_classes=data.num_classes,
-        optimizer=OmegaConf.to_container(tcfg.optimizer, resolve=True),
-        schedule=OmegaConf.to_container(tcfg.schedule, resolve=True),
+        optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
+        scheduler=(
+            None
+            if cfg.get("scheduler") is None
+            else OmegaConf.to_container(cfg.scheduler, resolve=True)
+        ),
         epochs=int(tcfg.epochs),
         seed=int(cfg.seed),
         mean=data.mean,
@@ -276,10 +295,15 @@ def train_run(cfg: Any, *, callbacks: list | None = None, quiet: bool = True) ->
         "n_cal": len(data.cal_labels),
         "n_test": len(data.test_labels),
         "run_name": rdir.name,
+        "run_digest": run_digest(cfg),
+        "train_class_counts": np.bincount(
+            np.asarray(data.train_labels, dtype=np.int64), minlength=data.num_classes
+        ).tolist(),
     }
     ckpt_dir = rdir / "ckpt"
     ckpt_cb = EpochCheckpoint(ckpt_dir, check_finite=bool(tcfg.get("check_finite", True)))
     val_every = 1 if getattr(loss, "needs_update", False) else int(tcfg.get("val_every", 1))
+    extra_callbacks = [*build_callbacks(cfg, rdir), *(callbacks or [])]
     trainer = L.Trainer(
         max_epochs=int(tcfg.epochs),
         accelerator=str(tcfg.get("accelerator", "auto")),
@@ -292,10 +316,10 @@ def train_run(cfg: Any, *, callbacks: list | None = None, quiet: bool = True) ->
         gradient_clip_algorithm="norm",
         check_val_every_n_epoch=max(val_every, 1),
         num_sanity_val_steps=0,
-        callbacks=[ckpt_cb, LogitsWriter(rdir / LOGITS_FILE, meta), *(callbacks or [])],
+        callbacks=[ckpt_cb, LogitsWriter(rdir / LOGITS_FILE, meta), *extra_callbacks],
         plugins=[AtomicCheckpointIO()],
-        logger=CSVLogger(str(rdir), name="", version="logs"),
-        enable_checkpointing=False,
+        logger=build_loggers(cfg, rdir),
+        enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in extra_callbacks),
         enable_progress_bar=bool(tcfg.get("progress_bar", False)),
         enable_model_summary=False,
         use_distributed_sampler=False,
@@ -307,6 +331,9 @@ def train_run(cfg: Any, *, callbacks: list | None = None, quiet: bool = True) ->
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*Experiment logs directory.*")
+        warnings.filterwarnings(
+            "ignore", message=".*Checkpoint directory .* exists and is not empty.*"
+        )
         warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
         warnings.filterwarnings("ignore", message=".*all_gather is deprecated.*")

@@ -4,10 +4,11 @@
 that names a config group (``data model loss trainer``) picks that group's option (composed
 with the same overrides as ``cfg``, so an experiment's settings on top of the group, such as
 ``loss.reduction: sum``, still apply); any other key (``seed``, ``loss.gamma``,
-``trainer.optimizer.lr``) sets a value. Grid keys other than ``data model loss seed`` are added
-to the run's folder name so that the points never share a folder.
+``optimizer.lr``) sets a value. Each point's folder is named by its config's digest
+(:func:`gencal.train.config.run_name`), so points that differ in any semantic key never share
+a folder.
 
-Finished runs (``logits.npz`` present) are skipped, so a second ``run_sweep`` does no work; an
+Finished runs of the same config (``logits.npz`` present) are skipped, so a second ``run_sweep`` does no work; an
 interrupted run resumes from its ``last.ckpt``.
 """
 
@@ -26,11 +27,19 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gencal._checks import GencalInputError
-from gencal.train.config import CONFIG_GROUPS, compose_many, run_dir, run_name, to_config
+from gencal.train.config import CONFIG_GROUPS, compose_many, run_dir, to_config
+from gencal.train.schema import validate_config
 
-__all__ = ["SweepError", "expand_grid", "run_sweep", "slurm_parameters", "sweep_worker"]
-
-_NAMED_KEYS = ("data", "model", "loss", "seed")
+__all__ = [
+    "SweepError",
+    "compose_sweep",
+    "expand_grid",
+    "grid_overrides",
+    "run_sweep",
+    "slurm_parameters",
+    "split_sweep_overrides",
+    "sweep_worker",
+]
 
 
 class SweepError(RuntimeError):
@@ -46,8 +55,68 @@ def _override_key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
 
 
-def _format_value(v: Any) -> str:
-    return str(v).replace("/", "-")
+def split_sweep_overrides(overrides: Sequence[str]) -> tuple[list[str], dict[str, list[Any]]]:
+    """Split Hydra overrides into plain ones and sweeps (``loss=ce,gce``, ``seed=range(3)``).
+
+    A sweep is Hydra's multirun syntax: a comma list, ``range(...)`` or ``choice(...)``. Its
+    values form a grid key, so ``gencal bench loss=ce,gce seed=0,1`` and ``gencal train -m
+    loss=ce,gce seed=0,1`` describe the same sweep as ``grid: {loss: [ce, gce], seed: [0, 1]}``.
+
+    Example:
+        >>> split_sweep_overrides(["experiment=demo", "loss=ce,gce", "seed=range(2)"])
+        (['experiment=demo'], {'loss': ['ce', 'gce'], 'seed': [0, 1]})
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    plain: list[str] = []
+    grid: dict[str, list[Any]] = {}
+    try:
+        parsed = OverridesParser.create().parse_overrides([str(o) for o in overrides])
+    except Exception as exc:
+        raise GencalInputError(f"cannot parse the overrides {list(overrides)}: {exc}") from exc
+    for ov in parsed:
+        if ov.is_sweep_override():
+            grid[ov.key_or_group.lstrip("+~")] = list(ov.sweep_iterator())
+        else:
+            plain.append(ov.input_line)
+    return plain, grid
+
+
+def compose_sweep(overrides: Sequence[str]) -> DictConfig:
+    """Compose the plain overrides and put the sweeps (multirun syntax) into ``cfg.grid``.
+
+    Sweeps given here replace the experiment's grid entries of the same key; the experiment's
+    other grid keys stay.
+
+    Example:
+        >>> cfg = compose_sweep(["experiment=demo", "seed=0,1"])
+        >>> dict(cfg.grid)["seed"], list(dict(cfg.grid)["loss"])
+        ([0, 1], ['ce', 'gce', 'focal', 'flsd53'])
+    """
+    plain, sweeps = split_sweep_overrides(overrides)
+    cfg = compose_many([plain])[0]
+    if sweeps:
+        grid = OmegaConf.to_container(cfg.get("grid") or {}, resolve=True)
+        grid.update(sweeps)
+        with open_dict(cfg):
+            cfg.grid = grid
+    return cfg
+
+
+def grid_overrides(cfg: Any, given: Sequence[str] = ()) -> list[str]:
+    """The config's grid as Hydra sweep overrides (``loss=ce,gce``), for ``gencal train -m``.
+
+    Keys already swept or set in ``given`` are left out, so the command line wins.
+
+    Example:
+        >>> grid_overrides({"grid": {"loss": ["ce", "gce"], "seed": [0, 1]}}, ["seed=3"])
+        ['loss=ce,gce']
+    """
+    grid = cfg.get("grid") or {}
+    if OmegaConf.is_config(grid):
+        grid = OmegaConf.to_container(grid, resolve=True)
+    taken = {_override_key(str(o)) for o in given}
+    return [f"{k}={','.join(str(v) for v in vals)}" for k, vals in grid.items() if k not in taken]
 
 
 def expand_grid(cfg: Any) -> list[DictConfig]:
@@ -71,7 +140,6 @@ def expand_grid(cfg: Any) -> list[DictConfig]:
     choices = [(k, str(v)) for k, vals in zip(keys, values) if k in CONFIG_GROUPS for v in vals]
     composed = compose_many([[*base, f"{k}={v}"] for k, v in choices])
     group_nodes = {(k, v): c[k] for (k, v), c in zip(choices, composed)}
-    extra_keys = [k for k in keys if k not in _NAMED_KEYS]
     base_tree = OmegaConf.to_container(cfg, resolve=False)
     group_trees = {
         kv: OmegaConf.to_container(node, resolve=False) for kv, node in group_nodes.items()
@@ -87,12 +155,7 @@ def expand_grid(cfg: Any) -> list[DictConfig]:
         for k, v in zip(keys, combo):
             if k not in CONFIG_GROUPS:
                 OmegaConf.update(c, k, v, merge=True, force_add=True)
-        if extra_keys and not cfg.get("run_name"):
-            suffix = "__".join(
-                f"{k}={_format_value(v)}" for k, v in zip(keys, combo) if k in extra_keys
-            )
-            c.run_name = None
-            c.run_name = f"{run_name(c)}__{suffix}"
+        validate_config(c)
         out.append(c)
     names = [str(run_dir(c)) for c in out]
     if len(set(names)) != len(names):

@@ -1,0 +1,92 @@
+"""What a study's report says: title, prose, reference loss, comparisons and row order.
+
+The experiment config's ``report:`` node holds the study-specific wording and the extra paired
+comparisons; the defaults (``configs/config.yaml``) are generic::
+
+    report:
+      title: null            # null = "gencal report: <experiment>"
+      description: []        # paragraphs shown under the title
+      reference: ce          # every other loss is tested against this one, per calibrator
+      comparisons: []        # extra paired tests, e.g. ["gce+ats vs focal+ts"]
+
+The row order follows the config's ``grid.loss`` and the calibrator order its ``calibrators``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ReportSettings"]
+
+
+def _names(items: Any) -> list[str]:
+    if isinstance(items, str):
+        items = [s.strip() for s in items.split(",")]
+    out = []
+    for item in items or ():
+        if isinstance(item, Mapping):
+            if "label" in item or "name" in item:
+                item = item.get("label", item.get("name"))
+            elif len(item) == 1:  # {label: {name: ..., ...}}
+                item = next(iter(item))
+        if item:
+            out.append(str(item))
+    return out
+
+
+@dataclass
+class ReportSettings:
+    """The study-specific part of a report (see the module docstring).
+
+    Example:
+        >>> s = ReportSettings.from_config({"report": {"title": "GCE study"},
+        ...                                 "grid": {"loss": ["ce", "gce"]}})
+        >>> s.title, s.reference, s.loss_order
+        ('GCE study', 'ce', ['ce', 'gce'])
+    """
+
+    title: str | None = None
+    description: list[str] = field(default_factory=list)
+    reference: str = "ce"
+    comparisons: list[Any] = field(default_factory=list)
+    loss_order: list[str] = field(default_factory=lambda: ["ce", "gce", "focal", "flsd53"])
+    calibrator_order: list[str] = field(default_factory=lambda: ["none", "ts", "ats"])
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> ReportSettings:
+        """Read the ``report`` node, ``grid.loss`` and ``calibrators`` of a (composed) config."""
+        from omegaconf import OmegaConf
+
+        cfg = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else cfg
+        cfg = cfg or {}
+        node = cfg.get("report") or {}
+        out = cls()
+        if node.get("title"):
+            out.title = str(node["title"])
+        desc = node.get("description") or []
+        out.description = [desc] if isinstance(desc, str) else [str(p) for p in desc]
+        if node.get("reference"):
+            out.reference = str(node["reference"])
+        out.comparisons = list(node.get("comparisons") or [])
+        grid = cfg.get("grid") or {}
+        losses = _names(grid.get("loss") or grid.get("losses"))
+        if losses:
+            out.loss_order = losses
+        cals = _names(cfg.get("calibrators"))
+        if cals:
+            out.calibrator_order = cals
+        return out
+
+    @classmethod
+    def from_runs(cls, run_dirs: Sequence[Path]) -> ReportSettings:
+        """From the saved config of the first run folder that has one; defaults otherwise."""
+        from gencal.bench.cells import load_run_config
+
+        for rd in run_dirs:
+            cfg = load_run_config(rd)
+            if cfg is not None:
+                return cls.from_config(cfg)
+        return cls()

@@ -1,0 +1,89 @@
+"""How a run trained, from its per-epoch log: the evidence of the overconfident regime.
+
+A run's ``logs/metrics.csv`` (written by :mod:`gencal.train`) holds, per epoch, the training
+accuracy on the epoch's batches (``train/acc``) and the calibration split's accuracy, NLL and
+ECE. :func:`training_summary` reads it into one record: the final training accuracy, the final
+calibration NLL and the lowest one with its epoch. A model that keeps fitting its training set
+while its held-out NLL rises from its minimum has become overconfident on held-out data:
+``cal_nll_final / cal_nll_best`` above 1 measures how far.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["training_summary"]
+
+
+def _float(text: str | None) -> float | None:
+    if text in (None, ""):
+        return None
+    try:
+        v = float(text)
+    except ValueError:
+        return None
+    return v if math.isfinite(v) else None
+
+
+def training_summary(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """The training record of one run folder (empty when it has no ``logs/metrics.csv``).
+
+    Args:
+        run_dir: a run folder of :func:`gencal.train.train_run`.
+
+    Returns:
+        ``epochs`` (logged), ``train_acc_final``, ``cal_nll_final``, ``cal_nll_best``,
+        ``cal_nll_best_epoch`` (0-based), ``cal_acc_final`` and ``cal_ece_final``; keys whose
+        column is absent are left out.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> (d / "logs").mkdir()
+        >>> _ = (d / "logs" / "metrics.csv").write_text(
+        ...     "cal/nll,epoch,train/acc\\n0.9,0,\\n,0,0.6\\n0.7,1,\\n,1,0.9\\n0.8,2,\\n,2,0.99\\n")
+        >>> s = training_summary(d)
+        >>> s["train_acc_final"], s["cal_nll_best"], s["cal_nll_best_epoch"], s["cal_nll_final"]
+        (0.99, 0.7, 1, 0.8)
+    """
+    path = Path(run_dir) / "logs" / "metrics.csv"
+    if not path.is_file():
+        return {}
+    by_epoch: dict[int, dict[str, float]] = {}
+    with open(path, newline="") as fh:
+        for row in csv.DictReader(fh):
+            epoch = _float(row.get("epoch"))
+            if epoch is None:
+                continue
+            slot = by_epoch.setdefault(int(epoch), {})
+            for key, text in row.items():
+                v = _float(text)
+                if v is not None and key not in ("epoch", "step"):
+                    slot[key] = v
+    if not by_epoch:
+        return {}
+    epochs = sorted(by_epoch)
+    out: dict[str, Any] = {"epochs": len(epochs)}
+
+    def last(key: str) -> float | None:
+        vals = [by_epoch[e][key] for e in epochs if key in by_epoch[e]]
+        return vals[-1] if vals else None
+
+    for key, name in (
+        ("train/acc", "train_acc_final"),
+        ("cal/nll", "cal_nll_final"),
+        ("cal/acc", "cal_acc_final"),
+        ("cal/ece", "cal_ece_final"),
+    ):
+        v = last(key)
+        if v is not None:
+            out[name] = v
+    nll = [(by_epoch[e]["cal/nll"], e) for e in epochs if "cal/nll" in by_epoch[e]]
+    if nll:
+        best, epoch = min(nll)
+        out["cal_nll_best"], out["cal_nll_best_epoch"] = best, epoch
+    return out

@@ -1,0 +1,121 @@
+"""Build a run's parts from its config: model, loss, loggers and callbacks.
+
+- ``model``: a zoo model by ``model.name`` (:func:`gencal.models.get_model`), or any importable
+  ``nn.Module`` class or factory by ``model._target_`` (``num_classes`` and ``in_channels`` are
+  passed when it accepts them).
+- ``loss``: :func:`gencal.losses.get_loss` by ``loss.name``.
+- ``logger``: the CSV log that every run writes (``<run_dir>/logs/metrics.csv``) plus the
+  configured logger, built with ``hydra.utils.instantiate`` and ``save_dir=<run_dir>`` when its
+  config leaves ``save_dir`` out.
+- ``callbacks``: each entry of the ``callbacks`` mapping built with ``hydra.utils.instantiate``
+  (``null`` entries skipped); a ``ModelCheckpoint`` without ``dirpath`` writes to
+  ``<run_dir>/ckpt``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from gencal.train.identity import plain_config
+
+__all__ = ["build_callbacks", "build_loggers", "build_loss", "build_model"]
+
+
+def _plain(node: Any) -> dict[str, Any]:
+    """A config node as a plain dict (``{}`` for a missing node)."""
+    return {} if node is None else dict(plain_config(node))
+
+
+def _accepts(fn: Any, name: str) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def _target(path: str) -> Any:
+    from hydra.utils import get_object
+
+    return get_object(str(path))
+
+
+def build_loss(cfg: DictConfig):
+    """``get_loss(loss.name, **rest)`` with value checks off (the trainer checks the loss)."""
+    from gencal.losses import get_loss
+
+    kw = _plain(cfg.loss)
+    name = str(kw.pop("name"))
+    kw.setdefault("validate_args", False)
+    try:
+        return get_loss(name, **kw)
+    except TypeError:
+        kw.pop("validate_args")
+        return get_loss(name, **kw)
+
+
+def build_model(cfg: DictConfig, num_classes: int, in_channels: int):
+    """The model of ``cfg.model``: by ``_target_`` (any importable factory) or zoo ``name``.
+
+    Example:
+        >>> from omegaconf import OmegaConf
+        >>> cfg = OmegaConf.create({"model": {"_target_": "torch.nn.Linear", "in_features": 4,
+        ...                                   "out_features": 3}})
+        >>> build_model(cfg, num_classes=3, in_channels=1)
+        Linear(in_features=4, out_features=3, bias=True)
+    """
+    kw = _plain(cfg.model)
+    if "_target_" in kw:
+        from hydra.utils import instantiate
+
+        fn = _target(kw["_target_"])
+        extra = {
+            k: v
+            for k, v in (("num_classes", num_classes), ("in_channels", in_channels))
+            if k not in kw and _accepts(fn, k)
+        }
+        kw.pop("name", None)
+        return instantiate(kw, **extra)
+    from gencal.models import get_model
+
+    name = str(kw.pop("name"))
+    return get_model(name, num_classes=num_classes, in_channels=in_channels, **kw)
+
+
+def build_loggers(cfg: DictConfig, run_dir: Path) -> list:
+    """The CSV logger of ``<run_dir>/logs`` and the configured ``logger`` (if any)."""
+    from hydra.utils import instantiate
+    from lightning.pytorch.loggers import CSVLogger
+
+    loggers: list = [CSVLogger(str(run_dir), name="", version="logs")]
+    node = _plain(cfg.get("logger"))
+    if node.get("_target_"):
+        kw: dict[str, Any] = {}
+        if "save_dir" not in node and _accepts(_target(node["_target_"]), "save_dir"):
+            name = str(node["_target_"]).rsplit(".", 1)[-1]
+            kw["save_dir"] = str(run_dir / "mlruns" if name == "MLFlowLogger" else run_dir)
+        loggers.append(instantiate(node, **kw))
+    return loggers
+
+
+def build_callbacks(cfg: DictConfig, run_dir: Path) -> list:
+    """The configured Lightning callbacks (``null`` entries skipped)."""
+    from hydra.utils import instantiate
+
+    out = []
+    for key, node in _plain(cfg.get("callbacks")).items():
+        if node is None:
+            continue
+        if not isinstance(node, dict) or "_target_" not in node:
+            from gencal._checks import GencalInputError
+
+            raise GencalInputError(f"callbacks.{key}: expected a mapping with a _target_")
+        kw: dict[str, Any] = {}
+        if "dirpath" not in node and _accepts(_target(node["_target_"]), "dirpath"):
+            kw["dirpath"] = str(run_dir / "ckpt")
+        out.append(instantiate(node, **kw))
+    return out
