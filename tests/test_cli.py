@@ -394,8 +394,7 @@ def test_one_line_folds_hydra_messages():
 
 @pytest.mark.parametrize("spelling", ["experiment=demo", "+experiment=demo"])
 def test_both_experiment_spellings_compose_the_preset(spelling):
-    from gencal.cli import normalize_overrides
-    from gencal.train.config import compose_config
+    from gencal.train.config import compose_config, normalize_overrides
 
     cfg = compose_config(normalize_overrides([spelling, "data.kwargs.download=false"]))
     assert cfg.experiment == "demo"
@@ -552,3 +551,29 @@ def test_train_on_a_corrupt_run_file_is_a_one_line_error(tmp_path, capsys, rel, 
     assert line.startswith("gencal: error: ") and str(bad) in line
     assert all(w in line for w in words), line
     assert bad.read_bytes() == b"not what it should be"  # left for the user to look at
+
+
+TINY = ["experiment=demo", "trainer.epochs=1", "trainer.threads=1", "model.hidden=[8]"]
+
+
+def _trained(root):
+    return sorted(p.name.rsplit("-", 1)[0] for p in (root / "demo").glob("digits__*"))
+
+
+def test_bench_takes_the_multirun_syntax(tmp_path, capsys):
+    rc, _, err = _run(
+        ["bench", *TINY, "loss=ce,gce", "seed=0", "--output-root", str(tmp_path), "--no-figures"],
+        capsys,
+    )
+    assert rc == 0, err
+    assert _trained(tmp_path) == ["digits__mlp__ce__s0", "digits__mlp__gce__s0"]
+
+
+def test_train_multirun_sweeps_the_experiments_grid(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    rc, _, err = _run(
+        ["train", "-m", *TINY, f"output_root={tmp_path}", "grid={loss: [ce, gce], seed: [1]}"],
+        capsys,
+    )
+    assert rc == 0, err
+    assert _trained(tmp_path) == ["digits__mlp__ce__s1", "digits__mlp__gce__s1"]

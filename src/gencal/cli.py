@@ -288,46 +288,6 @@ def _override_key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
 
 
-def _experiment_in_defaults() -> bool:
-    """Whether ``config.yaml``'s defaults list holds the ``experiment`` group (as ``null``)."""
-    from omegaconf import OmegaConf
-
-    from gencal.train.config import configs_dir
-
-    defaults = OmegaConf.load(configs_dir() / "config.yaml").get("defaults") or []
-    return any(hasattr(d, "keys") and "experiment" in d for d in defaults)
-
-
-def normalize_overrides(overrides: Sequence[str]) -> list[str]:
-    """Accept the spellings users type for two overrides that Hydra is strict about.
-
-    ``+experiment=NAME`` and ``experiment=NAME`` both pick a preset (rewritten to the form the
-    defaults list needs), and ``data.kwargs.KEY=VALUE`` sets a loader option without ``+``
-    (``data.kwargs`` is a free-form dict, e.g. ``data.kwargs.download=true``).
-
-    Args:
-        overrides: Hydra overrides as typed.
-
-    Returns:
-        The overrides as Hydra accepts them.
-
-    Example:
-        >>> normalize_overrides(["+experiment=demo", "data.kwargs.download=true", "seed=1"])
-        ['experiment=demo', '++data.kwargs.download=true', 'seed=1']
-    """
-    out = [str(o) for o in overrides]
-    if any(_override_key(o) == "experiment" and "=" in o for o in out):
-        plus = "" if _experiment_in_defaults() else "+"
-        out = [
-            plus + o.lstrip("+") if _override_key(o) == "experiment" and "=" in o else o
-            for o in out
-        ]
-    return [
-        "++" + o if o.startswith("data.kwargs.") and "=" in o else o  # force-add, or set
-        for o in out
-    ]
-
-
 def _train_help() -> None:
     print(TRAIN_HELP)
     print("The config (Hydra's help):\n")
@@ -336,8 +296,21 @@ def _train_help() -> None:
 
 
 def _train_hydra(argv: list[str]) -> int:
-    """The Hydra app (multirun, ``--cfg``, launchers), its errors raised as exceptions."""
+    """The Hydra app (multirun, ``--cfg``, launchers), its errors raised as exceptions.
+
+    With ``-m``/``--multirun``, the experiment's grid joins the sweep as Hydra sweep overrides
+    for the keys the command line does not set (:func:`gencal.train.sweep.grid_overrides`), so
+    ``gencal train -m experiment=demo`` trains the same runs as ``gencal bench
+    experiment=demo``.
+    """
     from gencal.train.app import main as train_main
+
+    if any(a in ("-m", "--multirun") for a in argv):
+        from gencal.train.sweep import compose_sweep, grid_overrides
+
+        given = [a for a in argv if not a.startswith("-")]
+        plain = [a for a in given if not _override_key(a).startswith("hydra")]
+        argv = [*argv, *grid_overrides(compose_sweep(plain), given)]
 
     saved = os.environ.get("HYDRA_FULL_ERROR")
     os.environ["HYDRA_FULL_ERROR"] = "1"  # raise, and let main() print one line
@@ -357,6 +330,8 @@ def _cmd_train(argv: list[str]) -> int:
     if any(a in ("--help", "-h") for a in argv):
         _train_help()
         return 0
+    from gencal.train.config import normalize_overrides
+
     argv = normalize_overrides(argv)
     unknown = [a for a in argv if a.startswith("-") and a.split("=")[0] not in HYDRA_OPTIONS]
     if unknown:
@@ -387,14 +362,17 @@ def _cmd_train(argv: list[str]) -> int:
 
 def _bench(args: argparse.Namespace, overrides: list[str], *, title: str) -> int:
     from gencal.bench.report import format_summary
-    from gencal.bench.runner import compose_config, run_bench
+    from gencal.bench.runner import run_bench
+    from gencal.train.sweep import compose_sweep
 
     if args.workers is not None and args.workers < 1:
         raise GencalInputError(f"--workers must be at least 1, got {args.workers}")
+    from gencal.train.config import normalize_overrides
+
     overrides = normalize_overrides(overrides)
     if args.output_root:
         overrides = [*overrides, f"output_root={args.output_root}"]
-    cfg = compose_config(overrides)
+    cfg = compose_sweep(overrides)  # loss=ce,gce seed=0,1 (multirun syntax) join the grid
     t0 = time.time()
     res = run_bench(
         cfg,
@@ -463,7 +441,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _orders_from_runs(exp: Path) -> dict[str, list[str]]:
     """Loss and calibrator display order from a run's saved config (grid.loss, calibrators)."""
     from gencal.bench.aggregate import find_run_dirs
-    from gencal.bench.runner import _grid_losses, _to_plain
+    from gencal.bench.runner import grid_losses
+    from gencal.train.identity import plain_config
 
     for rd in find_run_dirs(exp):
         if (rd / "config.yaml").is_file():
@@ -471,8 +450,8 @@ def _orders_from_runs(exp: Path) -> dict[str, list[str]]:
                 from omegaconf import OmegaConf
 
                 cfg = OmegaConf.load(rd / "config.yaml")
-                cals = _to_plain(cfg.get("calibrators")) or []
-                out = {"loss_order": _grid_losses(cfg)}
+                cals = plain_config(cfg.get("calibrators")) or []
+                out = {"loss_order": grid_losses(cfg)}
                 out["calibrator_order"] = [
                     c if isinstance(c, str) else str(c.get("label", c.get("name"))) for c in cals
                 ]
