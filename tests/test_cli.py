@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -229,3 +230,350 @@ def test_calibrate_refuses_pickled_objects_in_pt(tmp_path, capsys):
     rc, _, err = _run(["calibrate", str(f)], capsys)
     assert rc == 2 and "weights_only" in err
     assert _listing(tmp_path) == ["evil.pt"]
+
+
+# --------------------------------------------------------------------------- one-line errors
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def _corrupt_npz(tmp_path):
+    f = tmp_path / "corrupt.npz"
+    f.write_bytes(b"PK\x03\x04 truncated")
+    return str(f)
+
+
+# argv (with {tmp} for a scratch folder), words the message must contain
+BAD_INPUT = {
+    "train_unknown_group_option": (["train", "loss=nope"], ["loss/nope", "gce"]),
+    "train_unknown_key": (["train", "trainer.nope=1"], ["trainer.nope"]),
+    "train_bad_syntax": (["train", "trainer.epochs=[1"], ["trainer.epochs=[1"]),
+    "train_bad_value": (
+        ["train", "trainer.epochs=abc", "output_root={tmp}/runs", "trainer.threads=1"],
+        ["abc"],
+    ),
+    "train_not_an_override": (["train", "loss"], ["'loss'", "KEY=VALUE"]),
+    "train_unknown_flag": (["train", "--nope", "loss=gce"], ["--nope", "--help"]),
+    "train_unknown_experiment": (["train", "+experiment=nope"], ["experiment/nope", "demo"]),
+    "train_multirun_unknown_option": (["train", "-m", "loss=nope"], ["loss/nope"]),
+    "train_missing_data": (
+        ["train", "data=cifar10", "data.root={tmp}/no_data", "output_root={tmp}/runs"],
+        ["not found", "data.kwargs.download=true"],
+    ),
+    "bench_unknown_experiment": (["bench", "experiment=nope"], ["experiment/nope"]),
+    "bench_unknown_key": (["bench", "experiment=demo", "trainer.nope=1"], ["trainer.nope"]),
+    "bench_bad_workers": (["bench", "--workers", "0"], ["--workers"]),
+    "bench_unknown_flag": (["bench", "--nope"], ["--nope"]),
+    "bench_missing_data": (
+        [
+            "bench",
+            "experiment=demo",
+            "data=cifar10",
+            "model=cnn32",
+            "data.root={tmp}/no_data",
+            "grid.loss=[ce]",
+            "grid.seed=[0]",
+            "--output-root",
+            "{tmp}/runs",
+            "--workers",
+            "1",
+            "-q",
+        ],
+        ["1 run(s) failed", "data.kwargs.download=true", "rerun the same command"],
+    ),
+    "demo_unknown_key": (["demo", "trainer.nope=1", "--output-root", "{tmp}/runs"], ["nope"]),
+    "demo_bad_data": (["demo", "--data", "nope"], ["--data", "nope"]),
+    "report_missing_dir": (["report", "{tmp}/nope"], ["does not exist"]),
+    "report_missing_arg": (["report"], ["EXPERIMENT_DIR"]),
+    "calibrate_missing_file": (["calibrate", "{tmp}/nope.npz"], ["does not exist"]),
+    "calibrate_corrupt_file": (["calibrate", "{corrupt}"], ["corrupt.npz", "cannot read"]),
+    "calibrate_bad_param": (["calibrate", "{corrupt}", "--param", "n_bins"], ["KEY=VALUE"]),
+    "unknown_command": (["nope"], ["nope"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUT))
+def test_every_subcommand_reports_bad_input_in_one_line(tmp_path, capsys, case):
+    argv, words = BAD_INPUT[case]
+    fill = {"tmp": str(tmp_path), "corrupt": _corrupt_npz(tmp_path)}
+    argv = [a.format(**fill) for a in argv]
+    try:
+        rc = main(argv)
+    except SystemExit as exc:  # argparse usage errors exit by themselves
+        rc = exc.code
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("gencal: error: "), err
+    for w in words:
+        assert w in lines[0], (w, err)
+
+
+def test_cli_error_in_a_subprocess_is_one_line_and_debug_shows_the_traceback(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=str(SRC))
+    env.pop("GENCAL_DEBUG", None)
+    cmd = [sys.executable, "-m", "gencal", "train", "loss=nope"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [proc.stderr.strip()], proc.stderr
+    assert proc.stderr.startswith("gencal: error: ") and "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+
+    for extra_env, flag in (({}, ["--debug"]), ({"GENCAL_DEBUG": "1"}, [])):
+        proc = subprocess.run(
+            [*cmd, *flag], env={**env, **extra_env}, capture_output=True, text=True, timeout=120
+        )
+        assert proc.returncode != 0
+        assert "Traceback" in proc.stderr and "loss/nope" in proc.stderr
+
+
+def test_debug_flag_reraises_in_process(tmp_path, monkeypatch):
+    from gencal import GencalInputError
+
+    monkeypatch.delenv("GENCAL_DEBUG", raising=False)
+    with pytest.raises(GencalInputError, match="does not exist"):
+        main(["report", str(tmp_path / "nope"), "--debug"])
+    monkeypatch.setenv("GENCAL_DEBUG", "1")
+    with pytest.raises(GencalInputError, match="does not exist"):
+        main(["report", str(tmp_path / "nope")])
+
+
+@pytest.mark.parametrize(
+    ("blocked", "argv", "extra"),
+    [
+        ("hydra", ["train", "loss=gce"], "train"),
+        ("lightning", ["train", "trainer.epochs=1", "output_root=runs"], "train"),
+        ("matplotlib", ["report", "synth"], "plots"),
+    ],
+)
+def test_a_missing_extra_is_named(tmp_path, blocked, argv, extra):
+    """With a module of an extra absent, the command says which extra installs it."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.bench.conftest import make_records, write_experiment
+
+    write_experiment(tmp_path, make_records(2))
+    code = (
+        f"import sys; sys.modules[{blocked!r}] = None\n"  # `import X` now fails as if absent
+        "from gencal.cli import main\n"
+        f"raise SystemExit(main({argv!r}))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(SRC))
+    env.pop("GENCAL_DEBUG", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == proc.stderr.strip().splitlines()[0]
+    assert f"pip install 'gencal[{extra}]'" in proc.stderr and blocked in proc.stderr
+
+
+def test_one_line_folds_hydra_messages():
+    from gencal.cli_errors import one_line
+
+    msg = (
+        "In 'config': Could not find 'loss/nope'\n\nAvailable options in 'loss':\n"
+        "\tce\n\tgce\nConfig search path:\n\tprovider=hydra, path=pkg://hydra.conf"
+    )
+    assert one_line(msg) == (
+        "In 'config': Could not find 'loss/nope'; Available options in 'loss': ce, gce"
+    )
+    assert one_line("Key 'x' is not in struct\n    full_key: a.x\n    object_type=dict") == (
+        "Key 'x' is not in struct"
+    )
+    flat = "Could not find 'loss/nope' Config search path: provider=hydra, path=pkg://hydra.conf"
+    assert one_line(flat) == "Could not find 'loss/nope'"
+
+
+@pytest.mark.parametrize("spelling", ["experiment=demo", "+experiment=demo"])
+def test_both_experiment_spellings_compose_the_preset(spelling):
+    from gencal.train.config import compose_config, normalize_overrides
+
+    cfg = compose_config(normalize_overrides([spelling, "data.kwargs.download=false"]))
+    assert cfg.experiment == "demo"
+    assert list(cfg.grid.loss) == ["ce", "gce", "focal", "flsd53"]  # the preset's grid
+    assert cfg.data.kwargs.download is False  # a free-form key without "+"
+
+
+# --------------------------------------------------------------------------- train reports
+
+
+def _reference_metrics(logits, labels):
+    """accuracy %, ECE-15 % and NLL written out with scipy/numpy (not gencal.metrics)."""
+    logits = np.asarray(logits, dtype=np.float64)
+    p = softmax(logits, axis=1)
+    conf, pred = p.max(1), p.argmax(1)
+    correct = (pred == labels).astype(float)
+    bins = np.clip(np.ceil(conf * 15).astype(int) - 1, 0, 14)  # (b/15, (b+1)/15]
+    ece = sum(
+        abs(correct[bins == b].mean() - conf[bins == b].mean()) * (bins == b).mean()
+        for b in range(15)
+        if (bins == b).any()
+    )
+    nll = -log_softmax(logits, axis=1)[np.arange(len(labels)), labels].mean()
+    return 100 * correct.mean(), 100 * ece, nll
+
+
+def _summary_rows(out):
+    rows = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if parts and parts[0] in ("cal", "test"):
+            rows[parts[0]] = [float(x) for x in parts[1:]]
+    return rows
+
+
+def test_train_prints_folder_status_and_metrics(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv = [
+        "train",
+        "+experiment=demo",
+        "trainer.epochs=1",
+        "trainer.threads=1",
+        "model.hidden=[16]",
+        f"output_root={tmp_path}",
+    ]
+    rc, out, err = _run(argv, capsys)
+    assert rc == 0, err
+    (first,) = [line for line in out.splitlines() if line.startswith("run: ")]
+    assert first.endswith(" (trained)"), out
+    rdir = Path(first[len("run: ") : -len(" (trained)")])
+    assert rdir.parent == tmp_path / "demo" and rdir.name.startswith("digits__mlp__ce__s0")
+    with np.load(rdir / "logits.npz") as f:
+        arrays = {k: f[k] for k in ("cal_logits", "cal_labels", "test_logits", "test_labels")}
+    rows = _summary_rows(out)
+    for split in ("cal", "test"):
+        n, acc, ece, nll = rows[split]
+        labels = arrays[f"{split}_labels"]
+        assert n == len(labels)
+        ref = _reference_metrics(arrays[f"{split}_logits"], labels)
+        np.testing.assert_allclose([acc, ece], ref[:2], atol=0.006)  # printed with 2 decimals
+        np.testing.assert_allclose(nll, ref[2], atol=6e-5)
+
+    # the other spelling of the preset names the same run, which is reused as it is
+    stamp = (rdir / "logits.npz").stat().st_mtime_ns
+    rc, out, _ = _run(["train", *[a.lstrip("+") for a in argv[1:]]], capsys)
+    assert rc == 0 and f"run: {rdir} (reused)" in out
+    assert (rdir / "logits.npz").stat().st_mtime_ns == stamp
+    assert _summary_rows(out) == rows
+
+    # a checkpoint without logits: resumed from it
+    (rdir / "logits.npz").unlink()
+    assert (rdir / "ckpt" / "last.ckpt").is_file()
+    rc, out, _ = _run(argv, capsys)
+    assert rc == 0 and f"run: {rdir} (resumed)" in out
+
+
+@pytest.mark.parametrize(
+    ("tty", "flags", "expected"),
+    [
+        (True, [], True),
+        (False, [], False),
+        (True, ["--quiet"], False),
+        (True, ["-q"], False),
+        (False, ["trainer.progress_bar=true"], None),  # the config decides
+    ],
+)
+def test_train_progress_bar_follows_the_terminal(monkeypatch, tty, flags, expected):
+    import sys
+
+    import gencal.train.app as app
+
+    seen = {}
+
+    def fake(cfg, *, progress=None):
+        seen["progress"] = progress
+        seen["cfg"] = cfg
+
+    class Out:
+        def isatty(self):
+            return tty
+
+        def write(self, s):
+            return len(s)
+
+        def flush(self):
+            pass
+
+    monkeypatch.setattr(app, "train_and_report", fake)
+    monkeypatch.setattr(sys, "stdout", Out())
+    assert main(["train", "loss=gce", *flags]) == 0
+    assert seen["progress"] is expected
+    assert seen["cfg"].loss.name == "gce"
+
+
+def test_bench_takes_the_plus_experiment_spelling(tmp_path, capsys):
+    argv = [
+        "bench",
+        "+experiment=demo",
+        "grid.loss=[ce]",
+        "grid.seed=[0]",
+        "trainer.epochs=1",
+        "calibrators=[none]",
+        "--output-root",
+        str(tmp_path),
+        "--workers",
+        "1",
+        "--no-report",
+        "-q",
+    ]
+    rc, out, err = _run(argv, capsys)
+    assert rc == 0, err
+    (rdir,) = (tmp_path / "demo").glob("digits__mlp__ce__s0*")
+    assert (rdir / "eval" / "none.json").is_file()
+    assert "1 runs (1 trained now, 0 reused)" in out
+
+
+@pytest.mark.parametrize(
+    ("rel", "words"),
+    [
+        ("logits.npz", ["logits.npz", "corrupt run file"]),
+        ("ckpt/last.ckpt", ["corrupt checkpoint"]),
+    ],
+)
+def test_train_on_a_corrupt_run_file_is_a_one_line_error(tmp_path, capsys, rel, words):
+    from gencal.train.config import compose_config, run_dir
+
+    overrides = ["experiment=demo", f"output_root={tmp_path}"]
+    bad = run_dir(compose_config(overrides)) / rel
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"not what it should be")
+    rc, out, err = _run(["train", *overrides], capsys)
+    assert rc == 2 and out == ""
+    (line,) = err.strip().splitlines()
+    assert line.startswith("gencal: error: ") and str(bad) in line
+    assert all(w in line for w in words), line
+    assert bad.read_bytes() == b"not what it should be"  # left for the user to look at
+
+
+TINY = ["experiment=demo", "trainer.epochs=1", "trainer.threads=1", "model.hidden=[8]"]
+
+
+def _trained(root):
+    return sorted(p.name.rsplit("-", 1)[0] for p in (root / "demo").glob("digits__*"))
+
+
+def test_bench_takes_the_multirun_syntax(tmp_path, capsys):
+    rc, _, err = _run(
+        ["bench", *TINY, "loss=ce,gce", "seed=0", "--output-root", str(tmp_path), "--no-figures"],
+        capsys,
+    )
+    assert rc == 0, err
+    assert _trained(tmp_path) == ["digits__mlp__ce__s0", "digits__mlp__gce__s0"]
+
+
+def test_train_multirun_sweeps_the_experiments_grid(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    rc, _, err = _run(
+        ["train", "-m", *TINY, f"output_root={tmp_path}", "grid={loss: [ce, gce], seed: [1]}"],
+        capsys,
+    )
+    assert rc == 0, err
+    assert _trained(tmp_path) == ["digits__mlp__ce__s1", "digits__mlp__gce__s1"]

@@ -1,7 +1,8 @@
 """The ``gencal`` command line: train, bench, report, calibrate, demo.
 
-User errors (bad files, bad overrides, corrupt records) print one message saying what to fix and
-exit with status 2; no traceback. ``GENCAL_DEBUG=1`` shows tracebacks.
+Every error (a bad file, override or value, missing data, a missing extra, a failed run) prints
+one line ``gencal: error: <what to fix>`` on stderr and exits with status 2, without a
+traceback; ``--debug`` (anywhere on the command line) or ``GENCAL_DEBUG=1`` shows the traceback.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from gencal._checks import GencalInputError
+from gencal.cli_errors import error_line
 
 __all__ = ["main"]
 
@@ -28,6 +30,28 @@ examples:
   gencal calibrate logits.npz --method ats     # calibrate your own saved logits
 
 `gencal <command> --help` explains each command.
+"""
+
+TRAIN_HELP = """\
+usage: gencal train [--quiet] [--debug] [KEY=VALUE ...] [HYDRA OPTIONS]
+
+Train one run: compose configs/config.yaml with the Hydra overrides, train the run (or resume it
+from its ckpt/last.ckpt, or reuse it when its logits.npz exists), then print its folder, what was
+done (trained, resumed or reused) and the calibration and test accuracy, ECE-15 and NLL of its
+saved logits.
+
+options:
+  --quiet, -q      no progress bar (default: Lightning's progress bar when stdout is a terminal;
+                   trainer.progress_bar=true|false decides explicitly)
+  --debug          show the traceback of an error (or set GENCAL_DEBUG=1)
+  Hydra's own options (-m/--multirun, --cfg job, --info, ...) run the Hydra app
+  gencal.train.app with the same overrides.
+
+examples:
+  gencal train data=digits model=mlp loss=gce seed=1 trainer.epochs=5
+  gencal train experiment=demo loss=focal loss.gamma=2     (+experiment=demo works too)
+  gencal train data=cifar10 model=resnet20 data.kwargs.download=true
+  gencal train -m experiment=demo loss=ce,gce seed=0,1,2
 """
 
 EPILOG_BENCH = """\
@@ -55,7 +79,7 @@ input forms:
   .pt/.pth file with a dict of tensors (same keys) or a logits tensor + --labels
 examples:
   gencal calibrate val_logits.npz --method ats --out calibrated/ats
-  gencal calibrate runs/demo/digits__cnn__ce__s0/logits.npz --method ts
+  gencal calibrate runs/demo/digits__mlp__ce__s0-*/logits.npz --method ts
   gencal calibrate logits.npy --labels labels.npy --method dirichlet --param reg_lambda=1e-3
 Writes OUT.npz (`probs`, and `cal_probs`/`labels` where known) and OUT.json (the calibrator's
 JSON state: gencal.calibration.load_calibrator reads it back). Default OUT: <input>.<method>.
@@ -77,8 +101,15 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
     return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the one-line error format of every other gencal error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"gencal: error: {message} (see `{self.prog} --help`)\n")
+
+
 def _build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="gencal",
         description="Accurate and calibrated classification: GCE, ATS, metrics and a benchmark.",
         epilog=EPILOG_MAIN,
@@ -87,11 +118,16 @@ def _build_parser() -> argparse.ArgumentParser:
     from gencal import __version__
 
     p.add_argument("--version", action="version", version=f"gencal {__version__}")
+    p.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the traceback of an error (anywhere on the line; or GENCAL_DEBUG=1)",
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     sub.add_parser(
         "train",
-        help="train one run (Hydra app; `gencal train --help` lists the config)",
+        help="train one run and print its metrics (Hydra overrides; `gencal train --help`)",
         add_help=False,
     )
 
@@ -240,22 +276,103 @@ def _parse_param(items: Sequence[str]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- commands
 
 
-def _cmd_train(argv: list[str]) -> int:
+#: the options of a Hydra app (``gencal train`` passes them to ``gencal.train.app``)
+HYDRA_OPTIONS = frozenset(
+    "--hydra-help --version --cfg -c --resolve --package -p --run -r --multirun -m "
+    "--shell-completion -sc --config-path -cp --config-name -cn --config-dir -cd "
+    "--experimental-rerun --info -i".split()
+)
+
+
+def _override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def _train_help() -> None:
+    print(TRAIN_HELP)
+    print("The config (Hydra's help):\n")
+    sys.stdout.flush()
+    _train_hydra(["--help"])
+
+
+def _train_hydra(argv: list[str]) -> int:
+    """The Hydra app (multirun, ``--cfg``, launchers), its errors raised as exceptions.
+
+    With ``-m``/``--multirun``, the experiment's grid joins the sweep as Hydra sweep overrides
+    for the keys the command line does not set (:func:`gencal.train.sweep.grid_overrides`), so
+    ``gencal train -m experiment=demo`` trains the same runs as ``gencal bench
+    experiment=demo``.
+    """
     from gencal.train.app import main as train_main
 
-    rc = train_main(argv)
-    return int(rc or 0)
+    if any(a in ("-m", "--multirun") for a in argv):
+        from gencal.train.sweep import compose_sweep, grid_overrides
+
+        given = [a for a in argv if not a.startswith("-")]
+        plain = [a for a in given if not _override_key(a).startswith("hydra")]
+        argv = [*argv, *grid_overrides(compose_sweep(plain), given)]
+
+    saved = os.environ.get("HYDRA_FULL_ERROR")
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # raise, and let main() print one line
+    try:
+        train_main(argv)
+    finally:
+        if saved is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = saved
+    return 0
+
+
+def _cmd_train(argv: list[str]) -> int:
+    quiet = any(a in ("--quiet", "-q") for a in argv)
+    argv = [a for a in argv if a not in ("--quiet", "-q")]
+    if any(a in ("--help", "-h") for a in argv):
+        _train_help()
+        return 0
+    from gencal.train.config import normalize_overrides
+
+    argv = normalize_overrides(argv)
+    unknown = [a for a in argv if a.startswith("-") and a.split("=")[0] not in HYDRA_OPTIONS]
+    if unknown:
+        raise GencalInputError(
+            f"train: unknown option {unknown[0]}; `gencal train --help` lists the options"
+        )
+    hydra_app = any(a.startswith("-") for a in argv) or any(
+        _override_key(a).startswith("hydra") for a in argv
+    )
+    if hydra_app:
+        return _train_hydra(argv)
+    bad = [a for a in argv if "=" not in a]
+    if bad:
+        raise GencalInputError(
+            f"train: {bad[0]!r} is not an override; expected KEY=VALUE, e.g. loss=gce"
+        )
+    from gencal.train.app import train_and_report
+    from gencal.train.config import compose_config
+
+    cfg = compose_config(argv)
+    if any(_override_key(a) == "trainer.progress_bar" for a in argv):
+        progress = None  # the user's choice
+    else:
+        progress = not quiet and sys.stdout.isatty()
+    train_and_report(cfg, progress=progress)
+    return 0
 
 
 def _bench(args: argparse.Namespace, overrides: list[str], *, title: str) -> int:
     from gencal.bench.report import format_summary
-    from gencal.bench.runner import compose_config, run_bench
+    from gencal.bench.runner import run_bench
+    from gencal.train.sweep import compose_sweep
 
     if args.workers is not None and args.workers < 1:
         raise GencalInputError(f"--workers must be at least 1, got {args.workers}")
+    from gencal.train.config import normalize_overrides
+
+    overrides = normalize_overrides(overrides)
     if args.output_root:
         overrides = [*overrides, f"output_root={args.output_root}"]
-    cfg = compose_config(overrides)
+    cfg = compose_sweep(overrides)  # loss=ce,gce seed=0,1 (multirun syntax) join the grid
     t0 = time.time()
     res = run_bench(
         cfg,
@@ -324,7 +441,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _orders_from_runs(exp: Path) -> dict[str, list[str]]:
     """Loss and calibrator display order from a run's saved config (grid.loss, calibrators)."""
     from gencal.bench.aggregate import find_run_dirs
-    from gencal.bench.runner import _grid_losses, _to_plain
+    from gencal.bench.runner import grid_losses
+    from gencal.train.identity import plain_config
 
     for rd in find_run_dirs(exp):
         if (rd / "config.yaml").is_file():
@@ -332,8 +450,8 @@ def _orders_from_runs(exp: Path) -> dict[str, list[str]]:
                 from omegaconf import OmegaConf
 
                 cfg = OmegaConf.load(rd / "config.yaml")
-                cals = _to_plain(cfg.get("calibrators")) or []
-                out = {"loss_order": _grid_losses(cfg)}
+                cals = plain_config(cfg.get("calibrators")) or []
+                out = {"loss_order": grid_losses(cfg)}
                 out["calibrator_order"] = [
                     c if isinstance(c, str) else str(c.get("label", c.get("name"))) for c in cals
                 ]
@@ -360,47 +478,42 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``gencal``; returns the exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    debug = os.environ.get("GENCAL_DEBUG", "") not in ("", "0")
+# --------------------------------------------------------------------------- entry point
+
+
+def _dispatch(argv: list[str]) -> int:
     if argv and argv[0] == "train":
-        handler = lambda: _cmd_train(argv[1:])  # noqa: E731
-    else:
-        parser = _build_parser()
-        if not argv:
-            parser.print_help()
-            return 0
-        args = _parse(parser, argv)
-        cmds = {
-            "bench": _cmd_bench,
-            "report": _cmd_report,
-            "calibrate": _cmd_calibrate,
-            "demo": _cmd_demo,
-        }
-        handler = lambda: cmds[args.command](args)  # noqa: E731
+        return _cmd_train(argv[1:])
+    parser = _build_parser()
+    if not argv:
+        parser.print_help()
+        return 0
+    args = _parse(parser, argv)
+    cmds = {
+        "bench": _cmd_bench,
+        "report": _cmd_report,
+        "calibrate": _cmd_calibrate,
+        "demo": _cmd_demo,
+    }
+    return cmds[args.command](args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``gencal``; returns the exit status (0 done, 2 error, 130 interrupted)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = os.environ.get("GENCAL_DEBUG", "") not in ("", "0") or "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
     try:
-        return handler()
-    except GencalInputError as exc:
-        if debug:
-            raise
-        print(f"gencal: error: {exc}", file=sys.stderr)
-        return 2
+        return _dispatch(argv)
+    except KeyboardInterrupt:
+        print("gencal: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # e.g. `gencal report ... | head`
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
     except Exception as exc:
-        from gencal.train.sweep import SweepError
-
-        if debug or not isinstance(exc, SweepError):
+        if debug:
             raise
-        print(
-            f"gencal: error: {exc}\nThe other runs finished and are kept; fix the problem "
-            "and rerun the same command to train only the failed runs.",
-            file=sys.stderr,
-        )
-        return 1
-    except KeyboardInterrupt:
-        print("gencal: interrupted; rerun the same command to resume", file=sys.stderr)
-        return 130
+        print(f"gencal: error: {error_line(exc)}", file=sys.stderr)
+        return 2

@@ -130,6 +130,23 @@ def test_small_cnn_param_counts(name, cin):
     assert n_params(get_model(name, num_classes=7, in_channels=cin)) == small_cnn_formula(cin, 7)
 
 
+def test_cnn32_flatten_and_hidden_heads():
+    convs = small_cnn_formula(3, 7) - linear(128, 7)
+    flat = get_model("cnn32", num_classes=7, in_channels=3, head="flatten")
+    assert n_params(flat) == convs + linear(128 * 4 * 4, 7)
+    fc = get_model("cnn32", num_classes=7, in_channels=3, head="flatten", hidden=512)
+    assert n_params(fc) == convs + linear(128 * 4 * 4, 512) + linear(512, 7)
+    x = torch.randn(2, 3, 32, 32)
+    assert fc(x).shape == (2, 7)
+    # the flattened head is the classifier applied to the raw feature maps, in (C, H, W) order
+    fc.eval()
+    feats = fc.features(x)
+    manual = fc.fc(torch.relu(fc.hidden[0](feats.reshape(2, -1))))
+    torch.testing.assert_close(fc(x), manual)
+    with pytest.raises(ValueError, match="head"):
+        get_model("cnn32", num_classes=7, in_channels=3, head="max")
+
+
 def test_mlp_param_count_and_in_features():
     m = get_model("mlp", num_classes=10, in_channels=1)  # 8x8 digits
     assert n_params(m) == linear(64, 256) + linear(256, 256) + linear(256, 10)

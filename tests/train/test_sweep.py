@@ -176,3 +176,10 @@ def test_train_multirun_with_joblib_launcher(tmp_path):
     done = sorted(p.name.split("-")[0] for p in (tmp_path / "demo").glob("digits__*"))
     assert done == ["digits__mlp__ce__s0", "digits__mlp__gce__s0"]
     assert all(is_finished(p) for p in (tmp_path / "demo").glob("digits__*"))
+
+
+def test_command_line_pins_a_grid_key(tmp_path):
+    from gencal.train.sweep import compose_sweep
+
+    cfg = compose_sweep(["experiment=demo", f"output_root={tmp_path}", "seed=2", "loss=gce,ce"])
+    assert [(c.loss.name, c.seed) for c in expand_grid(cfg)] == [("gce", 2), ("ce", 2)]

@@ -16,7 +16,7 @@ from gencal.bench.aggregate import collect_records, write_results_csv
 from gencal.bench.evaluate import EvalSummary, evaluate_runs, parse_calibrators
 from gencal.bench.report.settings import ReportSettings
 
-__all__ = ["BenchResult", "compose_config", "experiment_dir", "run_bench"]
+__all__ = ["BenchResult", "compose_config", "experiment_dir", "grid_losses", "run_bench"]
 
 
 def compose_config(overrides: Sequence[str] = ()) -> Any:
@@ -121,7 +121,7 @@ def run_bench(
     write_results_csv(exp, all_records)
     report_dir = None
     settings = ReportSettings.from_config(cfg)
-    loss_order = _grid_losses(cfg) or settings.loss_order
+    loss_order = grid_losses(cfg) or settings.loss_order
     cal_order = [c.name for c in calibrators]
     if report and records:
         from gencal.bench.report import build_report
@@ -136,7 +136,13 @@ def run_bench(
     return BenchResult(exp, run_dirs, ev, report_dir, records, pending, loss_order, cal_order)
 
 
-def _grid_losses(cfg: Any) -> list[str]:
+def grid_losses(cfg: Any) -> list[str]:
+    """The loss names of ``cfg.grid`` in grid order (the report's row order).
+
+    Example:
+        >>> grid_losses({"grid": {"loss": ["ce", "gce"], "seed": [0, 1]}})
+        ['ce', 'gce']
+    """
     grid = _to_plain(_get(cfg, "grid")) or {}
     losses = grid.get("loss") or grid.get("losses") or []
     if isinstance(losses, str):

@@ -9,36 +9,137 @@ Examples::
         hydra/launcher=submitit_slurm hydra.launcher.partition=gpu \\
         hydra.launcher.gpus_per_node=1 hydra.launcher.tasks_per_node=1 hydra.launcher.timeout_min=2880
 
-Each job prints its run folder. ``trainer.devices=4 trainer.strategy=ddp`` trains one run on 4
-GPUs (Lightning launches the other processes; under SLURM one task per GPU).
+Each job ends by printing its run folder, whether it was trained, resumed or reused, and the
+calibration and test accuracy, ECE-15 and NLL of its saved logits (:func:`run_summary`).
+``trainer.devices=4 trainer.strategy=ddp`` trains one run on 4 GPUs (Lightning launches the
+other processes; under SLURM one task per GPU). ``gencal train`` runs the same task
+(:func:`train_and_report`) without the Hydra app unless Hydra's own options are used.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import zipfile
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
 
 from omegaconf import DictConfig, open_dict
 
-from gencal.train.config import configs_dir
+from gencal._checks import GencalInputError
+from gencal.train.config import configs_dir, run_dir
 
-__all__ = ["main", "task"]
+__all__ = ["main", "run_status", "run_summary", "task", "train_and_report"]
+
+RunStatus = Literal["trained", "resumed", "reused"]
+
+
+def run_status(cfg: DictConfig) -> RunStatus:
+    """What :func:`gencal.train.train_run` will do with ``cfg``, read from its run folder.
+
+    ``"reused"`` when the folder holds ``logits.npz`` (a finished run is returned at once),
+    ``"resumed"`` when it holds ``ckpt/last.ckpt`` (training continues from that epoch),
+    ``"trained"`` otherwise (training starts from scratch).
+
+    Args:
+        cfg: a composed config (its run folder is ``gencal.train.run_dir(cfg)``).
+
+    Returns:
+        ``"trained"``, ``"resumed"`` or ``"reused"``.
+
+    Raises:
+        GencalInputError: ``ckpt/last.ckpt`` is not a torch checkpoint (a zip archive).
+    """
+    from gencal.train.run import is_finished
+
+    rdir = run_dir(cfg)
+    if is_finished(rdir):
+        return "reused"
+    ckpt = rdir / "ckpt" / "last.ckpt"
+    if ckpt.is_file():
+        if not zipfile.is_zipfile(ckpt):
+            raise GencalInputError(
+                f"{ckpt}: corrupt checkpoint (not a torch zip archive); "
+                "delete it to train the run from scratch"
+            )
+        return "resumed"
+    return "trained"
+
+
+def run_summary(path: str | os.PathLike, status: RunStatus | None = None) -> str:
+    """A few lines on a finished run: its folder, status and metrics from its saved logits.
+
+    Accuracy, ECE-15 (15 equal-width bins) and NLL of the softmax of the saved (uncalibrated)
+    calibration-split and test-split logits, computed with :mod:`gencal.metrics`.
+
+    Args:
+        path: a finished run's folder (holding ``logits.npz``).
+        status: what was done to it (:func:`run_status`), shown after the folder.
+
+    Returns:
+        ``run: <folder> (<status>)``, a header, and one row per split:
+        ``n``, accuracy %, ECE-15 %, NLL (nats).
+    """
+    import torch
+
+    from gencal.metrics import accuracy, expected_calibration_error, negative_log_likelihood
+    from gencal.train.run import load_run
+
+    run = load_run(path)
+    head = f"run: {Path(path)}" + (f" ({status})" if status else "")
+    lines = [head, f"{'split':<6}{'n':>7}{'accuracy %':>12}{'ECE-15 %':>10}{'NLL':>9}"]
+    for split, logits, labels in (
+        ("cal", run.cal_logits, run.cal_labels),
+        ("test", run.test_logits, run.test_labels),
+    ):
+        probs = torch.softmax(torch.as_tensor(logits, dtype=torch.float64), dim=1)
+        y = torch.as_tensor(labels, dtype=torch.long)
+        acc = 100 * accuracy(probs, y)
+        ece = 100 * expected_calibration_error(probs, y, n_bins=15)
+        nll = negative_log_likelihood(probs, y)
+        lines.append(f"{split:<6}{len(y):>7}{acc:>12.2f}{ece:>10.2f}{nll:>9.4f}")
+    return "\n".join(lines)
+
+
+def _is_rank_zero() -> bool:
+    return all(int(os.environ.get(v) or 0) == 0 for v in ("RANK", "SLURM_PROCID", "LOCAL_RANK"))
+
+
+def train_and_report(cfg: DictConfig, *, progress: bool | None = None) -> Path:
+    """Train (or resume, or reuse) the run of ``cfg``, print its summary, return its folder.
+
+    Args:
+        cfg: a composed config (``gencal.train.compose_config``).
+        progress: show Lightning's progress bar (sets ``trainer.progress_bar``); ``None``
+            keeps the config's value.
+
+    Returns:
+        The run folder.
+    """
+    from gencal.train.run import train_run
+
+    status = run_status(cfg)
+    if progress is not None:
+        cfg = cfg.copy()
+        with open_dict(cfg):
+            cfg.trainer.progress_bar = bool(progress)
+    rdir = train_run(cfg)
+    if _is_rank_zero():
+        print(run_summary(rdir, status), flush=True)
+    return rdir
 
 
 def task(cfg: DictConfig) -> str:
-    """Hydra task function: train ``cfg`` and return the run folder."""
+    """Hydra task function: train ``cfg``, print its summary and return the run folder."""
     from hydra.core.hydra_config import HydraConfig
-
-    from gencal.train.run import train_run
 
     with open_dict(cfg):
         try:
             cfg.overrides = list(HydraConfig.get().overrides.task)
         except ValueError:  # not inside a Hydra app
             cfg.overrides = list(cfg.get("overrides") or [])
-    rdir = train_run(cfg)
-    print(rdir, flush=True)
-    return str(rdir)
+    return str(train_and_report(cfg))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -24,6 +24,7 @@ __all__ = [
     "compose_many",
     "config_groups",
     "configs_dir",
+    "normalize_overrides",
     "run_dir",
     "run_name",
     "to_config",
@@ -81,9 +82,32 @@ def compose_config(overrides: Sequence[str] = (), *, validate: bool = True) -> D
     return compose_many([overrides], validate=validate)[0]
 
 
-def _normalise_override(override: str) -> str:
-    """``+experiment=x`` is the same as ``experiment=x`` (the group is in the defaults list)."""
-    return override[1:] if override.startswith("+experiment=") else override
+def normalize_overrides(overrides: Sequence[str]) -> list[str]:
+    """Accept the spellings users type for two overrides that Hydra is strict about.
+
+    ``+experiment=NAME`` and ``experiment=NAME`` both pick a preset (the ``experiment`` group
+    is in ``config.yaml``'s defaults list, so Hydra wants the form without ``+``), and
+    ``data.kwargs.KEY=VALUE`` sets a loader option without ``+`` (``data.kwargs`` is a
+    free-form dict, e.g. ``data.kwargs.download=true``).
+
+    Args:
+        overrides: Hydra overrides as typed.
+
+    Returns:
+        The overrides as Hydra accepts them.
+
+    Example:
+        >>> normalize_overrides(["+experiment=demo", "data.kwargs.download=true", "seed=1"])
+        ['experiment=demo', '++data.kwargs.download=true', 'seed=1']
+    """
+    out = []
+    for o in map(str, overrides):
+        if o.startswith("+experiment="):
+            o = o[1:]
+        elif o.startswith("data.kwargs.") and "=" in o:
+            o = "++" + o  # force-add, or set
+        out.append(o)
+    return out
 
 
 def compose_many(
@@ -105,7 +129,7 @@ def compose_many(
     try:
         with initialize_config_dir(config_dir=str(configs_dir()), version_base="1.3"):
             for overrides in override_lists:
-                overrides = [_normalise_override(str(o)) for o in overrides]
+                overrides = normalize_overrides(overrides)
                 try:
                     cfg = compose(config_name="config", overrides=overrides)
                 except Exception as exc:

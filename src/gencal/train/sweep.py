@@ -66,15 +66,9 @@ def split_sweep_overrides(overrides: Sequence[str]) -> tuple[list[str], dict[str
         >>> split_sweep_overrides(["experiment=demo", "loss=ce,gce", "seed=range(2)"])
         (['experiment=demo'], {'loss': ['ce', 'gce'], 'seed': [0, 1]})
     """
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
     plain: list[str] = []
     grid: dict[str, list[Any]] = {}
-    try:
-        parsed = OverridesParser.create().parse_overrides([str(o) for o in overrides])
-    except Exception as exc:
-        raise GencalInputError(f"cannot parse the overrides {list(overrides)}: {exc}") from exc
-    for ov in parsed:
+    for ov in _parse(overrides):
         if ov.is_sweep_override():
             grid[ov.key_or_group.lstrip("+~")] = list(ov.sweep_iterator())
         else:
@@ -82,11 +76,21 @@ def split_sweep_overrides(overrides: Sequence[str]) -> tuple[list[str], dict[str
     return plain, grid
 
 
+def _parse(overrides: Sequence[str]) -> list[Any]:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        return OverridesParser.create().parse_overrides([str(o) for o in overrides])
+    except Exception as exc:
+        raise GencalInputError(f"cannot parse the overrides {list(overrides)}: {exc}") from exc
+
+
 def compose_sweep(overrides: Sequence[str]) -> DictConfig:
     """Compose the plain overrides and put the sweeps (multirun syntax) into ``cfg.grid``.
 
-    Sweeps given here replace the experiment's grid entries of the same key; the experiment's
-    other grid keys stay.
+    The command line wins over the experiment's grid: a sweep given here replaces the grid entry
+    of its key, and a plain override of a grid key (``seed=0``) pins it to that one value. The
+    experiment's other grid keys stay.
 
     Example:
         >>> cfg = compose_sweep(["experiment=demo", "seed=0,1"])
@@ -95,9 +99,14 @@ def compose_sweep(overrides: Sequence[str]) -> DictConfig:
     """
     plain, sweeps = split_sweep_overrides(overrides)
     cfg = compose_many([plain])[0]
-    if sweeps:
-        grid = OmegaConf.to_container(cfg.get("grid") or {}, resolve=True)
-        grid.update(sweeps)
+    grid = OmegaConf.to_container(cfg.get("grid") or {}, resolve=True)
+    pinned = {
+        ov.key_or_group.lstrip("+~"): [ov.value()]
+        for ov in _parse(plain)
+        if ov.key_or_group.lstrip("+~") in grid and not ov.is_delete()
+    }
+    if sweeps or pinned:
+        grid.update({**pinned, **sweeps})
         with open_dict(cfg):
             cfg.grid = grid
     return cfg
