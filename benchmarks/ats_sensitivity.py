@@ -9,7 +9,7 @@ Synthetic scenarios (logits ``z`` with a wide spread of confidences; labels draw
   ``log 0.6`` at raw confidence 0.3 to ``log 2.5`` at 1 (under-confident when unsure,
   over-confident when sure): TS cannot fit it.
 - ``single-T``: labels ~ ``softmax(z / 1.8)``: one temperature is the truth.
-- ``sharp``: larger logits, ``T* = 2``, small split: the regime of method.md §2.6 where unshrunk
+- ``sharp``: larger logits, ``T* = 2``, small split: the regime of docs/method.md §2.6 where unshrunk
   per-piece temperatures overfit (nearly-all-correct pieces drive T towards 0).
 
 Settings: the default (pieces and shrinkage chosen by cross-validation), two other CV rules,

@@ -5,7 +5,7 @@ Usage: ``PYTHONPATH=src python benchmarks/calibrators_fashion_mnist.py [--quick]
 Reads the Debian ``dataset-fashion-mnist`` files (``/usr/share/datasets/fashion-mnist``; override
 with ``--root``). Trains an MLP 784-256-256-10 with Adam for ``--epochs`` epochs on 20,000
 training images (long enough to become over-confident), then draws ``--splits`` random
-calibration splits of ``--n-cal`` images (default 1,300: the small-split case of method.md §2.6)
+calibration splits of ``--n-cal`` images (default 1,300: the small-split case of docs/method.md §2.6)
 from the 40,000 unused training images, fits each calibrator on each split and evaluates on the
 10,000 test images. Prints mean test ECE (15 equal-width bins, %), NLL and accuracy, and the mean
 paired difference to TS with its standard error over splits.

@@ -1,4 +1,4 @@
-"""Adaptive piecewise temperature scaling (ATS), the reconstruction of method.md §2.
+"""Adaptive piecewise temperature scaling (ATS), the reconstruction of docs/method.md §2.
 
 Calibrated logits ``z / T(x(z))`` where ``x(z) = log(c / (1 - c))`` is the **log-odds of the raw
 top-label confidence** ``c = max_k softmax(z)_k`` and ``log T(x)`` is a piecewise-linear curve
