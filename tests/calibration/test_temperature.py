@@ -8,6 +8,7 @@ from scipy.optimize import minimize_scalar
 from scipy.special import logsumexp
 
 from gencal.calibration import get_calibrator
+from gencal.calibration.temperature import TemperatureAtBoundWarning
 from tests.calibration._ref import (
     random_logits,
     ref_ece,
@@ -64,7 +65,8 @@ def test_ts_all_correct_hits_bound():
     rng = np.random.default_rng(3)
     z = rng.normal(size=(200, 4))
     y = z.argmax(axis=1)
-    cal = get_calibrator("ts", t_min=0.05, t_max=20).fit(z, y)
+    with pytest.warns(TemperatureAtBoundWarning, match="t_min"):
+        cal = get_calibrator("ts", t_min=0.05, t_max=20).fit(z, y)
     assert cal.temperature_ == pytest.approx(0.05)
 
 

@@ -604,7 +604,8 @@ class AdaptiveTemperatureScaling(Calibrator):
         Example:
             >>> import numpy as np
             >>> rng = np.random.default_rng(0)
-            >>> z, y = rng.normal(size=(400, 3)) * 3, rng.integers(0, 3, 400)
+            >>> z = rng.normal(size=(400, 3)) * 3
+            >>> y = np.where(rng.random(400) < 0.7, z.argmax(1), rng.integers(0, 3, 400))
             >>> ats = AdaptiveTemperatureScaling(n_pieces=1).fit(z, y)
             >>> bool(np.allclose(ats.temperature_at(np.array([0.0, 5.0])), ats.temperature_global_))
             True
@@ -623,7 +624,8 @@ class AdaptiveTemperatureScaling(Calibrator):
         Example:
             >>> import numpy as np
             >>> rng = np.random.default_rng(0)
-            >>> z, y = rng.normal(size=(400, 3)) * 3, rng.integers(0, 3, 400)
+            >>> z = rng.normal(size=(400, 3)) * 3
+            >>> y = np.where(rng.random(400) < 0.7, z.argmax(1), rng.integers(0, 3, 400))
             >>> ats = AdaptiveTemperatureScaling(n_pieces=1).fit(z, y)
             >>> ats.temperature(np.array([0.5, 1.0])).shape
             (2,)

@@ -198,7 +198,7 @@ class LogitAdjustment(Calibrator):
 
         Example:
             >>> import numpy as np
-            >>> la = LogitAdjustment(tau=1.0, prior=[0.5, 0.5]).fit(np.eye(2), np.array([0, 1]))
+            >>> la = LogitAdjustment(tau=1.0, prior=[0.5, 0.5]).fit(3 * np.eye(2), np.array([0, 1]))
             >>> (la.adjust(np.zeros((1, 2))) - np.log(2)).round(6).tolist()
             [[0.0, 0.0]]
         """
