@@ -135,37 +135,12 @@ def fashion_mnist(n_rep: int, runs_dir: Path, epochs: int = 8):
 
 def fashion_mnist_adam(n_rep: int, root: Path = Path("/usr/share/datasets/fashion-mnist")):
     """benchmarks/calibrators_fashion_mnist.py's model: MLP, Adam, 30 epochs on 20,000 images."""
-    import torch
+    from calibrators_fashion_mnist import train_adam_mlp
 
-    from calibrators_fashion_mnist import _idx
-
-    torch.manual_seed(0)
-    xtr = _idx(root / "train-images-idx3-ubyte.gz").reshape(-1, 784).astype(np.float32) / 255
-    ytr = _idx(root / "train-labels-idx1-ubyte.gz").astype(np.int64)
-    xte = _idx(root / "t10k-images-idx3-ubyte.gz").reshape(-1, 784).astype(np.float32) / 255
-    yte = _idx(root / "t10k-labels-idx1-ubyte.gz").astype(np.int64)
-    perm = np.random.default_rng(0).permutation(len(ytr))
-    tr, pool = perm[:20_000], perm[20_000:]
-    model = torch.nn.Sequential(
-        torch.nn.Linear(784, 256), torch.nn.ReLU(),
-        torch.nn.Linear(256, 256), torch.nn.ReLU(),
-        torch.nn.Linear(256, 10),
-    )  # fmt: skip
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    x, y = torch.from_numpy(xtr[tr]), torch.from_numpy(ytr[tr])
-    for _ in range(30):
-        order = torch.randperm(len(y))
-        for i in range(0, len(y), 128):
-            b = order[i : i + 128]
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(x[b]), y[b]).backward()
-            opt.step()
-    with torch.no_grad():
-        zp = model(torch.from_numpy(xtr[pool])).double().numpy()
-        zt = model(torch.from_numpy(xte)).double().numpy()
+    zp, yp, zt, yte = train_adam_mlp(root, epochs=30)
     for s in range(n_rep):
         cal = np.random.default_rng(100 + s).choice(len(zp), 1300, replace=False)
-        yield zp[cal], ytr[pool][cal], zt, yte
+        yield zp[cal], yp[cal], zt, yte
 
 
 def fashion_mnist_lt(n_rep: int, runs_dir: Path, with_counts: bool = False):

@@ -44,19 +44,14 @@ def nll(p, y):
     return float(-np.mean(np.log(np.maximum(p[np.arange(len(y)), y], 1e-300))))
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--root", default="/usr/share/datasets/fashion-mnist")
-    ap.add_argument("--epochs", type=int, default=30)
-    ap.add_argument("--n-cal", type=int, default=1300)
-    ap.add_argument("--splits", type=int, default=5)
-    ap.add_argument("--quick", action="store_true", help="8 epochs, 3 splits")
-    args = ap.parse_args(argv)
-    if args.quick:
-        args.epochs, args.splits = 8, 3
-    torch.set_num_threads(1)
+def train_adam_mlp(root: Path, epochs: int = 30):
+    """The MLP (784-256-256-10, Adam, lr 1e-3, batch 128) trained on 20,000 training images.
+
+    Returns ``(pool_logits, pool_labels, test_logits, test_labels)``: float64 logits of the 40,000
+    held-out training images (the pool that calibration splits are drawn from) and of the test
+    set.
+    """
     torch.manual_seed(0)
-    root = Path(args.root)
     xtr = _idx(root / "train-images-idx3-ubyte.gz").reshape(-1, 784).astype(np.float32) / 255
     ytr = _idx(root / "train-labels-idx1-ubyte.gz").astype(np.int64)
     xte = _idx(root / "t10k-images-idx3-ubyte.gz").reshape(-1, 784).astype(np.float32) / 255
@@ -70,8 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     )  # fmt: skip
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     x, y = torch.from_numpy(xtr[tr]), torch.from_numpy(ytr[tr])
-    t0 = time.perf_counter()
-    for _ in range(args.epochs):
+    for _ in range(epochs):
         order = torch.randperm(len(y))
         for i in range(0, len(y), 128):
             b = order[i : i + 128]
@@ -81,13 +75,29 @@ def main(argv: list[str] | None = None) -> None:
     with torch.no_grad():
         pool_logits = model(torch.from_numpy(xtr[pool])).double().numpy()
         test_logits = model(torch.from_numpy(xte)).double().numpy()
+    return pool_logits, ytr[pool], test_logits, yte
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--root", default="/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--n-cal", type=int, default=1300)
+    ap.add_argument("--splits", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="8 epochs, 3 splits")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.epochs, args.splits = 8, 3
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    pool_logits, pool_labels, test_logits, yte = train_adam_mlp(Path(args.root), args.epochs)
     print(f"trained {args.epochs} epochs in {time.perf_counter() - t0:.0f} s")
     names = ["none", "ts", "ts_grid", "ats", "vector", "dirichlet", "isotonic", "histogram"]
     res: dict[str, list[tuple[float, float, float]]] = {n: [] for n in names}
     for s in range(args.splits):
-        cal = np.random.default_rng(100 + s).choice(len(pool), args.n_cal, replace=False)
+        cal = np.random.default_rng(100 + s).choice(len(pool_labels), args.n_cal, replace=False)
         for n in names:
-            p = get_calibrator(n).fit(pool_logits[cal], ytr[pool][cal]).predict_proba(test_logits)
+            p = get_calibrator(n).fit(pool_logits[cal], pool_labels[cal]).predict_proba(test_logits)
             res[n].append((ece(p, yte), nll(p, yte), float((p.argmax(1) == yte).mean())))
     print(f"cal splits: {args.splits} x {args.n_cal} images; test: {len(yte)} images")
     print(
