@@ -577,3 +577,12 @@ def test_train_multirun_sweeps_the_experiments_grid(tmp_path, monkeypatch, capsy
     )
     assert rc == 0, err
     assert _trained(tmp_path) == ["digits__mlp__ce__s1", "digits__mlp__gce__s1"]
+
+
+def test_report_evaluate_takes_a_calibrator_preset():
+    from gencal.bench.evaluate import parse_calibrators
+    from gencal.cli import _calibrator_list
+
+    labels = [c.name for c in parse_calibrators(_calibrator_list("longtail"))]
+    assert {"none", "ts", "ts_bal", "ats_bal", "la", "la+ts"} <= set(labels)
+    assert _calibrator_list("none,ts") == "none,ts"

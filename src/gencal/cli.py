@@ -159,7 +159,8 @@ def _build_parser() -> argparse.ArgumentParser:
         "--calibrators",
         default="none,ts,ats",
         metavar="LIST",
-        help="comma-separated calibrators for --evaluate (default: none,ts,ats)",
+        help="comma-separated calibrators for --evaluate, or a calibrator preset such as "
+        "all or longtail (configs/calibrator/; default: none,ts,ats)",
     )
     r.add_argument("--redo-corrupt", action="store_true", help="re-evaluate corrupt records")
     r.add_argument("--no-figures", action="store_true", help="tables only (faster)")
@@ -428,7 +429,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
         raise GencalInputError(f"experiment folder {exp} does not exist (e.g. runs/demo)")
     if args.evaluate:
         dirs = [d for d in find_run_dirs(exp) if (d / "logits.npz").is_file()]
-        evaluate_runs(dirs, parse_calibrators(args.calibrators), redo_corrupt=args.redo_corrupt)
+        evaluate_runs(
+            dirs,
+            parse_calibrators(_calibrator_list(args.calibrators)),
+            redo_corrupt=args.redo_corrupt,
+        )
     orders = _orders_from_runs(exp)
     out = build_report(exp, args.out, figures=not args.no_figures, **orders)
     if args.summary:
@@ -436,6 +441,20 @@ def _cmd_report(args: argparse.Namespace) -> int:
     print(f"report: {out.resolve()}")
     print(f"HTML report: {(out / 'index.html').resolve()}")
     return 0
+
+
+def _calibrator_list(spec: str | None) -> Any:
+    """``--calibrators``: a comma-separated list, or the name of a calibrator preset
+    (``configs/calibrator/<name>.yaml``, e.g. ``all`` or ``longtail``), or None (the default)."""
+    if spec and "," not in spec:
+        from omegaconf import OmegaConf
+
+        from gencal.train.config import config_groups, configs_dir
+
+        if spec in config_groups().get("calibrator", []):
+            preset = OmegaConf.load(configs_dir() / "calibrator" / f"{spec}.yaml")
+            return OmegaConf.to_container(preset.calibrators, resolve=True)
+    return spec
 
 
 def _orders_from_runs(exp: Path) -> dict[str, list[str]]:
