@@ -34,6 +34,7 @@ from gencal.bench.report.tables import (
     paired_tables,
     pivot_tables,
     resolve_metrics,
+    training_tables,
 )
 from gencal.bench.report.text import (
     format_summary,
@@ -140,6 +141,7 @@ def build_report(
         ),
         ("What the calibrators chose", "fit", fitted_tables(summaries, fitted_attributes(recs))),
         ("Per class group (long-tailed)", "group", group_tables(summaries, metrics)),
+        ("Training", "train", training_tables(recs, exp)),
     ]
     parts = [p for p in parts if p[2]]
     tables = [t for _, _, ts in parts for t in ts]

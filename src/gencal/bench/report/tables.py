@@ -14,6 +14,8 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -519,4 +521,64 @@ def fitted_tables(
                 "calibration split.",
             )
         )
+    return tables
+
+
+def training_tables(recs: Sequence[Mapping[str, Any]], experiment_dir: Path) -> list[Table]:
+    """How the runs trained (:func:`gencal.bench.training.training_summary`), per row.
+
+    The final training accuracy and the calibration-split NLL at its lowest epoch and at the
+    end, mean ± std over seeds: a held-out NLL that rose from its minimum while the training
+    accuracy reached 1 marks the overconfident regime.
+
+    Args:
+        recs: evaluation records labelled by :func:`gencal.bench.cells.label_rows`.
+        experiment_dir: the folder holding the runs (their ``logs/metrics.csv``).
+
+    Returns:
+        One :class:`Table` per (data, model); empty when no run has a per-epoch log.
+    """
+    from gencal.bench.training import training_summary
+
+    runs: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {}
+    for r in recs:
+        key = (str(r["data"]), str(r["model"]), str(r["loss"]))
+        runs.setdefault(key, {}).setdefault(str(r["run"]), {})
+    for by_run in runs.values():
+        for run in by_run:
+            by_run[run] = training_summary(Path(experiment_dir) / run)
+    cols = [
+        ("train_acc_final", "train acc % (end)", 100.0),
+        ("cal_nll_best", "cal NLL (best)", 1.0),
+        ("cal_nll_best_epoch", "best epoch", 1.0),
+        ("cal_nll_final", "cal NLL (end)", 1.0),
+    ]
+    tables = []
+    for setting in dict.fromkeys((d, m) for d, m, _ in runs):
+        rows = []
+        for (d, m, loss), by_run in runs.items():
+            if (d, m) != setting or not any(by_run.values()):
+                continue
+            row = [loss, str(sum(1 for v in by_run.values() if v))]
+            for name, _, scale in cols:
+                v = np.array([s[name] for s in by_run.values() if name in s], dtype=float)
+                row.append(
+                    "–"
+                    if v.size == 0
+                    else f"{v.mean() * scale:.{1 if name.endswith('epoch') else 3}g}"
+                    + (f" ± {v.std(ddof=1) * scale:.2g}" if v.size > 1 else "")
+                )
+            rows.append(row)
+        if rows:
+            tables.append(
+                Table(
+                    f"{setting[0]} / {setting[1]}: training",
+                    ["Row", "runs", *(c[1] for c in cols)],
+                    rows,
+                    set(),
+                    "From each run's logs/metrics.csv: the accuracy on the last epoch's training "
+                    "batches, and the calibration-split NLL at its lowest epoch (0-based) and at "
+                    "the end; mean ± std over seeds.",
+                )
+            )
     return tables

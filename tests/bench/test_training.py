@@ -1,0 +1,46 @@
+"""The training record of runs: read from logs/metrics.csv, summarised per row."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gencal.bench.report.tables import training_tables
+from gencal.bench.training import training_summary
+
+
+def _log(run_dir, nll, acc):
+    (run_dir / "logs").mkdir(parents=True)
+    lines = ["cal/acc,cal/nll,epoch,step,train/acc,train/loss"]
+    for e, (n, a) in enumerate(zip(nll, acc)):
+        lines += [f"0.5,{n},{e},{e * 10},,", f",,{e},{e * 10},{a},0.1"]
+    (run_dir / "logs" / "metrics.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_training_summary_reads_best_and_final(tmp_path):
+    _log(tmp_path, [1.0, 0.6, 0.8, 0.9], [0.5, 0.8, 0.95, 1.0])
+    s = training_summary(tmp_path)
+    assert s == {
+        "epochs": 4,
+        "train_acc_final": 1.0,
+        "cal_nll_final": 0.9,
+        "cal_acc_final": 0.5,
+        "cal_nll_best": 0.6,
+        "cal_nll_best_epoch": 1,
+    }
+    assert training_summary(tmp_path / "missing") == {}
+
+
+def test_training_table_averages_seeds_per_row(tmp_path):
+    recs = []
+    for seed, (best, end) in enumerate([(0.6, 0.9), (0.7, 1.1)]):
+        run = f"d__m__ce__s{seed}"
+        _log(tmp_path / run, [1.0, best, end], [0.7, 0.9, 0.99])
+        for cal in ("none", "ts"):  # two records of one run count once
+            recs.append({"data": "d", "model": "m", "loss": "ce", "run": run, "calibrator": cal})
+    (table,) = training_tables(recs, tmp_path)
+    row = table.rows[0]
+    assert row[:2] == ["ce", "2"]
+    assert row[2] == "99 ± 0"
+    assert row[3] == f"0.65 ± {np.std([0.6, 0.7], ddof=1):.2g}"
+    assert row[4] == "1 ± 0"
+    assert row[5].startswith("1 ± ")
