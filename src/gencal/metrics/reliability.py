@@ -210,16 +210,19 @@ def plot_reliability(
     title: str | None = None,
     panel_size: float = 3.4,
     dpi: int = 150,
+    max_columns: int = 5,
 ) -> Figure:
-    """Reliability diagram(s): one column per model, accuracy bars + gap on top, histogram below.
+    """Reliability diagram(s): one panel per model, accuracy bars + gap on top, histogram below.
 
     Args:
-        data: one :class:`ReliabilityData` or ``{name: data}`` (insertion order = column order).
+        data: one :class:`ReliabilityData` or ``{name: data}`` (insertion order = panel order,
+            row by row).
         path: save as PNG or SVG (chosen by the suffix) atomically; the figure is returned
             either way (an Agg canvas is attached; nothing is shown).
         title: figure title.
         panel_size: size of one panel in inches.
         dpi: resolution.
+        max_columns: panels per row; more models wrap onto further rows.
 
     Returns:
         The matplotlib ``Figure``.
@@ -230,6 +233,8 @@ def plot_reliability(
         >>> fig = plot_reliability({"model": d})
         >>> len(fig.axes)
         2
+        >>> len(plot_reliability({f"m{i}": d for i in range(7)}, max_columns=5).axes)  # 2 rows
+        14
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -250,13 +255,18 @@ def plot_reliability(
         if fmt not in ("png", "svg"):
             raise GencalInputError(f"path: expected a .png or .svg file name, got {str(path)!r}")
     n = len(items)
-    width = max(panel_size * n, 4.4)
-    fig = Figure(figsize=(width, panel_size * 1.55), dpi=dpi, layout="constrained")
+    if int(max_columns) < 1:
+        raise GencalInputError(f"max_columns: expected >= 1, got {max_columns}")
+    cols = min(n, int(max_columns))
+    rows = -(-n // cols)
+    width = max(panel_size * cols, 4.4)
+    fig = Figure(figsize=(width, panel_size * 1.55 * rows), dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
-    grid = fig.add_gridspec(2, n, height_ratios=[3.0, 1.0])
-    for j, (name, d) in enumerate(items):
-        ax_rel = fig.add_subplot(grid[0, j])
-        ax_hist = fig.add_subplot(grid[1, j], sharex=ax_rel)
+    grid = fig.add_gridspec(2 * rows, cols, height_ratios=[3.0, 1.0] * rows)
+    for i, (name, d) in enumerate(items):
+        r, j = divmod(i, cols)
+        ax_rel = fig.add_subplot(grid[2 * r, j])
+        ax_hist = fig.add_subplot(grid[2 * r + 1, j], sharex=ax_rel)
         _draw_one(ax_rel, ax_hist, str(name), d)
         if j > 0:
             ax_rel.set_ylabel("")
@@ -281,7 +291,7 @@ def plot_reliability(
         common,
         names,
         loc="outside lower center",
-        ncols={1: 2, 2: 3}.get(n, 6),
+        ncols={1: 2, 2: 3}.get(cols, 6),
         fontsize=8,
         frameon=False,
     )
