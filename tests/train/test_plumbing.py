@@ -87,3 +87,20 @@ def test_custom_model_without_target_or_with_bad_kwargs_fails_at_compose(tmp_pat
         _custom(tmp_path)
     with pytest.raises(ConfigError, match=r"model\.depth: not a parameter of .*TinyNet"):
         _custom(tmp_path, "model._target_=tests.train.user_model.TinyNet", "+model.depth=3")
+
+
+@pytest.mark.parametrize(
+    ("logger", "module", "folder", "pattern"),
+    [
+        ("wandb", "wandb", "wandb", "offline-run-*"),
+        ("mlflow", "mlflow", "mlruns", "*/*/metrics/cal/nll"),
+    ],
+)
+def test_wandb_offline_and_mlflow_file_store_write_into_the_run(
+    tmp_path, monkeypatch, logger, module, folder, pattern
+):
+    pytest.importorskip(module)
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    rdir = train_run(tiny_cfg(tmp_path, f"logger={logger}", epochs=1))
+    assert list((rdir / folder).glob(pattern)), sorted(p.name for p in (rdir / folder).iterdir())

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 from pathlib import Path
 from typing import Any
 
@@ -95,9 +96,13 @@ def build_loggers(cfg: DictConfig, run_dir: Path) -> list:
     node = _plain(cfg.get("logger"))
     if node.get("_target_"):
         kw: dict[str, Any] = {}
+        mlflow = str(node["_target_"]).rsplit(".", 1)[-1] == "MLFlowLogger"
         if "save_dir" not in node and _accepts(_target(node["_target_"]), "save_dir"):
-            name = str(node["_target_"]).rsplit(".", 1)[-1]
-            kw["save_dir"] = str(run_dir / "mlruns" if name == "MLFlowLogger" else run_dir)
+            kw["save_dir"] = str(run_dir / "mlruns" if mlflow else run_dir)
+        if mlflow and not node.get("tracking_uri"):
+            # MLflow 3 refuses its local file store unless this is set; a run's own folder is
+            # the store that configs/logger/mlflow.yaml asks for (no server, no database)
+            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         loggers.append(instantiate(node, **kw))
     return loggers
 
