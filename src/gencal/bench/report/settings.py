@@ -82,11 +82,38 @@ class ReportSettings:
 
     @classmethod
     def from_runs(cls, run_dirs: Sequence[Path]) -> ReportSettings:
-        """From the saved config of the first run folder that has one; defaults otherwise."""
+        """From the saved config of the first run folder that has one; defaults otherwise.
+
+        The wording is not part of a run's result, so when the runs' experiment is a preset of
+        ``configs/experiment/``, its current ``report:`` node is used (a study's text can be
+        written after its runs finished); the row and calibrator order stay the runs'.
+        """
         from gencal.bench.cells import load_run_config
 
         for rd in run_dirs:
             cfg = load_run_config(rd)
             if cfg is not None:
-                return cls.from_config(cfg)
+                out = cls.from_config(cfg)
+                preset = _preset_report(cfg.get("experiment"))
+                if preset is not None:
+                    node = cls.from_config({"report": preset})
+                    out.title, out.description = node.title, node.description
+                    out.reference, out.comparisons = node.reference, node.comparisons
+                return out
         return cls()
+
+
+def _preset_report(experiment: Any) -> dict[str, Any] | None:
+    """The ``report`` node of ``configs/experiment/<experiment>.yaml`` (None if no such preset)."""
+    if not isinstance(experiment, str) or not experiment:
+        return None
+    try:
+        from gencal.train.config import compose_config, config_groups
+    except ImportError:  # pragma: no cover - the train extra is absent
+        return None
+    if experiment not in config_groups().get("experiment", []):
+        return None
+    from omegaconf import OmegaConf
+
+    cfg = compose_config([f"experiment={experiment}"], validate=False)
+    return OmegaConf.to_container(cfg.report, resolve=True) if cfg.get("report") else None
