@@ -61,7 +61,13 @@ class BenchResult:
     ``run_dirs`` are the finished runs of the grid and ``pending`` the SLURM runs submitted but
     not finished; ``records`` are the evaluation records of ``run_dirs``; ``report_dir`` is
     ``None`` when no report was written; ``loss_order`` and ``calibrator_order`` are the
-    report's row and column order. See :func:`run_bench`'s example.
+    report's row and column order. :func:`run_bench`'s example shows one made by a run.
+
+    Example:
+        >>> from gencal.bench.evaluate import EvalSummary
+        >>> result = BenchResult(Path("runs/demo"), [], EvalSummary(), None, [], [], ["ce"], ["ts"])
+        >>> result.report_dir is None, result.evaluation.fit_calls
+        (True, 0)
     """
 
     experiment_dir: Path
