@@ -3,7 +3,7 @@
 A record lives at ``<run_dir>/eval/<calibrator>.json`` and holds
 
 - identifiers: ``experiment data model loss seed calibrator run`` (``run`` is the run folder
-  name, ``<data>__<model>__<loss>__s<seed>``),
+  name, ``<data>__<model>__<loss>__s<seed>-<digest>``),
 - ``metrics``: the flat ``calibration_report`` of the calibrated test predictions
   (metric name -> float; ``"<metric>@<group>"`` for long-tailed runs),
 - ``calibrator_state``: the calibrator's JSON state (``Calibrator.state_dict_json()``),

@@ -1,6 +1,6 @@
 """One training run: ``train_run(cfg) -> run_dir`` and ``load_run(run_dir) -> RunLogits``.
 
-A run folder ``<output_root>/<experiment>/<data>__<model>__<loss>__s<seed>`` holds
+A run folder ``<output_root>/<experiment>/<data>__<model>__<loss>__s<seed>-<digest>`` holds
 
 - ``config.yaml``: the resolved config (written first);
 - ``ckpt/last.ckpt``: the checkpoint of the last finished epoch (atomic; a rerun resumes from it);
