@@ -1,7 +1,7 @@
 """``gencal bench``: train the grid, evaluate every run with every calibrator, aggregate, report.
 
 Every step skips finished work: ``run_sweep`` returns at once for runs whose ``logits.npz``
-exists, evaluation reuses existing records, and the report is rebuilt from the records (cheap).
+exists, evaluation reuses existing records, and the report is rebuilt from the records.
 """
 
 from __future__ import annotations
