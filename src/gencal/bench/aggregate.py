@@ -74,6 +74,21 @@ def collect_records(experiment_dir: str | os.PathLike[str]) -> list[dict[str, An
     Each record without a ``config`` field gets its run's saved config there (``config.yaml``
     or the meta of ``logits.npz``; see :func:`gencal.bench.cells.load_run_config`), None when
     there is none: the report groups runs into rows by it.
+
+    Example:
+        Two records of one run, written as :func:`gencal.bench.evaluate_run` writes them:
+
+        >>> import tempfile
+        >>> from gencal.bench.records import record_path, write_record
+        >>> exp = Path(tempfile.mkdtemp()) / "demo"
+        >>> for cal, ece in (("ts", 0.02), ("none", 0.08)):
+        ...     rec = {"experiment": "demo", "data": "digits", "model": "mlp", "loss": "ce",
+        ...            "seed": 0, "calibrator": cal, "run": "digits__mlp__ce__s0",
+        ...            "calibrator_state": {}, "fit_time_s": 0.0, "n_cal": 100, "n_test": 100,
+        ...            "num_classes": 10, "metrics": {"ece": ece}}
+        ...     _ = write_record(record_path(exp / rec["run"], cal), rec)
+        >>> [(r["calibrator"], r["metrics"]["ece"], r["config"]) for r in collect_records(exp)]
+        [('none', 0.08, None), ('ts', 0.02, None)]
     """
     from gencal.bench.cells import load_run_config
 
@@ -137,6 +152,14 @@ def write_results_csv(
 
     Returns:
         The path of ``results.csv``.
+
+    Example:
+        >>> import tempfile
+        >>> rec = {"experiment": "e", "data": "d", "model": "m", "loss": "ce", "seed": 0,
+        ...        "calibrator": "ts", "run": "d__m__ce__s0", "metrics": {"ece": 0.5}}
+        >>> path = write_results_csv(tempfile.mkdtemp(), [rec])
+        >>> path.name, path.read_text().splitlines()[1]
+        ('results.csv', 'e,d,m,ce,0,ts,d__m__ce__s0,,,,,0.5')
     """
     if records is None:
         records = collect_records(experiment_dir)
@@ -152,6 +175,15 @@ def read_results_csv(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     Returns:
         One dict per row: the identifier fields, ``fit_time_s n_cal n_test num_classes`` as
         floats and ``metrics`` (name -> float).
+
+    Example:
+        >>> import tempfile
+        >>> recs = [{"experiment": "e", "data": "d", "model": "m", "loss": "ce", "seed": 0,
+        ...          "calibrator": c, "run": "d__m__ce__s0", "n_cal": 100, "metrics": m}
+        ...         for c, m in (("none", {"ece": 0.08, "nll": 0.3}), ("ts", {"ece": 0.02}))]
+        >>> rows = read_results_csv(write_results_csv(tempfile.mkdtemp(), recs))
+        >>> [(r["calibrator"], r["seed"], r["n_cal"], r["metrics"]) for r in rows]
+        [('none', 0, 100.0, {'ece': 0.08, 'nll': 0.3}), ('ts', 0, 100.0, {'ece': 0.02, 'nll': nan})]
     """
     with open(path, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))

@@ -34,6 +34,18 @@ __all__ = ["CalibrationInput", "calibrate_file", "load_logits_file"]
 
 @dataclass
 class CalibrationInput:
+    """The checked arrays of a ``gencal calibrate`` input.
+
+    ``fit_logits`` (float64 ``[N, K]``) and ``fit_labels`` (int64 ``[N]``) fit the calibrator;
+    ``test_logits`` (float64 ``[M, K]``) and ``test_labels`` (int64 ``[M]``) are ``None``
+    when the file has no test split; ``source`` is the input file's path.
+
+    Example:
+        >>> inp = CalibrationInput(np.zeros((4, 3)), np.array([0, 1, 2, 0]), None, None, "x.npz")
+        >>> inp.fit_logits.shape, inp.test_logits is None
+        ((4, 3), True)
+    """
+
     fit_logits: np.ndarray
     fit_labels: np.ndarray
     test_logits: np.ndarray | None
@@ -94,7 +106,36 @@ def load_logits_file(
     labels: str | os.PathLike[str] | None = None,
     test_logits: str | os.PathLike[str] | None = None,
 ) -> CalibrationInput:
-    """Read and validate the input of ``gencal calibrate`` (see the module docstring)."""
+    """Read and validate the input of ``gencal calibrate`` (see the module docstring).
+
+    Args:
+        path: the logits file (``.npz``, ``.npy``, ``.pt`` or ``.pth``).
+        labels: a separate labels file, for a file that holds logits alone.
+        test_logits: a separate test-logits file.
+
+    Returns:
+        The fit (and test) arrays, checked: finite floating-point logits with at least two
+        classes, integer labels in ``[0, K)`` of matching length.
+
+    Raises:
+        GencalInputError: a file is missing or unreadable, an array is missing, or the arrays
+            are invalid; the message names the file and the array.
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> np.savez(folder / "run.npz", cal_logits=np.zeros((4, 3), np.float32),
+        ...          cal_labels=[0, 1, 2, 0], test_logits=np.ones((2, 3), np.float32))
+        >>> inp = load_logits_file(folder / "run.npz")
+        >>> inp.fit_logits.shape, inp.fit_labels.dtype, inp.test_logits.shape, inp.test_labels
+        ((4, 3), dtype('int64'), (2, 3), None)
+        >>> np.savez(folder / "bad.npz", logits=np.zeros((4, 3)), labels=[0, 1, 2, 3])
+        >>> try:
+        ...     load_logits_file(folder / "bad.npz")
+        ... except GencalInputError as err:
+        ...     print(str(err).split(": ", 1)[1])
+        labels: label 3 is out of range for 3 classes (expected 0..2)
+    """
     path = Path(path)
     obj = _load_array_file(path, "logits file")
     arrays: dict[str, np.ndarray]
@@ -200,6 +241,39 @@ def calibrate_file(
     input is bad, the calibrator fails, or an output exists and ``force`` is false.
     ``inputs="probs"`` (``gencal calibrate --probs``, or ``hparams={"inputs": "probs"}``) says
     that the arrays are probabilities; the calibrator then fits on their log.
+
+    Args:
+        path: the input file (see :func:`load_logits_file`).
+        method: a calibrator name of :func:`gencal.calibration.get_calibrator`.
+        out: the output path without suffix.
+        labels: a separate labels file.
+        test_logits: a separate test-logits file.
+        hparams: the calibrator's hyper-parameters.
+        force: overwrite existing outputs.
+        inputs: ``"logits"`` or ``"probs"``; ``None`` keeps the calibrator's default.
+
+    Returns:
+        The paths of ``<out>.npz`` and ``<out>.json``.
+
+    Raises:
+        GencalInputError: bad input, an unknown method, or an output exists (without
+            ``force``).
+
+    Example:
+        >>> import json, tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> rng = np.random.default_rng(0)
+        >>> y = rng.integers(0, 3, 300)
+        >>> z = 3.0 * (rng.normal(size=(300, 3)) + 2.0 * np.eye(3)[y])  # overconfident
+        >>> np.savez(folder / "val.npz", logits=z, labels=y)
+        >>> npz, state = calibrate_file(folder / "val.npz", method="ts")
+        >>> npz.name, state.name
+        ('val.ts.npz', 'val.ts.json')
+        >>> with np.load(npz) as out:
+        ...     out["probs"].shape, bool(np.allclose(out["probs"].sum(1), 1.0))
+        ((300, 3), True)
+        >>> round(json.loads(state.read_text())["state"]["temperature"], 2)  # T > 1 softens
+        1.62
     """
     from gencal.calibration import get_calibrator
 

@@ -45,6 +45,15 @@ def load_run_config(run_dir: Path) -> dict[str, Any] | None:
 
     Returns:
         The config as plain containers, or None when neither file holds one.
+
+    Example:
+        >>> import tempfile
+        >>> run = Path(tempfile.mkdtemp())
+        >>> load_run_config(run) is None
+        True
+        >>> _ = (run / "config.yaml").write_text("{seed: 1, loss: {name: gce}}")
+        >>> load_run_config(run)
+        {'seed': 1, 'loss': {'name': 'gce'}}
     """
     path = run_dir / "config.yaml"
     if path.is_file():

@@ -56,7 +56,19 @@ DEFAULT_CALIBRATORS: tuple[str, ...] = ("none", "ts", "ats")
 
 @dataclass(frozen=True)
 class CalibratorSpec:
-    """A calibrator name (used as the record's file name) plus hyper-parameters for get_calibrator."""
+    """A calibrator to evaluate: its label, its registry name and its hyper-parameters.
+
+    ``name`` labels the record (``eval/<name>.json``) and the report's rows;
+    ``registry_name`` and ``hparams`` (sorted ``(key, value)`` pairs) build it with
+    :func:`gencal.calibration.get_calibrator`. :func:`parse_calibrators` reads them from a
+    config.
+
+    Example:
+        >>> from gencal.calibration import get_calibrator
+        >>> spec = CalibratorSpec("ts_bal", "ts", (("balanced", True),))
+        >>> get_calibrator(spec.registry_name, **dict(spec.hparams)).balanced
+        True
+    """
 
     name: str
     registry_name: str
@@ -198,6 +210,16 @@ def score_test_predictions(
 
     Returns:
         Metric name -> float (fractions, not %).
+
+    Example:
+        >>> from gencal.calibration import get_calibrator
+        >>> z = np.array([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0], [0.0, 1.0]])
+        >>> y = np.array([0, 1, 1, 1])
+        >>> m = score_test_predictions(get_calibrator("none").fit(z, y), z, y, meta={})
+        >>> round(m["accuracy"], 4), round(m["ece"], 4), round(m["nll"], 4)
+        (0.75, 0.2278, 0.6735)
+        >>> {"ece_20b", "aurc", "brier"} <= set(m)
+        True
     """
     from gencal import metrics as M
 
@@ -293,7 +315,16 @@ def _evaluate_one(
 
 @dataclass
 class EvalSummary:
-    """What an evaluation pass did: records written, reused and found corrupt."""
+    """What an evaluation pass did: records written, reused, stale and corrupt.
+
+    ``written``, ``reused`` and ``stale`` (valid records of a retrained run or of changed
+    calibrator settings, recomputed) list record paths; ``corrupt`` maps record path -> what is
+    wrong; ``fit_calls`` counts the calibrators fitted. See :func:`evaluate_run`'s example.
+
+    Example:
+        >>> EvalSummary()
+        EvalSummary(written=[], reused=[], corrupt={}, stale=[], fit_calls=0)
+    """
 
     written: list[Path] = field(default_factory=list)
     reused: list[Path] = field(default_factory=list)
@@ -340,6 +371,28 @@ def evaluate_run(
         GencalInputError: the run is not finished or its logits cannot be read.
         CorruptRecordError: corrupt records were found (after the rest is done), unless
             ``summary`` was given.
+
+    Example:
+        A finished run folder with synthetic logits (``gencal.train`` writes the same arrays):
+
+        >>> import tempfile
+        >>> from gencal.io import atomic_save_npz
+        >>> rng = np.random.default_rng(0)
+        >>> y = rng.integers(0, 3, 400)
+        >>> z = 3.0 * (rng.normal(size=(400, 3)) + 2.0 * np.eye(3)[y])
+        >>> rd = Path(tempfile.mkdtemp()) / "demo" / "toy__mlp__ce__s0-0a1b2c3d"
+        >>> _ = atomic_save_npz(rd / "logits.npz", cal_logits=z[:200], cal_labels=y[:200],
+        ...                     test_logits=z[200:], test_labels=y[200:], meta=np.array("{}"))
+        >>> done = evaluate_run(rd, ["none", "ts"])
+        >>> [p.name for p in done.written], done.fit_calls
+        (['none.json', 'ts.json'], 2)
+        >>> before = read_record(rd / "eval" / "none.json")["metrics"]["ece"]
+        >>> after = read_record(rd / "eval" / "ts.json")["metrics"]["ece"]
+        >>> after < before
+        True
+        >>> again = evaluate_run(rd, ["none", "ts"])  # valid records are reused
+        >>> len(again.reused), again.fit_calls
+        (2, 0)
     """
     from gencal.train import load_run
 
@@ -426,6 +479,30 @@ def evaluate_runs(
 
     Raises:
         CorruptRecordError: corrupt records were found (after the rest is done).
+
+    Example:
+        Two runs, one of them with a corrupt record: the other run is still evaluated, then
+        the corrupt file is reported.
+
+        >>> import tempfile
+        >>> from gencal.io import atomic_save_npz
+        >>> exp = Path(tempfile.mkdtemp()) / "demo"
+        >>> rng = np.random.default_rng(0)
+        >>> for seed in (0, 1):
+        ...     y = rng.integers(0, 3, 100)
+        ...     z = rng.normal(size=(100, 3)) + 2.0 * np.eye(3)[y]
+        ...     _ = atomic_save_npz(exp / f"toy__mlp__ce__s{seed}" / "logits.npz",
+        ...                         cal_logits=z[:50], cal_labels=y[:50], test_logits=z[50:],
+        ...                         test_labels=y[50:], meta=np.array("{}"))
+        >>> bad = record_path(exp / "toy__mlp__ce__s0", "ts")
+        >>> bad.parent.mkdir(); _ = bad.write_text("{")
+        >>> try:
+        ...     evaluate_runs(sorted(exp.iterdir()), ["ts"], progress=False)
+        ... except CorruptRecordError as err:
+        ...     print([p.parent.parent.name for p in err.problems])
+        ['toy__mlp__ce__s0']
+        >>> record_path(exp / "toy__mlp__ce__s1", "ts").is_file()
+        True
     """
     dirs = [Path(d) for d in run_dirs]
     specs = list(calibrators) if calibrators is not None else list(DEFAULT_CALIBRATORS)

@@ -3,7 +3,7 @@
 A record lives at ``<run_dir>/eval/<calibrator>.json`` and holds
 
 - identifiers: ``experiment data model loss seed calibrator run`` (``run`` is the run folder
-  name, ``<data>__<model>__<loss>__s<seed>``),
+  name, ``<data>__<model>__<loss>__s<seed>-<digest>``),
 - ``metrics``: the flat ``calibration_report`` of the calibrated test predictions
   (metric name -> float; ``"<metric>@<group>"`` for long-tailed runs),
 - ``calibrator_state``: the calibrator's JSON state (``Calibrator.state_dict_json()``),
@@ -56,7 +56,18 @@ REQUIRED_FIELDS: tuple[str, ...] = (
 
 
 class CorruptRecordError(GencalInputError):
-    """A results record exists but cannot be used (bad JSON, missing or ill-typed fields)."""
+    """A results record exists but cannot be used (bad JSON, missing or ill-typed fields).
+
+    Args:
+        problems: record file -> what is wrong with it.
+
+    Example:
+        >>> err = CorruptRecordError({Path("eval/ts.json"): "invalid JSON"})
+        >>> print(str(err).splitlines()[1].strip())
+        eval/ts.json: invalid JSON
+        >>> list(err.problems.values()), isinstance(err, ValueError)
+        (['invalid JSON'], True)
+    """
 
     def __init__(self, problems: Mapping[Path, str]):
         self.problems = dict(problems)
@@ -116,6 +127,16 @@ def read_record(path: str | os.PathLike[str]) -> dict[str, Any]:
 
     Raises:
         CorruptRecordError: the file is not UTF-8, not JSON, or not a valid record (named).
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "ts.json"
+        >>> _ = path.write_text('{"experiment": "e", ')  # a truncated file
+        >>> try:
+        ...     read_record(path)
+        ... except CorruptRecordError as err:
+        ...     print(err.problems[path])
+        invalid JSON (Expecting property name enclosed in double quotes at line 1)
     """
     path = Path(path)
     try:
@@ -185,6 +206,15 @@ def find_records(run_dirs: Iterable[str | os.PathLike[str]]) -> list[Path]:
 
     Returns:
         The record paths.
+
+    Example:
+        >>> import tempfile
+        >>> run = Path(tempfile.mkdtemp())
+        >>> (run / "eval").mkdir()
+        >>> for name in ("ts.json", "none.json", "ts.json.corrupt"):
+        ...     (run / "eval" / name).touch()
+        >>> [p.name for p in find_records([run])]
+        ['none.json', 'ts.json']
     """
     out: list[Path] = []
     for rd in run_dirs:

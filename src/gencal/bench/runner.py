@@ -1,7 +1,7 @@
 """``gencal bench``: train the grid, evaluate every run with every calibrator, aggregate, report.
 
 Every step skips finished work: ``run_sweep`` returns at once for runs whose ``logits.npz``
-exists, evaluation reuses existing records, and the report is rebuilt from the records (cheap).
+exists, evaluation reuses existing records, and the report is rebuilt from the records.
 """
 
 from __future__ import annotations
@@ -56,7 +56,19 @@ def experiment_dir(cfg: Any) -> Path:
 
 @dataclass
 class BenchResult:
-    """What :func:`run_bench` did: the folders, the evaluation and the report."""
+    """What :func:`run_bench` did: the folders, the evaluation and the report.
+
+    ``run_dirs`` are the finished runs of the grid and ``pending`` the SLURM runs submitted but
+    not finished; ``records`` are the evaluation records of ``run_dirs``; ``report_dir`` is
+    ``None`` when no report was written; ``loss_order`` and ``calibrator_order`` are the
+    report's row and column order. :func:`run_bench`'s example shows one made by a run.
+
+    Example:
+        >>> from gencal.bench.evaluate import EvalSummary
+        >>> result = BenchResult(Path("runs/demo"), [], EvalSummary(), None, [], [], ["ce"], ["ts"])
+        >>> result.report_dir is None, result.evaluation.fit_calls
+        (True, 0)
+    """
 
     experiment_dir: Path
     run_dirs: list[Path]
@@ -95,6 +107,32 @@ def run_bench(
 
     Raises:
         GencalInputError: a run did not finish (local launcher).
+
+    Example:
+        A grid of two runs whose ``logits.npz`` exist (written by hand here, with synthetic
+        logits) is not trained again: it is evaluated and aggregated.
+
+        >>> import json, tempfile
+        >>> import numpy as np
+        >>> from gencal.io import atomic_save_npz
+        >>> from gencal.train import expand_grid, run_dir
+        >>> cfg = compose_config(["experiment=demo", "grid={loss: [ce, gce], seed: [0]}",
+        ...                       "calibrators=[none,ts]", f"output_root={tempfile.mkdtemp()}"])
+        >>> rng = np.random.default_rng(0)
+        >>> for point in expand_grid(cfg):
+        ...     y = rng.integers(0, 10, 200)
+        ...     z = rng.normal(size=(200, 10)) + 3.0 * np.eye(10)[y]
+        ...     meta = {"config": json.loads(json.dumps(dict(point), default=str))}
+        ...     _ = atomic_save_npz(run_dir(point) / "logits.npz", cal_logits=z[:100],
+        ...                         cal_labels=y[:100], test_logits=z[100:], test_labels=y[100:],
+        ...                         meta=np.array(json.dumps(meta)))
+        >>> result = run_bench(cfg, report=False, progress=False)
+        >>> len(result.run_dirs), len(result.evaluation.written), result.report_dir
+        (2, 4, None)
+        >>> result.loss_order, result.calibrator_order
+        (['ce', 'gce'], ['none', 'ts'])
+        >>> (result.experiment_dir / "results.csv").is_file()
+        True
     """
     from gencal.train import run_sweep
 

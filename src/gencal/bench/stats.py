@@ -57,7 +57,19 @@ WILCOXON_MIN_N = 6
 
 @dataclass(frozen=True)
 class Summary:
-    """Mean/std over seeds of one (data, model, row, calibrator) cell; ``loss`` is the row label."""
+    """Mean/std over seeds of one (data, model, row, calibrator) cell; ``loss`` is the row label.
+
+    ``mean``, ``std`` (``ddof=1``; 0 for one seed) and ``n`` (seeds with a value) map metric
+    names to values; :func:`summarise` makes them.
+
+    Example:
+        >>> recs = [{"data": "d", "model": "m", "loss": "gce", "calibrator": "ts", "seed": s,
+        ...          "metrics": {"ece": e, "nll": n}}
+        ...         for s, e, n in [(0, 0.02, 0.4), (1, 0.04, float("nan")), (2, 0.03, 0.5)]]
+        >>> cell = summarise(recs)[0]
+        >>> cell.loss, cell.seeds, round(cell.mean["ece"], 3), cell.n
+        ('gce', (0, 1, 2), 0.03, {'ece': 3, 'nll': 2})
+    """
 
     data: str
     model: str
@@ -71,7 +83,16 @@ class Summary:
 
 @dataclass(frozen=True)
 class Comparison:
-    """Row ``loss`` with ``calibrator`` against row ``reference`` with ``reference_calibrator``."""
+    """Row ``loss`` with ``calibrator`` against row ``reference`` with ``reference_calibrator``.
+
+    The question one paired test answers, in one (data, model) setting;
+    :func:`reference_comparisons` and :func:`parse_comparisons` make them from records.
+
+    Example:
+        >>> c = Comparison("digits", "mlp", "gce", "ats", "focal", "ts")
+        >>> f"{c.loss}+{c.calibrator} vs {c.reference}+{c.reference_calibrator}"
+        'gce+ats vs focal+ts'
+    """
 
     data: str
     model: str
@@ -83,7 +104,19 @@ class Comparison:
 
 @dataclass(frozen=True)
 class PairedTest:
-    """One paired test of a :class:`Comparison` for one metric."""
+    """One paired test of a :class:`Comparison` for one metric.
+
+    ``n`` seeds are paired; ``mean_diff`` is the mean of (row - reference); ``p_ttest`` and
+    ``p_wilcoxon`` are two-sided (NaN where not computed); ``test`` names the one
+    :attr:`p_value` reports; ``p_holm`` is set by :func:`adjust_holm`. :func:`paired_tests`
+    makes them.
+
+    Example:
+        >>> t = PairedTest("d", "m", "ts", "gce", "ce", "ece", n=3, mean_diff=-0.01,
+        ...                p_ttest=0.04, p_wilcoxon=math.nan, test="t-test")
+        >>> t.p_value, t.pair
+        (0.04, ('gce', 'ts', 'ce', 'ts'))
+    """
 
     data: str
     model: str
@@ -225,6 +258,18 @@ def test_family(test: PairedTest) -> tuple[str, str, str, str, str]:
     compared with the reference there ("which losses change ECE after TS?"). Its size is the
     number of losses compared, so the correction grows with the rows of a table, not with the
     number of metrics and calibrators the report happens to show.
+
+    Args:
+        test: a paired test.
+
+    Returns:
+        ``(data, model, metric, calibrator, reference_calibrator)``.
+
+    Example:
+        >>> t = PairedTest("digits", "mlp", "ts", "gce", "ce", "ece", n=3, mean_diff=-0.01,
+        ...                p_ttest=0.04, p_wilcoxon=math.nan, test="t-test")
+        >>> test_family(t)
+        ('digits', 'mlp', 'ece', 'ts', 'ts')
     """
     return (test.data, test.model, test.metric, test.calibrator, test.reference_calibrator)
 

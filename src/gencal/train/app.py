@@ -50,6 +50,20 @@ def run_status(cfg: DictConfig) -> RunStatus:
 
     Raises:
         GencalInputError: ``ckpt/last.ckpt`` is not a torch checkpoint (a zip archive).
+
+    Example:
+        >>> import tempfile, zipfile
+        >>> from gencal.train import compose_config, run_dir
+        >>> cfg = compose_config(["experiment=demo", f"output_root={tempfile.mkdtemp()}"])
+        >>> run_status(cfg)
+        'trained'
+        >>> (run_dir(cfg) / "ckpt").mkdir(parents=True)
+        >>> zipfile.ZipFile(run_dir(cfg) / "ckpt" / "last.ckpt", "w").close()
+        >>> run_status(cfg)
+        'resumed'
+        >>> (run_dir(cfg) / "logits.npz").touch()
+        >>> run_status(cfg)
+        'reused'
     """
     from gencal.train.run import is_finished
 
@@ -80,6 +94,25 @@ def run_summary(path: str | os.PathLike, status: RunStatus | None = None) -> str
     Returns:
         ``run: <folder> (<status>)``, a header, and one row per split:
         ``n``, accuracy %, ECE-15 %, NLL (nats).
+
+    Example:
+        A finished run folder written by hand (``gencal.train`` writes the same arrays):
+
+        >>> import tempfile
+        >>> import numpy as np
+        >>> rdir = Path(tempfile.mkdtemp())
+        >>> z = np.array([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+        >>> y = np.array([0, 1, 1, 1])
+        >>> np.savez(rdir / "logits.npz", cal_logits=z, cal_labels=y, test_logits=z[:2],
+        ...          test_labels=y[:2], meta=np.array("{}"))
+        >>> summary = run_summary(rdir, "reused").splitlines()
+        >>> summary[0].endswith("(reused)")
+        True
+        >>> for line in summary[1:]:
+        ...     print(line)
+        split       n  accuracy %  ECE-15 %      NLL
+        cal         4       75.00     22.78   0.6735
+        test        2      100.00     11.92   0.1269
     """
     import torch
 
@@ -116,6 +149,27 @@ def train_and_report(cfg: DictConfig, *, progress: bool | None = None) -> Path:
 
     Returns:
         The run folder.
+
+    Example:
+        A run whose ``logits.npz`` exists is reused, not trained again (here one written by
+        hand; ``gencal.train.train_run`` writes it at the end of training):
+
+        >>> import json, tempfile
+        >>> import numpy as np
+        >>> from gencal.train import compose_config, run_dir
+        >>> cfg = compose_config(["experiment=demo", f"output_root={tempfile.mkdtemp()}"])
+        >>> z = np.array([[3.0, 0.0], [0.0, 3.0]], dtype=np.float32)
+        >>> y = np.array([0, 1])
+        >>> run_dir(cfg).mkdir(parents=True)
+        >>> np.savez(run_dir(cfg) / "logits.npz", cal_logits=z, cal_labels=y, test_logits=z,
+        ...          test_labels=y, meta=np.array(json.dumps({"config": {}})))
+        >>> rdir = train_and_report(cfg)  # doctest: +ELLIPSIS
+        run: .../demo/digits__mlp__ce__s0-... (reused)
+        split       n  accuracy %  ECE-15 %      NLL
+        cal         2      100.00      4.74   0.0486
+        test        2      100.00      4.74   0.0486
+        >>> rdir == run_dir(cfg)
+        True
     """
     from gencal.train.run import train_run
 
@@ -131,7 +185,34 @@ def train_and_report(cfg: DictConfig, *, progress: bool | None = None) -> Path:
 
 
 def task(cfg: DictConfig) -> str:
-    """Hydra task function: train ``cfg``, print its summary and return the run folder."""
+    """Hydra task function: train ``cfg``, print its summary and return the run folder.
+
+    Inside the Hydra app the command line's overrides are stored in ``cfg.overrides``;
+    called directly, ``cfg.overrides`` is kept.
+
+    Args:
+        cfg: the config Hydra composed (or one from ``gencal.train.compose_config``).
+
+    Returns:
+        The run folder, as a string.
+
+    Example:
+        As :func:`train_and_report`, with a finished run written by hand:
+
+        >>> import tempfile
+        >>> import numpy as np
+        >>> from gencal.train import compose_config, run_dir
+        >>> cfg = compose_config(["experiment=demo", f"output_root={tempfile.mkdtemp()}"])
+        >>> z, y = np.eye(2, dtype=np.float32), np.array([0, 1])
+        >>> run_dir(cfg).mkdir(parents=True)
+        >>> np.savez(run_dir(cfg) / "logits.npz", cal_logits=z, cal_labels=y, test_logits=z,
+        ...          test_labels=y, meta=np.array("{}"))
+        >>> folder = task(cfg)  # doctest: +ELLIPSIS
+        run: ... (reused)
+        ...
+        >>> folder == str(run_dir(cfg))
+        True
+    """
     from hydra.core.hydra_config import HydraConfig
 
     with open_dict(cfg):
@@ -143,7 +224,23 @@ def task(cfg: DictConfig) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Run the Hydra app with ``argv`` (default: ``sys.argv[1:]``)."""
+    """Run the Hydra app with ``argv`` (default: ``sys.argv[1:]``).
+
+    Args:
+        argv: Hydra overrides and options, as on the command line (``["experiment=demo",
+            "loss=gce"]``, ``["-m", "seed=0,1"]``, ``["--cfg", "job"]``).
+
+    Example:
+        ``--cfg job`` prints the composed config and trains nothing:
+
+        >>> main(["experiment=demo", "loss=gce", "--cfg", "job"])  # doctest: +ELLIPSIS
+        data:
+          name: digits
+        ...
+        loss:
+          name: gce
+        ...
+    """
     import hydra
 
     app = hydra.main(config_path=str(configs_dir()), config_name="config", version_base="1.3")(task)

@@ -46,7 +46,22 @@ def _target(path: str) -> Any:
 
 
 def build_loss(cfg: DictConfig):
-    """``get_loss(loss.name, **rest)`` with value checks off (the trainer checks the loss)."""
+    """The loss of ``cfg.loss``: ``get_loss(loss.name, **rest)``, with value checks off.
+
+    The trainer checks the loss itself (a NaN or inf loss stops training), so the loss's
+    per-call input checks (``validate_args``) are switched off where it has them.
+
+    Args:
+        cfg: a composed config.
+
+    Returns:
+        The loss module.
+
+    Example:
+        >>> from gencal.train import compose_config
+        >>> build_loss(compose_config(["loss=focal", "loss.gamma=3"]))
+        FocalLoss(gamma=3.0, reduction='mean', ignore_index=-100)
+    """
     from gencal.losses import get_loss
 
     kw = _plain(cfg.loss)
@@ -61,6 +76,14 @@ def build_loss(cfg: DictConfig):
 
 def build_model(cfg: DictConfig, num_classes: int, in_channels: int):
     """The model of ``cfg.model``: by ``_target_`` (any importable factory) or zoo ``name``.
+
+    Args:
+        cfg: a config with a ``model`` node.
+        num_classes: passed to the model when it accepts it (and the config does not set it).
+        in_channels: passed the same way.
+
+    Returns:
+        The ``nn.Module``.
 
     Example:
         >>> from omegaconf import OmegaConf
@@ -88,7 +111,24 @@ def build_model(cfg: DictConfig, num_classes: int, in_channels: int):
 
 
 def build_loggers(cfg: DictConfig, run_dir: Path) -> list:
-    """The CSV logger of ``<run_dir>/logs`` and the configured ``logger`` (if any)."""
+    """The CSV logger of ``<run_dir>/logs`` and the configured ``logger`` (if any).
+
+    Args:
+        cfg: a composed config; ``cfg.logger`` is ``{}`` or a node with a ``_target_``.
+        run_dir: the run folder; the configured logger gets ``save_dir=<run_dir>``
+            (MLflow: ``<run_dir>/mlruns``) unless its config sets one.
+
+    Returns:
+        The Lightning loggers, the CSV logger first.
+
+    Example:
+        >>> from gencal.train import compose_config
+        >>> loggers = build_loggers(compose_config(["logger=tensorboard"]), Path("runs/r"))
+        >>> [type(lg).__name__ for lg in loggers]
+        ['CSVLogger', 'TensorBoardLogger']
+        >>> Path(loggers[0].log_dir).as_posix(), Path(loggers[1].save_dir).as_posix()
+        ('runs/r/logs', 'runs/r')
+    """
     from hydra.utils import instantiate
     from lightning.pytorch.loggers import CSVLogger
 
@@ -108,7 +148,27 @@ def build_loggers(cfg: DictConfig, run_dir: Path) -> list:
 
 
 def build_callbacks(cfg: DictConfig, run_dir: Path) -> list:
-    """The configured Lightning callbacks (``null`` entries skipped)."""
+    """The configured Lightning callbacks (``null`` entries skipped).
+
+    Args:
+        cfg: a composed config; ``cfg.callbacks`` maps names to nodes with a ``_target_``.
+        run_dir: the run folder; a callback that takes ``dirpath`` and is given none writes to
+            ``<run_dir>/ckpt``.
+
+    Returns:
+        The callbacks, in the config's order.
+
+    Raises:
+        GencalInputError: an entry is not a mapping with a ``_target_``.
+
+    Example:
+        >>> from gencal.train import compose_config
+        >>> cbs = build_callbacks(compose_config(["callbacks=default"]), Path("runs/r"))
+        >>> [type(cb).__name__ for cb in cbs]
+        ['ModelCheckpoint', 'LearningRateMonitor']
+        >>> Path(cbs[0].dirpath).relative_to(Path.cwd()).as_posix(), cbs[0].monitor
+        ('runs/r/ckpt', 'cal/nll')
+    """
     from hydra.utils import instantiate
 
     out = []

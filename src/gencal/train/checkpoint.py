@@ -31,7 +31,18 @@ __all__ = ["AtomicCheckpointIO", "EpochCheckpoint", "LogitsWriter"]
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """``torch.save`` to a temporary file beside ``path``, fsync, then ``os.replace``."""
+    """``torch.save`` to a temporary file beside ``path``, fsync, then ``os.replace``.
+
+    Lightning uses it for every checkpoint of a run (``plugins=[AtomicCheckpointIO()]``);
+    loading is Lightning's ``TorchCheckpointIO.load_checkpoint``.
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> AtomicCheckpointIO().save_checkpoint({"epoch": 3}, folder / "last.ckpt")
+        >>> torch.load(folder / "last.ckpt"), [p.name for p in folder.iterdir()]
+        ({'epoch': 3}, ['last.ckpt'])
+    """
 
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any = None
@@ -41,7 +52,31 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 class EpochCheckpoint(L.Callback):
-    """Save ``<dirpath>/last.ckpt`` at the end of every training epoch."""
+    """Save ``<dirpath>/last.ckpt`` at the end of every training epoch.
+
+    It also adds the epoch's wall time to ``pl_module.train_seconds``. With ``check_finite``,
+    non-finite floating-point parameters or buffers raise :class:`NonFiniteLossError` instead
+    of overwriting the last good checkpoint.
+
+    Args:
+        dirpath: the checkpoint folder (``<run_dir>/ckpt``).
+        check_finite: refuse to save non-finite parameters.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> cb = EpochCheckpoint("runs/r/ckpt")
+        >>> cb.last_path.as_posix()
+        'runs/r/ckpt/last.ckpt'
+        >>> module = ClassifierModule(torch.nn.Linear(2, 2), torch.nn.CrossEntropyLoss(),
+        ...                           num_classes=2, optimizer={}, scheduler=None, epochs=1)
+        >>> with torch.no_grad():
+        ...     module.model.bias[0] = float("nan")
+        >>> try:
+        ...     cb.on_train_epoch_end(SimpleNamespace(current_epoch=4), module)
+        ... except NonFiniteLossError as err:
+        ...     print(str(err).split(";")[0])
+        non-finite parameters after epoch 4 (model.bias)
+    """
 
     def __init__(self, dirpath: str | os.PathLike, check_finite: bool = True) -> None:
         self.dirpath = Path(dirpath)
@@ -49,6 +84,7 @@ class EpochCheckpoint(L.Callback):
 
     @property
     def last_path(self) -> Path:
+        """``<dirpath>/last.ckpt``."""
         return self.dirpath / "last.ckpt"
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -73,7 +109,34 @@ class EpochCheckpoint(L.Callback):
 
 
 class LogitsWriter(L.Callback):
-    """Write ``logits.npz`` from global rank 0 after the test stage."""
+    """Write ``logits.npz`` from global rank 0 after the test stage.
+
+    The arrays are ``pl_module.collected`` (see :class:`ClassifierModule`): ``cal_logits``,
+    ``test_logits`` as float32 ``[N, K]`` and ``cal_labels``, ``test_labels`` as int64 ``[N]``.
+    ``meta`` is ``meta`` plus ``epochs_trained``, ``training_seconds`` and ``cal_metrics``
+    (:func:`cal_metrics` of the calibration split), stored as a JSON string.
+
+    Args:
+        path: the file to write (``<run_dir>/logits.npz``).
+        meta: the run's record (config, class names, ...).
+
+    Example:
+        >>> import tempfile
+        >>> from types import SimpleNamespace
+        >>> from gencal.train import load_run
+        >>> module = ClassifierModule(torch.nn.Linear(2, 2), torch.nn.CrossEntropyLoss(),
+        ...                           num_classes=2, optimizer={}, scheduler=None, epochs=1)
+        >>> logits, labels = torch.tensor([[2.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 0])
+        >>> module.collected = {"cal": (logits, labels), "test": (logits, labels)}
+        >>> path = Path(tempfile.mkdtemp()) / "logits.npz"
+        >>> writer = LogitsWriter(path, {"class_names": ["a", "b"]})
+        >>> writer.on_test_end(SimpleNamespace(is_global_zero=True, current_epoch=5), module)
+        >>> run = load_run(path.parent)
+        >>> run.test_logits.dtype, run.cal_labels.tolist(), run.class_names
+        (dtype('float32'), [0, 0], ['a', 'b'])
+        >>> run.meta["epochs_trained"], run.meta["cal_metrics"]["cal/acc"]
+        (5, 0.5)
+    """
 
     def __init__(self, path: str | os.PathLike, meta: dict[str, Any]) -> None:
         self.path = Path(path)

@@ -50,6 +50,14 @@ def configs_dir() -> Path:
 
     The installed wheel's copy (``gencal/configs``) comes first, then the repository's
     ``configs/`` beside ``src/`` (editable installs and checkouts).
+
+    Raises:
+        FileNotFoundError: neither folder holds ``config.yaml``.
+
+    Example:
+        >>> root = configs_dir()
+        >>> (root / "config.yaml").is_file(), (root / "loss" / "gce.yaml").is_file()
+        (True, True)
     """
     pkg = Path(__file__).resolve().parents[1]  # .../gencal
     candidates = [pkg / "configs", pkg.parents[1] / "configs"]
@@ -62,7 +70,17 @@ def configs_dir() -> Path:
 
 
 def config_groups() -> dict[str, list[str]]:
-    """Options of each config group, e.g. ``{"loss": ["ce", "focal", ...], ...}``."""
+    """Options of each config group, e.g. ``{"loss": ["ce", "focal", ...], ...}``.
+
+    Returns:
+        Group name -> sorted option names (the ``.yaml`` files of the group's folder), for the
+        groups of :data:`CONFIG_GROUPS` found in :func:`configs_dir`.
+
+    Example:
+        >>> groups = config_groups()
+        >>> "gce" in groups["loss"], "demo" in groups["experiment"], "digits" in groups["data"]
+        (True, True, True)
+    """
     root = configs_dir()
     return {
         g: sorted(p.stem for p in (root / g).glob("*.yaml"))
@@ -78,6 +96,31 @@ def compose_config(overrides: Sequence[str] = (), *, validate: bool = True) -> D
     each grid point exactly as ``python -m gencal.train.app <overrides> loss=...`` would. The
     result is checked (:func:`gencal.train.schema.validate_config`): a bad value raises
     :class:`gencal.train.schema.ConfigError` naming the key and what is allowed.
+
+    Args:
+        overrides: Hydra overrides (``+experiment=NAME`` is read as ``experiment=NAME``, see
+            :func:`normalize_overrides`).
+        validate: check the composed config.
+
+    Returns:
+        The composed config.
+
+    Raises:
+        GencalInputError: Hydra cannot compose the overrides (unknown key or group option).
+        ConfigError: a value cannot run (``validate=True``).
+
+    Example:
+        >>> cfg = compose_config(["experiment=demo", "loss=gce", "seed=2"])
+        >>> cfg.data.name, cfg.model.name, cfg.loss.name, cfg.seed, cfg.trainer.epochs
+        ('digits', 'mlp', 'gce', 2, 20)
+        >>> list(cfg.overrides)
+        ['experiment=demo', 'loss=gce', 'seed=2']
+        >>> from gencal.train.schema import ConfigError
+        >>> try:
+        ...     compose_config(["data.cal_fraction=2"])
+        ... except ConfigError as err:
+        ...     print(err)
+        invalid config: data.cal_fraction=2: expected a number > 0 and < 1
     """
     return compose_many([overrides], validate=validate)[0]
 
@@ -113,10 +156,23 @@ def normalize_overrides(overrides: Sequence[str]) -> list[str]:
 def compose_many(
     override_lists: Sequence[Sequence[str]], *, validate: bool = True
 ) -> list[DictConfig]:
-    """:func:`compose_config` for several override lists in one Hydra context (faster).
+    """:func:`compose_config` for several override lists in one Hydra context.
 
     Each composed config is checked by :func:`gencal.train.schema.validate_config` unless
-    ``validate=False``.
+    ``validate=False``. Called inside a running Hydra app, it composes in a fresh Hydra
+    context and restores the app's afterwards.
+
+    Args:
+        override_lists: one list of Hydra overrides per config.
+        validate: check each composed config.
+
+    Returns:
+        The composed configs, in the order of ``override_lists``.
+
+    Example:
+        >>> cfgs = compose_many([["experiment=demo"], ["experiment=demo", "loss=focal"]])
+        >>> [c.loss.name for c in cfgs]
+        ['ce', 'focal']
     """
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -149,7 +205,20 @@ def compose_many(
 
 
 def to_config(cfg: Any) -> DictConfig:
-    """Accept a DictConfig, a plain dict or a list of overrides and return a DictConfig."""
+    """Accept a DictConfig, a plain dict or a list of overrides and return a DictConfig.
+
+    A DictConfig is returned as it is, a dict is wrapped (not validated), and a list or tuple
+    is composed by :func:`compose_config`.
+
+    Raises:
+        GencalInputError: ``cfg`` is of another type.
+
+    Example:
+        >>> to_config({"seed": 3}).seed
+        3
+        >>> to_config(["experiment=demo", "loss=gce"]).loss.name
+        'gce'
+    """
     if isinstance(cfg, DictConfig):
         return cfg
     if isinstance(cfg, dict):
@@ -174,6 +243,24 @@ def run_name(cfg: DictConfig) -> str:
     keeps the folder. A long-tailed training set adds ``-lt<imbalance factor>`` to the data
     part and a balanced subset ``-n<images per class>``, so that such runs read apart. A ``run_name`` set by hand is used
     as it is; :func:`gencal.train.train_run` still refuses a folder that holds another config.
+
+    Args:
+        cfg: a composed config.
+
+    Returns:
+        The run folder's name (characters outside ``[A-Za-z0-9_.=+-]`` become ``-``).
+
+    Example:
+        >>> base = ["experiment=demo", "loss=gce", "seed=1"]
+        >>> name = run_name(compose_config(base))
+        >>> name.rsplit("-", 1)[0], len(name.rsplit("-", 1)[1])
+        ('digits__mlp__gce__s1', 8)
+        >>> run_name(compose_config([*base, "trainer.threads=2"])) == name  # not semantic
+        True
+        >>> run_name(compose_config([*base, "trainer.epochs=3"])) == name
+        False
+        >>> run_name(compose_config(["data.long_tail={imbalance_factor: 10}"])).split("__")[0]
+        'digits-lt10'
     """
     if cfg.get("run_name"):
         return _slug(cfg.run_name)
@@ -189,5 +276,11 @@ def run_name(cfg: DictConfig) -> str:
 
 
 def run_dir(cfg: DictConfig) -> Path:
-    """``<output_root>/<experiment>/<run_name(cfg)>``."""
+    """``<output_root>/<experiment>/<run_name(cfg)>``.
+
+    Example:
+        >>> cfg = compose_config(["experiment=demo", "output_root=/tmp/runs"])
+        >>> run_dir(cfg).parent.as_posix(), run_dir(cfg).name == run_name(cfg)
+        ('/tmp/runs/demo', True)
+    """
     return Path(str(cfg.output_root)) / _slug(cfg.experiment) / run_name(cfg)

@@ -42,7 +42,22 @@ __all__ = [
 
 @dataclass
 class RunData:
-    """The three splits of a run (in-memory uint8 images or streaming datasets)."""
+    """The three splits of a run (in-memory uint8 images or streaming datasets).
+
+    In memory (``streaming=False``), ``train``, ``cal`` and ``test`` are uint8 arrays
+    ``[N, H, W, C]``; streaming, they are datasets whose items are ``(uint8 [H, W, C], label)``.
+    Labels are int64 ``[N]``; ``mean`` and ``std`` (one value per channel) normalise images
+    scaled to [0, 1]; ``groups`` maps class -> group name (``many``, ``medium``, ``few``) for
+    long-tailed training sets.
+
+    Example:
+        >>> from gencal.train import compose_config
+        >>> data = build_run_data(compose_config(["experiment=demo"]))
+        >>> data.train.shape, data.train.dtype, data.num_classes, data.in_channels
+        ((1009, 8, 8, 1), dtype('uint8'), 10, 1)
+        >>> len(data.cal_labels), len(data.test_labels), data.streaming
+        (337, 451, False)
+    """
 
     train: Any
     cal: Any
@@ -59,6 +74,7 @@ class RunData:
 
     @property
     def num_classes(self) -> int:
+        """Number of classes (``len(class_names)``)."""
         return len(self.class_names)
 
 
@@ -70,6 +86,28 @@ def build_run_data(cfg: DictConfig) -> RunData:
 
     The calibration split is a stratified ``data.cal_fraction`` of the (long-tailed) training
     set, chosen with the run's seed; the test split is the dataset's own test split.
+
+    Args:
+        cfg: a composed config (its ``data`` node and ``seed``).
+
+    Returns:
+        The splits (:class:`RunData`).
+
+    Raises:
+        GencalInputError: ``data.cal_fraction`` is not in (0, 1), or a streaming option is
+            missing or unsupported.
+
+    Example:
+        >>> import numpy as np
+        >>> from gencal.train import compose_config
+        >>> data = build_run_data(compose_config(["experiment=demo", "data.train_per_class=20"]))
+        >>> np.bincount(data.train_labels) + np.bincount(data.cal_labels)
+        array([20, 20, 20, 20, 20, 20, 20, 20, 20, 20])
+        >>> lt = compose_config(["data.long_tail={imbalance_factor: 10}"])
+        >>> data = build_run_data(lt)
+        >>> counts = np.bincount(data.train_labels) + np.bincount(data.cal_labels)
+        >>> int(counts[0]), int(counts[-1]), sorted(set(data.groups.values()))  # head / tail = 10
+        (130, 13, ['few', 'many', 'medium'])
     """
     from gencal.data import balanced_subset, load_dataset, stratified_split
 
@@ -178,6 +216,22 @@ def common_train_steps(n: int, batch_size: int, world_size: int) -> int:
 
     Rank ``r`` holds ``len(range(r, n, W))`` samples; a final batch of a single sample is not
     used (it would give GCE a zero loss and BatchNorm no statistics).
+
+    Args:
+        n: training samples.
+        batch_size: samples per step on each rank.
+        world_size: number of ranks ``W``.
+
+    Returns:
+        The steps of the rank with the fewest.
+
+    Example:
+        >>> common_train_steps(130, 64, 1)  # 64 + 64 + a last batch of 2
+        3
+        >>> common_train_steps(129, 64, 1)  # the last single sample is dropped
+        2
+        >>> common_train_steps(130, 32, 2)  # 65 samples on each rank
+        2
     """
     steps = []
     for r in range(world_size):
@@ -207,7 +261,24 @@ class EpochShardSampler(Sampler[int]):
     """DistributedSampler-like sampler: a permutation seeded by ``(seed, epoch)``, sharded.
 
     Rank ``r`` takes positions ``r, r + W, ...`` of the permutation (no padding, so shards are
-    disjoint); ``set_epoch`` is called by Lightning before each training epoch.
+    disjoint); ``set_epoch`` is called before each training epoch.
+
+    Args:
+        n: dataset length.
+        rank: this rank ``r``.
+        world_size: number of ranks ``W``.
+        seed: the run's seed.
+        shuffle: permute (training) or keep the order (evaluation).
+
+    Example:
+        >>> ranks = [EpochShardSampler(10, rank=r, world_size=2, seed=0) for r in (0, 1)]
+        >>> a, b = list(ranks[0]), list(ranks[1])
+        >>> len(a), len(b), sorted(a + b) == list(range(10))
+        (5, 5, True)
+        >>> ranks[0].set_epoch(1); list(ranks[0]) != a  # another epoch, another permutation
+        True
+        >>> list(EpochShardSampler(5, rank=1, world_size=2, shuffle=False))
+        [1, 3]
     """
 
     def __init__(self, n: int, rank: int = 0, world_size: int = 1, seed: int = 0, shuffle=True):
@@ -215,6 +286,7 @@ class EpochShardSampler(Sampler[int]):
         self.seed, self.shuffle, self.epoch = int(seed), bool(shuffle), 0
 
     def set_epoch(self, epoch: int) -> None:
+        """Use the permutation of ``epoch`` in the next iteration."""
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
@@ -238,14 +310,30 @@ def _collate_uint8(items: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor,
 
 
 class ShardedEval:
-    """Positions of an evaluation split held by each rank (no shuffling, rank ``r`` takes
-    ``r, r + W, ...``), used to put gathered logits back into the original sample order."""
+    """Positions of an evaluation split held by each rank, to restore the sample order.
+
+    Rank ``r`` of ``W`` holds positions ``r, r + W, ...`` (no shuffling). Each rank pads its
+    rows to ``max_len``; :meth:`reorder` puts the gathered rows back in the original order.
+
+    Args:
+        n: split length.
+        world_size: number of ranks ``W``.
+
+    Example:
+        >>> sh = ShardedEval(5, world_size=2)
+        >>> sh.positions(0).tolist(), sh.positions(1).tolist(), sh.max_len
+        ([0, 2, 4], [1, 3], 3)
+        >>> gathered = torch.tensor([[0, 2, 4], [1, 3, -1]])  # [W, max_len], rank 1 padded
+        >>> sh.reorder(gathered).tolist()
+        [0, 1, 2, 3, 4]
+    """
 
     def __init__(self, n: int, world_size: int) -> None:
         self.n, self.world_size = int(n), int(world_size)
         self.max_len = math.ceil(self.n / self.world_size) if self.n else 0
 
     def positions(self, rank: int) -> np.ndarray:
+        """Positions held by ``rank`` (int64)."""
         return np.arange(rank, self.n, self.world_size, dtype=np.int64)
 
     def reorder(self, gathered: torch.Tensor) -> torch.Tensor:
@@ -258,7 +346,32 @@ class ShardedEval:
 
 
 class GencalDataModule(L.LightningDataModule):
-    """Lightning data module over :class:`RunData` (loaders are made on the trainer's device)."""
+    """Lightning data module over :class:`RunData` (loaders are made on the trainer's device).
+
+    The training loader runs :func:`common_train_steps` steps per epoch, shuffled by
+    ``(seed, epoch)``; the validation loader is the calibration split; the test stage has two
+    loaders, calibration then test. Without a trainer it acts as rank 0 of 1 on the CPU.
+
+    Args:
+        data: the run's splits.
+        cfg: a composed config (``data.batch_size``, ``data.eval_batch_size``,
+            ``data.num_workers``, ``data.augment``, ``seed``, ``trainer.channels_last``).
+
+    Raises:
+        GencalInputError: ``data.batch_size`` is below 1.
+
+    Example:
+        >>> from gencal.train import compose_config
+        >>> cfg = compose_config(["experiment=demo"])
+        >>> dm = GencalDataModule(build_run_data(cfg), cfg)
+        >>> dm.train_steps(), len(dm.train_dataloader())
+        (16, 16)
+        >>> x, y = next(iter(dm.train_dataloader()))
+        >>> x.shape, x.dtype, y.shape
+        (torch.Size([64, 1, 8, 8]), torch.float32, torch.Size([64]))
+        >>> [len(loader.labels) for loader in dm.test_dataloader()]
+        [337, 451]
+    """
 
     def __init__(self, data: RunData, cfg: DictConfig) -> None:
         super().__init__()
@@ -277,6 +390,7 @@ class GencalDataModule(L.LightningDataModule):
 
     # ------------------------------------------------------------------ helpers
     def make_augment(self):
+        """The batch augmentation of ``data.augment`` (crop, flip, mixup)."""
         from gencal.data import BatchAugment
 
         return BatchAugment(
@@ -326,6 +440,7 @@ class GencalDataModule(L.LightningDataModule):
         )
 
     def train_steps(self) -> int:
+        """Training steps per epoch on every rank (:func:`common_train_steps`)."""
         _, world, _ = self._rank_world()
         return common_train_steps(len(self.data.train_labels), self.batch_size, world)
 

@@ -37,7 +37,15 @@ __all__ = ["ClassifierModule", "NonFiniteLossError"]
 
 
 class NonFiniteLossError(RuntimeError):
-    """Training produced a NaN or infinite loss (or parameters)."""
+    """Training produced a NaN or infinite loss (or parameters).
+
+    Raised before the optimiser step (loss) or before the epoch's checkpoint is saved
+    (parameters), so the last good checkpoint is kept.
+
+    Example:
+        >>> issubclass(NonFiniteLossError, RuntimeError)
+        True
+    """
 
 
 def _seed_for(*parts: int) -> int:
@@ -50,7 +58,38 @@ def _seed_for(*parts: int) -> int:
 
 
 class ClassifierModule(L.LightningModule):
-    """Train ``model`` with ``loss`` (a gencal loss or any ``(logits, target) -> loss``)."""
+    """Train ``model`` with ``loss`` (a gencal loss or any ``(logits, target) -> loss``).
+
+    Args:
+        model: the network; ``model(x)`` gives logits ``[B, K]``.
+        loss: the training loss; its ``parts`` (if any) are logged, its ``update`` is called
+            with the gathered calibration logits when ``needs_update``.
+        num_classes: ``K``.
+        optimizer: the optimiser config (``_target_`` and keyword arguments).
+        scheduler: the scheduler config (``_target_``, keyword arguments and optional
+            ``interval``: ``epoch`` or ``step``), or ``None``.
+        epochs: training epochs.
+        seed: the run's seed (per-epoch RNG seeds derive from it).
+        mean: per-channel mean for streamed uint8 batches.
+        std: per-channel standard deviation for streamed uint8 batches.
+        augment: a :class:`gencal.data.BatchAugment` (crop/flip of streamed batches, mixup).
+        channels_last: use the channels-last memory format.
+        check_finite: raise :class:`NonFiniteLossError` on a NaN/inf loss.
+        n_cal: calibration-split length (to check the gathered rows).
+        n_test: test-split length.
+        ece_bins: bins of the logged ``cal/ece``.
+
+    Example:
+        >>> model = torch.nn.Linear(4, 3)
+        >>> module = ClassifierModule(model, torch.nn.CrossEntropyLoss(), num_classes=3,
+        ...     optimizer={"_target_": "torch.optim.SGD", "lr": 0.1},
+        ...     scheduler={"_target_": "gencal.train.schedules.cosine", "epochs": 5}, epochs=5)
+        >>> module(torch.zeros(2, 4)).shape
+        torch.Size([2, 3])
+        >>> opt = module.configure_optimizers()
+        >>> type(opt["optimizer"]).__name__, opt["lr_scheduler"]["interval"]
+        ('SGD', 'epoch')
+    """
 
     def __init__(
         self,
@@ -150,8 +189,8 @@ class ClassifierModule(L.LightningModule):
             correct = (logits.detach().argmax(1) == y).sum()
         if self.check_finite:
             self._check_loss(loss, parts, batch_idx)
-        # epoch means of the loss and its parts, accumulated on the device without a sync
-        # (Lightning's per-step self.log costs ~1 ms a call; logged once in on_train_epoch_end)
+        # epoch means of the loss and its parts, accumulated on the device without a sync and
+        # logged once in on_train_epoch_end
         bs = float(y.shape[0])
         sums = self._train_sums
         sums["loss"] = sums.get("loss", 0.0) + loss.detach().float() * bs
@@ -263,8 +302,25 @@ class ClassifierModule(L.LightningModule):
 
 @torch.no_grad()
 def cal_metrics(logits: torch.Tensor, labels: torch.Tensor, n_bins: int = 15) -> dict[str, float]:
-    """Accuracy, NLL (exact log-softmax) and top-label ECE (``n_bins`` equal-width bins, L1,
-    :func:`gencal.metrics.expected_calibration_error`) of logits on the cal split."""
+    """Accuracy, NLL and top-label ECE of logits on the calibration split.
+
+    The NLL uses the exact log-softmax; the ECE has ``n_bins`` equal-width bins and the L1
+    norm (:func:`gencal.metrics.expected_calibration_error`).
+
+    Args:
+        logits: ``[N, K]`` logits (not probabilities).
+        labels: ``[N]`` class indices.
+        n_bins: ECE bins.
+
+    Returns:
+        ``{"cal/acc", "cal/nll", "cal/ece"}`` as floats; ``{}`` for an empty split.
+
+    Example:
+        >>> logits = torch.tensor([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0], [0.0, 1.0]])
+        >>> m = cal_metrics(logits, torch.tensor([0, 1, 1, 1]))
+        >>> {k: round(v, 4) for k, v in m.items()}
+        {'cal/acc': 0.75, 'cal/nll': 0.6735, 'cal/ece': 0.2278}
+    """
     from gencal.metrics import expected_calibration_error
 
     logits = logits.float()

@@ -1,6 +1,6 @@
 """One training run: ``train_run(cfg) -> run_dir`` and ``load_run(run_dir) -> RunLogits``.
 
-A run folder ``<output_root>/<experiment>/<data>__<model>__<loss>__s<seed>`` holds
+A run folder ``<output_root>/<experiment>/<data>__<model>__<loss>__s<seed>-<digest>`` holds
 
 - ``config.yaml``: the resolved config (written first);
 - ``ckpt/last.ckpt``: the checkpoint of the last finished epoch (atomic; a rerun resumes from it);
@@ -49,11 +49,27 @@ _KEYS = ("cal_logits", "cal_labels", "test_logits", "test_labels", "meta")
 
 
 class RunNotFinishedError(FileNotFoundError):
-    """A run folder has no (readable) ``logits.npz``."""
+    """A run folder has no (readable) ``logits.npz``.
+
+    Example:
+        >>> import tempfile
+        >>> try:
+        ...     load_run(tempfile.mkdtemp())
+        ... except RunNotFinishedError as err:
+        ...     print(str(err).split(": ", 1)[1].split(";")[0])
+        no saved logits
+    """
 
 
 class RunConfigMismatchError(GencalInputError):
-    """A run folder holds a run of another config (its saved ``config.yaml`` differs)."""
+    """A run folder holds a run of another config (its saved ``config.yaml`` differs).
+
+    Raised by :func:`check_run_identity` (see its example).
+
+    Example:
+        >>> issubclass(RunConfigMismatchError, ValueError)
+        True
+    """
 
 
 def check_run_identity(rdir: str | os.PathLike, cfg: Any) -> None:
@@ -62,6 +78,26 @@ def check_run_identity(rdir: str | os.PathLike, cfg: Any) -> None:
     The folder's ``config.yaml`` (written when the run started) is compared with ``cfg`` by
     :func:`gencal.train.identity.run_digest`; a folder without one (empty, or not a run) passes.
     A finished run is reused and an unfinished one resumed only after this check.
+
+    Args:
+        rdir: a run folder.
+        cfg: the config to run there (``DictConfig`` or nested mapping).
+
+    Raises:
+        RunConfigMismatchError: the saved config has another digest; the message lists up to
+            five differing keys.
+        GencalInputError: the saved ``config.yaml`` cannot be read.
+
+    Example:
+        >>> import tempfile
+        >>> rdir = Path(tempfile.mkdtemp())
+        >>> OmegaConf.save({"seed": 0, "loss": {"name": "focal", "gamma": 2}}, rdir / "config.yaml")
+        >>> check_run_identity(rdir, {"seed": 0, "loss": {"name": "focal", "gamma": 2}})
+        >>> try:
+        ...     check_run_identity(rdir, {"seed": 0, "loss": {"name": "focal", "gamma": 3}})
+        ... except RunConfigMismatchError as err:
+        ...     print(str(err).split("(", 1)[1].split(")")[0])
+        loss.gamma: 2 there, 3 here
     """
     from gencal.train.identity import config_diff, run_digest
 
@@ -89,7 +125,21 @@ def check_run_identity(rdir: str | os.PathLike, cfg: Any) -> None:
 
 @dataclass
 class RunLogits:
-    """The saved outputs of a finished run (numpy arrays) and its ``meta`` record."""
+    """The saved outputs of a finished run (numpy arrays) and its ``meta`` record.
+
+    ``cal_logits`` and ``test_logits`` are float32 ``[N, K]`` logits, ``cal_labels`` and
+    ``test_labels`` int64 ``[N]``, in the splits' original sample order. ``meta`` holds the
+    run's ``config``, ``class_names``, ``groups`` (class -> group for long-tailed runs),
+    ``train_class_counts``, ``code_version``, epochs and training time.
+
+    Example:
+        >>> import numpy as np
+        >>> run = RunLogits(np.zeros((3, 2), np.float32), np.array([0, 1, 1]),
+        ...                 np.zeros((4, 2), np.float32), np.array([1, 0, 0, 1]),
+        ...                 meta={"class_names": ["cat", "dog"], "groups": {"0": "many"}})
+        >>> run.class_names, run.groups, run.config
+        (['cat', 'dog'], {0: 'many'}, {})
+    """
 
     cal_logits: np.ndarray
     cal_labels: np.ndarray
@@ -100,25 +150,67 @@ class RunLogits:
 
     @property
     def config(self) -> dict[str, Any]:
+        """The run's resolved config (``meta["config"]``; ``{}`` when absent)."""
         return self.meta.get("config", {})
 
     @property
     def class_names(self) -> list[str]:
+        """Class names in label order (``[]`` when absent)."""
         return list(self.meta.get("class_names", []))
 
     @property
     def groups(self) -> dict[int, str] | None:
+        """Class index -> group name (``many``, ``medium``, ``few``), or ``None``."""
         g = self.meta.get("groups")
         return None if g is None else {int(k): v for k, v in g.items()}
 
 
 def is_finished(path: str | os.PathLike) -> bool:
-    """Whether ``path`` (a run folder) holds ``logits.npz``."""
+    """Whether ``path`` (a run folder) holds ``logits.npz``.
+
+    Example:
+        >>> import tempfile
+        >>> rdir = Path(tempfile.mkdtemp())
+        >>> is_finished(rdir)
+        False
+        >>> (rdir / "logits.npz").touch(); is_finished(rdir)
+        True
+    """
     return (Path(path) / LOGITS_FILE).is_file()
 
 
 def load_run(path: str | os.PathLike) -> RunLogits:
-    """Read ``<run_dir>/logits.npz``; a missing or corrupt file raises a clear error."""
+    """Read ``<run_dir>/logits.npz``; a missing or corrupt file raises a clear error.
+
+    Args:
+        path: a run folder, or the ``logits.npz`` file itself.
+
+    Returns:
+        The saved logits, labels and meta record (:class:`RunLogits`).
+
+    Raises:
+        RunNotFinishedError: there is no ``logits.npz``.
+        GencalInputError: the file is corrupt (not an npz, arrays missing or of the wrong
+            shape, meta not JSON).
+
+    Example:
+        A run folder written by hand (``gencal.train`` writes the same arrays):
+
+        >>> import json, tempfile
+        >>> rdir = Path(tempfile.mkdtemp())
+        >>> z, y = np.eye(3, dtype=np.float32), np.array([0, 1, 2])
+        >>> np.savez(rdir / "logits.npz", cal_logits=z, cal_labels=y, test_logits=z[:2],
+        ...          test_labels=y[:2], meta=np.array(json.dumps({"class_names": ["a", "b", "c"]})))
+        >>> run = load_run(rdir)
+        >>> run.cal_logits.shape, run.test_labels.tolist(), run.class_names, run.run_dir == rdir
+        ((3, 3), [0, 1], ['a', 'b', 'c'], True)
+        >>> np.savez(rdir / "logits.npz", cal_logits=z)
+        >>> try:
+        ...     load_run(rdir)
+        ... except GencalInputError as err:
+        ...     print(str(err).split(": ", 1)[1])
+        corrupt run file, missing arrays ['cal_labels', 'test_logits', 'test_labels', 'meta']
+    """
     rdir = Path(path)
     f = rdir / LOGITS_FILE if rdir.is_dir() or not rdir.suffix else rdir
     if not f.is_file():
@@ -166,7 +258,16 @@ def _git(cwd: Path, *args: str) -> str:
 
 
 def code_version() -> str:
-    """``gencal.__version__`` plus the git commit (``+g<sha>``, ``.dirty``) when available."""
+    """``gencal.__version__`` plus the git commit (``+g<sha>``, ``.dirty``) when available.
+
+    The commit is that of the git checkout holding the imported ``gencal`` package; an
+    installed wheel gives the version alone.
+
+    Example:
+        >>> import gencal
+        >>> code_version().startswith(gencal.__version__)
+        True
+    """
     import gencal
 
     version = gencal.__version__
@@ -193,7 +294,18 @@ def _local_world_size(cfg: DictConfig) -> int:
 
 
 def resolve_threads(cfg: DictConfig) -> int:
-    """``trainer.threads``, or (0 = auto) the CPU cores divided by the local processes."""
+    """``trainer.threads``, or (0 = auto) the CPU cores divided by the local processes.
+
+    The local processes are ``LOCAL_WORLD_SIZE`` when set, else ``trainer.devices`` for CPU
+    training with several devices, else 1.
+
+    Example:
+        >>> from omegaconf import OmegaConf
+        >>> resolve_threads(OmegaConf.create({"trainer": {"threads": 3}}))
+        3
+        >>> resolve_threads(OmegaConf.create({"trainer": {"threads": 0}})) >= 1
+        True
+    """
     n = int(cfg.trainer.get("threads", 0) or 0)
     if n > 0:
         return n
@@ -236,6 +348,35 @@ def train_run(cfg: Any, *, callbacks: list | None = None, quiet: bool = True) ->
 
     ``cfg`` is a composed config (see :func:`gencal.train.compose_config`), a dict, or a list of
     Hydra overrides. ``callbacks`` are extra Lightning callbacks (tests use them).
+
+    Args:
+        cfg: the run's config.
+        callbacks: extra Lightning callbacks.
+        quiet: lower Lightning's log level to warnings.
+
+    Returns:
+        The run folder (:func:`gencal.train.run_dir`), holding ``logits.npz`` when it returns.
+
+    Raises:
+        ConfigError: the config cannot run.
+        RunConfigMismatchError: the folder holds a run of another config.
+        NonFiniteLossError: the loss or the parameters became NaN or infinite.
+
+    Example:
+        A tiny run (digits, an 8-unit MLP, one epoch):
+
+        >>> import tempfile
+        >>> from gencal.train import compose_config
+        >>> cfg = compose_config(["experiment=demo", "model.hidden=[8]", "trainer.epochs=1",
+        ...                       "trainer.threads=1", f"output_root={tempfile.mkdtemp()}"])
+        >>> rdir = train_run(cfg)
+        >>> run = load_run(rdir)
+        >>> run.cal_logits.shape, run.test_logits.shape, run.meta["epochs_trained"]
+        ((337, 10), (451, 10), 1)
+        >>> sorted(p.name for p in rdir.iterdir())
+        ['ckpt', 'config.yaml', 'logits.npz', 'logs']
+        >>> train_run(cfg) == rdir  # finished: returned at once
+        True
     """
     import lightning as L
     import torch

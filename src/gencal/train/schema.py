@@ -26,7 +26,16 @@ __all__ = ["RULES", "ConfigError", "validate_config"]
 
 
 class ConfigError(GencalInputError):
-    """A composed config holds values that cannot run; ``problems`` lists them (one per key)."""
+    """A composed config holds values that cannot run; ``problems`` lists them (one per key).
+
+    Args:
+        problems: one line per bad key, naming the key, the value and what is allowed.
+
+    Example:
+        >>> err = ConfigError(["seed=-1: expected an integer >= 0", "trainer.epochs=0: ..."])
+        >>> len(err.problems), str(err).split(":")[0], isinstance(err, ValueError)
+        (2, 'invalid config (2 problems)', True)
+    """
 
     def __init__(self, problems: Sequence[str]) -> None:
         self.problems = list(problems)
@@ -40,7 +49,27 @@ class ConfigError(GencalInputError):
 
 @dataclass(frozen=True)
 class Rule:
-    """``kind`` in int/float/bool/str/choice; bounds inclusive unless ``gt``; ``null`` allowed?"""
+    """What a config value may be: its kind, its bounds, and whether ``null`` is allowed.
+
+    Args:
+        kind: ``int``, ``float`` (an int is accepted), ``bool``, ``str`` (non-empty) or
+            ``choice`` (one of ``choices``, compared as strings).
+        lo: inclusive lower bound.
+        hi: inclusive upper bound.
+        gt: exclusive lower bound.
+        lt: exclusive upper bound.
+        choices: the allowed values of a ``choice``.
+        null: ``None`` is allowed.
+
+    Example:
+        >>> rule = Rule("float", gt=0, lt=1)
+        >>> rule.check(0.25) is None, rule.check(1.0), rule.check("x")
+        (True, 'a number > 0 and < 1', 'a number > 0 and < 1')
+        >>> Rule("int", lo=1, null=True).describe()
+        'an integer >= 1 or null'
+        >>> Rule("choice", choices=("exp", "step")).check("log")
+        'one of exp, step'
+    """
 
     kind: str
     lo: float | None = None
@@ -76,6 +105,7 @@ class Rule:
         return self.describe() if bad else None
 
     def describe(self) -> str:
+        """What is allowed, in words (``"an integer >= 1"``)."""
         if self.kind == "choice":
             text = "one of " + ", ".join(self.choices)
         else:

@@ -43,7 +43,14 @@ __all__ = [
 
 
 class SweepError(RuntimeError):
-    """Some runs of a sweep failed (the others finished); ``failures`` maps run folder -> error."""
+    """Some runs of a sweep failed (the others finished); ``failures`` maps run folder -> error.
+
+    Example:
+        >>> err = SweepError({"runs/demo/a": "NonFiniteLossError: non-finite training loss"})
+        >>> print(err)
+        1 run(s) of the sweep failed:
+          runs/demo/a: NonFiniteLossError: non-finite training loss
+    """
 
     def __init__(self, failures: dict[str, str]) -> None:
         self.failures = failures
@@ -129,7 +136,27 @@ def grid_overrides(cfg: Any, given: Sequence[str] = ()) -> list[str]:
 
 
 def expand_grid(cfg: Any) -> list[DictConfig]:
-    """One config per point of ``cfg.grid`` (cartesian product, in the grid's key order)."""
+    """One config per point of ``cfg.grid`` (cartesian product, in the grid's key order).
+
+    Args:
+        cfg: a config (``DictConfig``, dict, or list of overrides) with a ``grid``; without
+            one the result is ``[cfg]``.
+
+    Returns:
+        The validated configs; each one's ``overrides`` ends with its grid values.
+
+    Raises:
+        GencalInputError: a grid entry is not a non-empty list, or two points would share a
+            run folder.
+        ConfigError: a point's config cannot run.
+
+    Example:
+        >>> cfgs = expand_grid(["experiment=demo", "grid={loss: [ce, focal], seed: [0, 1]}"])
+        >>> [(c.loss.name, c.seed) for c in cfgs]
+        [('ce', 0), ('ce', 1), ('focal', 0), ('focal', 1)]
+        >>> cfgs[2].loss.gamma, list(cfgs[2].overrides)[-2:]
+        (3.0, ['loss=focal', 'seed=0'])
+    """
     cfg = to_config(cfg)
     grid = cfg.get("grid") or {}
     if not grid:
@@ -191,7 +218,27 @@ def _uses_gpu(cfg: DictConfig) -> bool:
 
 
 def sweep_worker(container: dict[str, Any]) -> str:
-    """Train one run from a plain-dict config (picklable entry point for workers and SLURM)."""
+    """Train one run from a plain-dict config (picklable entry point for workers and SLURM).
+
+    Args:
+        container: the run's resolved config as plain Python containers.
+
+    Returns:
+        The run folder, as a string (see :func:`gencal.train.train_run`).
+
+    Example:
+        A finished run (``logits.npz`` written by hand here) is returned without training:
+
+        >>> import tempfile
+        >>> import numpy as np
+        >>> from gencal.train import compose_config
+        >>> cfg = compose_config(["experiment=demo", f"output_root={tempfile.mkdtemp()}"])
+        >>> run_dir(cfg).mkdir(parents=True)
+        >>> np.savez(run_dir(cfg) / "logits.npz", cal_logits=np.eye(2), cal_labels=[0, 1],
+        ...          test_logits=np.eye(2), test_labels=[0, 1], meta=np.array("{}"))
+        >>> sweep_worker(OmegaConf.to_container(cfg, resolve=True)) == str(run_dir(cfg))
+        True
+    """
     from gencal.train.run import train_run
 
     return str(train_run(OmegaConf.create(container)))
@@ -215,12 +262,33 @@ def run_sweep(
 
     ``launcher="local"``: ``workers`` processes (default: one per core for CPU training, one
     for GPU training), each with ``cores // workers`` torch threads unless ``trainer.threads``
-    is set (two 1-thread processes beat one 2-thread process on small models). With one worker
+    is set. With one worker
     the runs train in this process. ``launcher="slurm"``: submit the unfinished runs as a
     SLURM job array with submitit (parameters from ``cfg.slurm`` and the trainer's devices and
     nodes, see :func:`slurm_parameters`) and return without waiting. ``dry_run=True`` trains
     nothing and returns the folders (SLURM: after building the executor's parameters).
     Failed runs raise :class:`SweepError` after the others have finished.
+
+    Args:
+        cfg: a config with a ``grid`` (``DictConfig``, dict, or list of overrides).
+        workers: local worker processes (``None``: as above).
+        launcher: ``"local"`` or ``"slurm"``.
+        progress: show a progress bar over runs.
+        dry_run: train nothing, submit nothing.
+
+    Returns:
+        The run folders of every grid point, in :func:`expand_grid`'s order.
+
+    Raises:
+        SweepError: some runs failed.
+        GencalInputError: an unknown launcher, or a bad grid.
+
+    Example:
+        >>> import tempfile
+        >>> overrides = ["experiment=demo", "grid={loss: [ce, gce], seed: [0]}",
+        ...              f"output_root={tempfile.mkdtemp()}"]
+        >>> [d.name.split("-")[0] for d in run_sweep(overrides, dry_run=True)]
+        ['digits__mlp__ce__s0', 'digits__mlp__gce__s0']
     """
     cfg = to_config(cfg)
     cfgs = expand_grid(cfg)
@@ -290,6 +358,20 @@ def slurm_parameters(cfg: DictConfig) -> dict[str, Any]:
     = ``trainer.devices`` when training on GPUs, ``trainer.num_nodes`` nodes, and the
     ``cfg.slurm`` settings (partition, time limit, CPUs per task, memory, array parallelism,
     extra sbatch parameters).
+
+    Args:
+        cfg: a composed config.
+
+    Returns:
+        Keyword arguments of ``submitit.AutoExecutor.update_parameters``.
+
+    Example:
+        >>> from gencal.train import compose_config
+        >>> cfg = compose_config(["experiment=demo", "trainer.accelerator=gpu",
+        ...                       "trainer.devices=4", "slurm.partition=gpu"])
+        >>> p = slurm_parameters(cfg)
+        >>> p["tasks_per_node"], p["gpus_per_node"], p["nodes"], p["slurm_partition"], p["name"]
+        (4, 4, 1, 'gpu', 'gencal-demo')
     """
     s = cfg.get("slurm") or {}
     devices = cfg.trainer.get("devices", 1)
@@ -314,7 +396,23 @@ def slurm_parameters(cfg: DictConfig) -> dict[str, Any]:
 
 
 def submit_slurm(cfg: DictConfig, todo: Sequence[DictConfig], *, dry_run: bool = False):
-    """Submit ``todo`` as one submitit job array; returns the jobs (or the parameters)."""
+    """Submit ``todo`` as one submitit job array; returns the jobs (or the parameters).
+
+    Args:
+        cfg: the sweep's config (its ``slurm`` settings, see :func:`slurm_parameters`).
+        todo: the configs of the runs to submit.
+        dry_run: check that the jobs pickle and return the parameters without submitting.
+
+    Returns:
+        The submitit jobs, or with ``dry_run`` the executor's parameters.
+
+    Example:
+        >>> from gencal.train import compose_config
+        >>> cfg = compose_config(["experiment=demo", "trainer.accelerator=cpu"])
+        >>> params = submit_slurm(cfg, expand_grid(cfg), dry_run=True)
+        >>> params["tasks_per_node"], "gpus_per_node" in params, params["timeout_min"]
+        (1, False, 1440)
+    """
     params = slurm_parameters(cfg)
     containers = [OmegaConf.to_container(c, resolve=True) for c in todo]
     pickle.dumps((sweep_worker, containers))  # fail here, not on the cluster

@@ -100,6 +100,24 @@ def reliability_figures(
 
     Returns:
         The paths written.
+
+    Example:
+        One finished run with synthetic logits, evaluated with two calibrators:
+
+        >>> import tempfile
+        >>> from gencal.bench import collect_records, evaluate_run
+        >>> from gencal.io import atomic_save_npz
+        >>> exp = Path(tempfile.mkdtemp()) / "demo"
+        >>> rng = np.random.default_rng(0)
+        >>> y = rng.integers(0, 3, 200)
+        >>> z = 3.0 * (rng.normal(size=(200, 3)) + 2.0 * np.eye(3)[y])
+        >>> _ = atomic_save_npz(exp / "toy__mlp__ce__s0" / "logits.npz", cal_logits=z[:100],
+        ...                     cal_labels=y[:100], test_logits=z[100:], test_labels=y[100:],
+        ...                     meta=np.array("{}"))
+        >>> _ = evaluate_run(exp / "toy__mlp__ce__s0", ["none", "ts"])
+        >>> paths = reliability_figures(exp, collect_records(exp), exp / "figures")
+        >>> [p.name for p in paths], paths[0].read_bytes()[:4]
+        (['reliability_toy__mlp__ce.png'], b'\x89PNG')
     """
     from gencal.metrics import plot_reliability, reliability_data
 
@@ -139,6 +157,20 @@ def scatter_figures(
 
     Returns:
         The paths written.
+
+    Example:
+        >>> import tempfile
+        >>> from gencal.bench.report.tables import resolve_metrics
+        >>> from gencal.bench.stats import summarise
+        >>> recs = [{"data": "digits", "model": "mlp", "loss": loss, "calibrator": "ts",
+        ...          "seed": s, "metrics": {"accuracy": 0.9 + 0.01 * s, "ece": 0.03}}
+        ...         for loss in ("ce", "gce") for s in (0, 1)]
+        >>> metrics = resolve_metrics({"accuracy", "ece"})
+        >>> paths = scatter_figures(summarise(recs), recs, metrics, Path(tempfile.mkdtemp()))
+        >>> [p.name for p in paths]
+        ['acc_vs_ece_digits__mlp.png']
+        >>> scatter_figures(summarise(recs), recs, resolve_metrics({"ece"}), Path("unused"))
+        []
     """
     keys = {spec.name: k for spec, k in metrics}
     if "accuracy" not in keys or "ece" not in keys:

@@ -85,7 +85,18 @@ _JS = """
 
 @dataclass
 class Section:
-    """One ``<h2>`` section of the page: a title and its HTML blocks."""
+    """One ``<h2>`` section of the page: a title and its HTML blocks.
+
+    Args:
+        title: the section title (plain text; escaped on the page).
+        blocks: HTML blocks (tables, figures, paragraphs), in order.
+
+    Example:
+        >>> sec = Section("Tables", ["<p>one</p>"])
+        >>> sec.blocks.append("<p>two</p>")
+        >>> "<h2 id='s0'>Tables</h2>" in page_html("Demo", [], [sec]), len(sec.blocks)
+        (True, 2)
+    """
 
     title: str
     blocks: list[str] = field(default_factory=list)
@@ -100,6 +111,18 @@ def figure_html(path: Path, caption: str) -> str:
 
     Returns:
         The HTML block.
+
+    Example:
+        >>> import tempfile
+        >>> png = Path(tempfile.mkdtemp()) / "acc_vs_ece.png"
+        >>> _ = png.write_bytes(b"PNG bytes")  # the file's bytes are embedded as they are
+        >>> block = figure_html(png, "Accuracy & ECE")
+        >>> block.startswith("<figure><img alt='Accuracy &amp; ECE' src='data:image/png;base64,")
+        True
+        >>> "base64,UE5HIGJ5dGVz'" in block
+        True
+        >>> block.endswith("(<code>figures/acc_vs_ece.png</code>)</figcaption></figure>")
+        True
     """
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     return (

@@ -150,7 +150,21 @@ class Table:
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """A metric shown in the tables: the record keys it may have, label, scale and direction."""
+    """A metric shown in the tables: the record keys it may have, label, scale and direction.
+
+    Args:
+        name: the metric's name in the report (``"ece"``).
+        label: the column label (``"ECE-15 %"``).
+        keys: record keys that hold it, first match wins (``ece``, ``ece_15``, ...).
+        scale: display factor (100 for a ``%`` column; records hold fractions).
+        digits: decimals shown.
+        higher_is_better: which end is emboldened as best.
+
+    Example:
+        >>> spec = MetricSpec("ece", "ECE-15 %", ("ece",), scale=100.0)
+        >>> fmt_pm(0.0163, 0.0015, spec), KEY_METRICS[0].label
+        ('1.63 ± 0.15', 'Acc %')
+    """
 
     name: str
     label: str
@@ -232,7 +246,21 @@ def fmt_p(p: float) -> str:
 
 
 def settings_of(items: Sequence[Summary | PairedTest]) -> list[tuple[str, str]]:
-    """The distinct (data, model) pairs of ``items``, in order of appearance."""
+    """The distinct (data, model) pairs of ``items``, in order of appearance.
+
+    Args:
+        items: summaries or paired tests.
+
+    Returns:
+        ``[(data, model), ...]``, one per setting, each table builder makes one table per pair.
+
+    Example:
+        >>> from gencal.bench.stats import summarise
+        >>> recs = [{"data": d, "model": "mlp", "loss": "ce", "calibrator": "ts", "seed": 0,
+        ...          "metrics": {"ece": 0.1}} for d in ("digits", "cifar10", "digits")]
+        >>> settings_of(summarise(recs))
+        [('cifar10', 'mlp'), ('digits', 'mlp')]
+    """
     return list(dict.fromkeys((s.data, s.model) for s in items))
 
 
@@ -275,6 +303,28 @@ def metric_tables(
 
     Returns:
         One :class:`Table` per (data, model) setting.
+
+    Example:
+        >>> from gencal.bench.stats import summarise
+        >>> recs = [{"data": "digits", "model": "mlp", "loss": loss, "calibrator": cal, "seed": s,
+        ...          "metrics": {"accuracy": acc + 0.01 * s, "ece": ece + 0.01 * s}}
+        ...         for loss, acc in [("ce", 0.90), ("gce", 0.92)]
+        ...         for cal, ece in [("none", 0.06), ("ts", 0.02)]
+        ...         for s in (0, 1)]
+        >>> metrics = resolve_metrics({"accuracy", "ece"})
+        >>> (table,) = metric_tables(summarise(recs), metrics)
+        >>> print(table.to_markdown())
+        ### digits / mlp: every loss x every calibrator (mean ± std over seeds)
+        <BLANKLINE>
+        Best mean per column in bold (highest accuracy, lowest otherwise). % columns are x100.
+        <BLANKLINE>
+        | Loss | Calibrator | Seeds | Acc % | ECE-15 % |
+        |---|---|---|---|---|
+        | ce | none | 2 | 90.50 ± 0.71 | 6.50 ± 0.71 |
+        | ce | ts | 2 | 90.50 ± 0.71 | **2.50 ± 0.71** |
+        | gce | none | 2 | **92.50 ± 0.71** | 6.50 ± 0.71 |
+        | gce | ts | 2 | **92.50 ± 0.71** | **2.50 ± 0.71** |
+        <BLANKLINE>
     """
     tables = []
     for setting in settings_of(summaries):
@@ -308,6 +358,24 @@ def pivot_tables(
 
     Returns:
         One :class:`Table` per (data, model) and metric; the best mean of the table in bold.
+
+    Example:
+        >>> from gencal.bench.stats import summarise
+        >>> recs = [{"data": "digits", "model": "mlp", "loss": loss, "calibrator": cal, "seed": s,
+        ...          "metrics": {"accuracy": acc + 0.01 * s, "ece": ece + 0.01 * s}}
+        ...         for loss, acc in [("ce", 0.90), ("gce", 0.92)]
+        ...         for cal, ece in [("none", 0.06), ("ts", 0.02)]
+        ...         for s in (0, 1)]
+        >>> metrics = resolve_metrics({"accuracy", "ece"})
+        >>> (table,) = pivot_tables(summarise(recs), metrics, which=("ece",))
+        >>> print(table.to_markdown())
+        ### digits / mlp: ECE-15 % by loss (rows) and calibrator (columns)
+        <BLANKLINE>
+        | Loss | none | ts |
+        |---|---|---|
+        | ce | 6.50 ± 0.71 | **2.50 ± 0.71** |
+        | gce | 6.50 ± 0.71 | **2.50 ± 0.71** |
+        <BLANKLINE>
     """
     tables = []
     for setting in settings_of(summaries):
@@ -364,6 +432,19 @@ def paired_tables(
 
     Returns:
         One :class:`Table` per (data, model) setting that has tests.
+
+    Example:
+        >>> from gencal.bench.stats import adjust_holm, paired_tests, test_family
+        >>> recs = [{"data": "digits", "model": "mlp", "loss": loss, "calibrator": "ts",
+        ...          "seed": s, "metrics": {"ece": ece}}
+        ...         for loss, eces in [("ce", [0.05, 0.06, 0.07]), ("gce", [0.03, 0.05, 0.04])]
+        ...         for s, ece in enumerate(eces)]
+        >>> tests = adjust_holm(paired_tests(recs, ["ece"]), test_family)
+        >>> (table,) = paired_tables(tests, resolve_metrics({"ece"}))
+        >>> table.columns
+        ['Loss', 'vs', 'Calibrator', 'n', 'test', 'ECE-15 %']
+        >>> table.rows
+        [['gce', 'ce', 'ts', '3', 't-test', 'Δ -2.00 (p=0.074, Holm 0.074)']]
     """
     tables = []
     key_to_spec = {k: spec for spec, k in metrics}
@@ -435,6 +516,17 @@ def group_tables(
 
     Returns:
         One :class:`Table` per (data, model) with group metrics (none for balanced runs).
+
+    Example:
+        >>> from gencal.bench.stats import summarise
+        >>> recs = [{"data": "digits-lt10", "model": "mlp", "loss": "ce", "calibrator": "ts",
+        ...          "seed": 0, "metrics": {"accuracy": 0.8, "accuracy@many": 0.9,
+        ...                                 "accuracy@few": 0.5}}]
+        >>> (table,) = group_tables(summarise(recs), resolve_metrics({"accuracy"}))
+        >>> table.columns
+        ['Loss', 'Calibrator', 'Acc % many', 'Acc % few']
+        >>> table.rows
+        [['ce', 'ts', '90.00 ± 0.00', '50.00 ± 0.00']]
     """
     tables = []
     for setting in settings_of(summaries):
@@ -480,6 +572,15 @@ def fitted_tables(
     Returns:
         One :class:`Table` per (data, model) with a row per (row, calibrator) that has fitted
         scalar attributes; empty when no calibrator has any.
+
+    Example:
+        >>> from gencal.bench.stats import fitted_attributes, summarise
+        >>> recs = [{"data": "digits", "model": "mlp", "loss": "ce", "calibrator": "ts",
+        ...          "seed": s, "metrics": {"ece": 0.02}, "fitted": {"temperature_": t}}
+        ...         for s, t in [(0, 1.4), (1, 1.6), (2, 1.5)]]
+        >>> (table,) = fitted_tables(summarise(recs), fitted_attributes(recs))
+        >>> table.columns, table.rows
+        (['Loss', 'Calibrator', 'temperature_'], [['ce', 'ts', '1.5 [1.4, 1.6]']])
     """
     tables = []
     for setting in settings_of(summaries):

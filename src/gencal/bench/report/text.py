@@ -162,6 +162,24 @@ def markdown_document(
 
     Returns:
         The Markdown text.
+
+    Example:
+        >>> table = Table("ECE", ["Loss", "ECE %"], [["ce", "3.10"]])
+        >>> print(markdown_document("Demo", ["Two losses."], "ce  3.10", [table], []))
+        # Demo
+        <BLANKLINE>
+        Two losses.
+        <BLANKLINE>
+        ```
+        ce  3.10
+        ```
+        <BLANKLINE>
+        ### ECE
+        <BLANKLINE>
+        | Loss | ECE % |
+        |---|---|
+        | ce | 3.10 |
+        <BLANKLINE>
     """
     md = [f"# {title}", "", *intro, "", "```", summary.rstrip(), "```", ""]
     md += [t.to_markdown() for t in tables]
@@ -224,6 +242,13 @@ def tests_csv(tests: Sequence[PairedTest]) -> str:
 
     Returns:
         The CSV text, floats written with ``repr`` (exact round trip).
+
+    Example:
+        >>> t = PairedTest("d", "m", "ts", "gce", "ce", "ece", n=3, mean_diff=-0.02,
+        ...                p_ttest=0.074, p_wilcoxon=math.nan, test="t-test", p_holm=0.074)
+        >>> print(tests_csv([t]), end="")
+        data,model,calibrator,loss,reference,reference_calibrator,metric,n,mean_diff,p_ttest,p_wilcoxon,test,p_value,p_holm
+        d,m,ts,gce,ce,ts,ece,3,-0.02,0.074,nan,t-test,0.074,0.074
     """
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
