@@ -18,7 +18,7 @@ keys that tell it apart from the other rows, e.g. ``focal(gamma=2)``), the plain
   attainable two-sided p-value is above 0.05, so it could never reject. ``p_value`` is the
   Wilcoxon p-value when it was computed and the t-test p-value otherwise; ``test`` names it.
 - :func:`holm` / :func:`adjust_holm`: Holm's step-down adjustment of a family of p-values
-  (:func:`test_family`: one metric after one calibrator, the losses compared with the
+  (:func:`holm_family`: one metric after one calibrator, the losses compared with the
   reference), controlling the family-wise error rate.
 """
 
@@ -45,11 +45,11 @@ __all__ = [
     "adjust_holm",
     "fitted_attributes",
     "holm",
+    "holm_family",
     "paired_tests",
     "parse_comparisons",
     "reference_comparisons",
     "summarise",
-    "test_family",
 ]
 
 WILCOXON_MIN_N = 6
@@ -251,7 +251,7 @@ def holm(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
     return out
 
 
-def test_family(test: PairedTest) -> tuple[str, str, str, str, str]:
+def holm_family(test: PairedTest) -> tuple[str, str, str, str, str]:
     """The family a paired test is Holm-adjusted in: one question of the study.
 
     A family is one metric after one calibrator in one (data, model) setting: the losses
@@ -268,7 +268,7 @@ def test_family(test: PairedTest) -> tuple[str, str, str, str, str]:
     Example:
         >>> t = PairedTest("digits", "mlp", "ts", "gce", "ce", "ece", n=3, mean_diff=-0.01,
         ...                p_ttest=0.04, p_wilcoxon=math.nan, test="t-test")
-        >>> test_family(t)
+        >>> holm_family(t)
         ('digits', 'mlp', 'ece', 'ts', 'ts')
     """
     return (test.data, test.model, test.metric, test.calibrator, test.reference_calibrator)

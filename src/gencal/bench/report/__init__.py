@@ -47,10 +47,10 @@ from gencal.bench.stats import (
     PairedTest,
     adjust_holm,
     fitted_attributes,
+    holm_family,
     paired_tests,
     parse_comparisons,
     summarise,
-    test_family,
 )
 from gencal.io import atomic_write_text
 
@@ -188,7 +188,7 @@ def _paired_tests(
 ) -> tuple[list[PairedTest], list[PairedTest]]:
     """Tests against the reference (in table order) and of the configured comparisons.
 
-    Each list is Holm-adjusted within :func:`gencal.bench.stats.test_family`.
+    Each list is Holm-adjusted within :func:`gencal.bench.stats.holm_family`.
     """
     keys = [k for _, k in metrics]
     rank = {(s.data, s.model, s.loss, s.calibrator): i for i, s in enumerate(summaries)}
@@ -198,8 +198,8 @@ def _paired_tests(
     )
     compared = paired_tests(recs, keys, comparisons=parse_comparisons(comparisons, recs))
     return (
-        adjust_holm(tests, test_family),
-        adjust_holm(compared, test_family),
+        adjust_holm(tests, holm_family),
+        adjust_holm(compared, holm_family),
     )
 
 

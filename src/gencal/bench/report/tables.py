@@ -434,12 +434,12 @@ def paired_tables(
         One :class:`Table` per (data, model) setting that has tests.
 
     Example:
-        >>> from gencal.bench.stats import adjust_holm, paired_tests, test_family
+        >>> from gencal.bench.stats import adjust_holm, paired_tests, holm_family
         >>> recs = [{"data": "digits", "model": "mlp", "loss": loss, "calibrator": "ts",
         ...          "seed": s, "metrics": {"ece": ece}}
         ...         for loss, eces in [("ce", [0.05, 0.06, 0.07]), ("gce", [0.03, 0.05, 0.04])]
         ...         for s, ece in enumerate(eces)]
-        >>> tests = adjust_holm(paired_tests(recs, ["ece"]), test_family)
+        >>> tests = adjust_holm(paired_tests(recs, ["ece"]), holm_family)
         >>> (table,) = paired_tables(tests, resolve_metrics({"ece"}))
         >>> table.columns
         ['Loss', 'vs', 'Calibrator', 'n', 'test', 'ECE-15 %']

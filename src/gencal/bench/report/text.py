@@ -22,9 +22,9 @@ from gencal.bench.stats import (
     PairedTest,
     Summary,
     adjust_holm,
+    holm_family,
     paired_tests,
     summarise,
-    test_family,
 )
 
 __all__ = [
@@ -48,7 +48,7 @@ def format_summary(
     ``config`` fields). Cells are mean±std over seeds; ``*`` marks a mean that differs from the
     reference row's (same calibrator) with a Holm-adjusted p < 0.05, the family being the losses
     tested against the reference for that metric and calibrator
-    (:func:`gencal.bench.stats.test_family`), as in the report's paired-test table.
+    (:func:`gencal.bench.stats.holm_family`), as in the report's paired-test table.
 
     Args:
         records: evaluation records (from :func:`gencal.bench.collect_records`).
@@ -80,7 +80,7 @@ def format_summary(
     metrics = {s.name: (s, k) for s, k in resolve_metrics(names)}
     summaries = summarise(records, loss_order, calibrator_order)
     keys = [k for _, k in metrics.values()]
-    tests = adjust_holm(paired_tests(records, keys, reference), test_family)
+    tests = adjust_holm(paired_tests(records, keys, reference), holm_family)
     by_key = {(t.data, t.model, t.calibrator, t.loss, t.metric): t for t in tests}
 
     def pm(mean: float, std: float, spec: MetricSpec, digits: int) -> str:
