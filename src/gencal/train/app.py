@@ -215,11 +215,12 @@ def task(cfg: DictConfig) -> str:
     """
     from hydra.core.hydra_config import HydraConfig
 
-    with open_dict(cfg):
-        try:
-            cfg.overrides = list(HydraConfig.get().overrides.task)
-        except ValueError:  # not inside a Hydra app
-            cfg.overrides = list(cfg.get("overrides") or [])
+    if cfg.get("overrides") is None:  # composed by the Hydra app: record its command line
+        with open_dict(cfg):
+            try:
+                cfg.overrides = list(HydraConfig.get().overrides.task)
+            except ValueError:  # not inside a Hydra app
+                cfg.overrides = []
     return str(train_and_report(cfg))
 
 
