@@ -49,7 +49,27 @@ class _Transition(nn.Module):
 
 
 class DenseNet(nn.Module):
-    """DenseNet-BC with a CIFAR stem; ``block_config`` layers per dense block."""
+    """DenseNet-BC with a CIFAR stem (see the module docstring for the layers).
+
+    Args:
+        block_config: bottleneck layers per dense block.
+        growth_rate: channels each layer adds (the stem has ``2 * growth_rate``).
+        reduction: a transition keeps ``floor(reduction * C)`` of its ``C`` channels.
+        num_classes: outputs of the final linear layer.
+        in_channels: channels of the input images.
+
+    Shape:
+        ``forward(x [B, in_channels, H, W])`` -> logits ``[B, num_classes]``; ``H`` and ``W``
+        at least 8 for the three 2x2 poolings (32 intended).
+
+    Example:
+        >>> import torch
+        >>> net = DenseNet(block_config=(2, 2), growth_rate=4, num_classes=5)
+        >>> net.fc.in_features  # 8 + 2*4 = 16 -> transition 8 -> + 2*4 = 16
+        16
+        >>> net(torch.zeros(2, 3, 8, 8)).shape
+        torch.Size([2, 5])
+    """
 
     def __init__(
         self,
@@ -84,5 +104,17 @@ class DenseNet(nn.Module):
 
 @register_model("densenet121")
 def densenet121(num_classes: int = 10, in_channels: int = 3) -> DenseNet:
-    """DenseNet-121 (CIFAR variant): 6,956,298 parameters for 10 classes."""
+    """DenseNet-121 (CIFAR variant): growth 32, blocks (6, 12, 24, 16), reduction 0.5.
+
+    Args:
+        num_classes: outputs of the final linear layer.
+        in_channels: channels of the input images.
+
+    Returns:
+        A :class:`DenseNet`: 6,956,298 parameters for 10 classes and 3 channels.
+
+    Example:
+        >>> sum(p.numel() for p in densenet121().parameters())
+        6956298
+    """
     return DenseNet((6, 12, 24, 16), 32, 0.5, num_classes, in_channels)

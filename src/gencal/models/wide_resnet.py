@@ -54,7 +54,28 @@ class _PreActBlock(nn.Module):
 
 
 class WideResNet(nn.Module):
-    """WRN-depth-widen_factor (pre-activation, depth = 6n + 4)."""
+    """WRN-depth-widen_factor, pre-activation (see the module docstring for the layers).
+
+    Args:
+        depth: ``6n + 4`` with ``n >= 1`` blocks per group (10, 16, 22, 28, ...).
+        widen_factor: ``k``: the groups have ``16k, 32k, 64k`` filters.
+        num_classes: outputs of the final linear layer.
+        in_channels: channels of the input images.
+        drop_rate: dropout between the two convs of each block, in ``[0, 1)``.
+
+    Shape:
+        ``forward(x [B, in_channels, H, W])`` -> logits ``[B, num_classes]``.
+
+    Raises:
+        ValueError: ``depth`` is not ``6n + 4`` with ``n >= 1``, or ``drop_rate`` outside
+            ``[0, 1)``.
+
+    Example:
+        >>> import torch
+        >>> net = WideResNet(depth=10, widen_factor=1, num_classes=3)
+        >>> net.fc.in_features, net(torch.zeros(2, 3, 16, 16)).shape
+        (64, torch.Size([2, 3]))
+    """
 
     def __init__(
         self,
@@ -91,7 +112,26 @@ class WideResNet(nn.Module):
 
 
 class WideResNetPostAct(nn.Module):
-    """Post-activation wide ResNet of depth 6n + 2 (the focal-calibration WRN-26-10)."""
+    """Post-activation wide ResNet of depth 6n + 2 (the focal-calibration WRN-26-10).
+
+    Args:
+        depth: ``6n + 2`` with ``n >= 1`` blocks per stage (26: n = 4).
+        widen_factor: ``k``: the stages have ``16k, 32k, 64k`` filters.
+        num_classes: outputs of the final linear layer.
+        in_channels: channels of the input images.
+
+    Shape:
+        ``forward(x [B, in_channels, H, W])`` -> logits ``[B, num_classes]``.
+
+    Raises:
+        ValueError: ``depth`` is not ``6n + 2`` with ``n >= 1``.
+
+    Example:
+        >>> import torch
+        >>> net = WideResNetPostAct(depth=8, widen_factor=1, num_classes=3)
+        >>> len(net.blocks), net(torch.zeros(2, 3, 16, 16)).shape
+        (3, torch.Size([2, 3]))
+    """
 
     def __init__(
         self, depth: int = 26, widen_factor: int = 10, num_classes: int = 10, in_channels: int = 3
@@ -121,17 +161,57 @@ class WideResNetPostAct(nn.Module):
 
 @register_model("wrn28_10")
 def wrn28_10(num_classes: int = 10, in_channels: int = 3, drop_rate: float = 0.0) -> WideResNet:
-    """WRN-28-10 (Zagoruyko & Komodakis): 36,479,194 parameters for 10 classes."""
+    """WRN-28-10 (Zagoruyko & Komodakis), pre-activation: 36,479,194 parameters for 10 classes.
+
+    Args:
+        num_classes: outputs of the final linear layer.
+        in_channels: channels of the input images.
+        drop_rate: dropout between the two convs of each block (the paper uses 0.3 in some runs).
+
+    Returns:
+        The :class:`WideResNet`.
+
+    Example:
+        >>> sum(p.numel() for p in wrn28_10().parameters())
+        36479194
+    """
     return WideResNet(28, 10, num_classes, in_channels, drop_rate)
 
 
 @register_model("wrn16_4")
 def wrn16_4(num_classes: int = 10, in_channels: int = 3, drop_rate: float = 0.0) -> WideResNet:
-    """WRN-16-4 (Zagoruyko & Komodakis): 2.7M parameters, a cheaper wide network."""
+    """WRN-16-4 (Zagoruyko & Komodakis): 2,748,890 parameters, a cheaper wide network.
+
+    Args:
+        num_classes: outputs of the final linear layer.
+        in_channels: channels of the input images.
+        drop_rate: dropout between the two convs of each block.
+
+    Returns:
+        The :class:`WideResNet`.
+
+    Example:
+        >>> net = wrn16_4(drop_rate=0.3)
+        >>> sum(p.numel() for p in net.parameters()), net.fc.in_features
+        (2748890, 256)
+    """
     return WideResNet(16, 4, num_classes, in_channels, drop_rate)
 
 
 @register_model("wrn26_10")
 def wrn26_10(num_classes: int = 10, in_channels: int = 3) -> WideResNetPostAct:
-    """WRN-26-10 as in the focal-calibration repository: 36,481,434 parameters for 10 classes."""
+    """WRN-26-10 as in the focal-calibration repository: 36,481,434 parameters for 10 classes.
+
+    Args:
+        num_classes: outputs of the final linear layer.
+        in_channels: channels of the input images.
+
+    Returns:
+        The :class:`WideResNetPostAct`.
+
+    Example:
+        >>> sum(p.numel() for p in wrn26_10().parameters())
+        36481434
+    """
+
     return WideResNetPostAct(26, 10, num_classes, in_channels)
