@@ -166,7 +166,6 @@ def cached_arrays(
         2
         >>> tmp.cleanup()
     """
-
     keep = select or (lambda _k: True)
     if cache_dir is None:
         return {k: v for k, v in build().items() if keep(k)}

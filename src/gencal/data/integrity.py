@@ -166,11 +166,9 @@ def verify_bytes(
         >>> verify_bytes(b"abc", "blob", md5=md5)  # passes: returns None
         >>> verify_bytes(b"abd", "archive.tar:meta", md5=md5)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
-
         ...
         gencal.data.integrity.DataIntegrityError: archive.tar:meta: md5 checksum mismatch ...
     """
-
     exp = _expected(md5, sha256)
     if exp is None:
         return

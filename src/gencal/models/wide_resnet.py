@@ -213,5 +213,4 @@ def wrn26_10(num_classes: int = 10, in_channels: int = 3) -> WideResNetPostAct:
         >>> sum(p.numel() for p in wrn26_10().parameters())
         36481434
     """
-
     return WideResNetPostAct(26, 10, num_classes, in_channels)
