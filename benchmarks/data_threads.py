@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         for name, threads in (("one_thread", 1), ("torch_threads", None))
     }
     times: dict[str, list[float]] = {name: [] for name in loaders}
-    for name, loader in loaders.items():
+    for loader in loaders.values():
         batches_per_s(loader)  # warm-up
     for _ in range(rounds):
         for name, loader in loaders.items():
