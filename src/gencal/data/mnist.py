@@ -207,7 +207,7 @@ def load_idx_dataset(
 
     The IDX files (``train-images-idx3-ubyte`` and ``train-labels-idx1-ubyte``, or ``t10k-``
     for the test split; ``.gz`` or uncompressed) are looked up in ``path``, ``<root>/<name>/``,
-    ``<root>/<name>/raw/`` and the spec's system folders.
+    ``<root>/<name>/raw/``, ``<root>/<name with - for _>/`` and the spec's system folders.
 
     Args:
         spec: :data:`IDX_SPECS` ``["mnist"]`` or ``["fashion_mnist"]``.

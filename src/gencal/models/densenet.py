@@ -60,7 +60,8 @@ class DenseNet(nn.Module):
 
     Shape:
         ``forward(x [B, in_channels, H, W])`` -> logits ``[B, num_classes]``; ``H`` and ``W``
-        at least 8 for the three 2x2 poolings (32 intended).
+        at least ``2 ** (len(block_config) - 1)`` for the 2x2 poolings of the transitions
+        (8 for DenseNet-121, whose intended input is 32x32).
 
     Example:
         >>> import torch
