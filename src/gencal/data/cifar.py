@@ -263,7 +263,8 @@ def load_cifar(
         ...     batch = {b"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8),
         ...              b"labels": [0, 1, 2, 3]}
         ...     _ = (folder / member).write_bytes(pickle.dumps(batch, protocol=2))
-        >>> meta = {b"label_names": [b"airplane", b"automobile", *[b"c%d" % i for i in range(8)]]}
+        >>> names = "airplane automobile bird cat deer dog frog horse ship truck".split()
+        >>> meta = {b"label_names": [n.encode() for n in names]}
         >>> _ = (folder / spec.meta).write_bytes(pickle.dumps(meta, protocol=2))
         >>> train = load_cifar(spec, Path(tmp.name), "train")
         >>> train
