@@ -158,7 +158,8 @@ def cached_arrays(
         ...     calls.append(1)
         ...     return {"train_x": np.arange(3), "test_x": np.arange(2)}
         >>> a = cached_arrays(tmp.name, "toy", {"v": 1}, build)
-        >>> b = cached_arrays(tmp.name, "toy", {"v": 1}, build, select=lambda k: k.startswith("test"))
+        >>> is_test = lambda k: k.startswith("test")
+        >>> b = cached_arrays(tmp.name, "toy", {"v": 1}, build, select=is_test)
         >>> len(calls), sorted(b), b["test_x"].tolist()  # the second call read the cache
         (1, ['test_x'], [0, 1])
         >>> _ = cached_arrays(tmp.name, "toy", {"v": 2}, build)  # a new key builds again

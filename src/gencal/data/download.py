@@ -74,7 +74,8 @@ def download_url(
         >>> tmp = tempfile.TemporaryDirectory()
         >>> src = Path(tmp.name) / "remote.bin"
         >>> _ = src.write_bytes(b"payload")
-        >>> out = download_url(src.as_uri(), Path(tmp.name) / "data" / "x.bin", md5=file_digest(src))
+        >>> dest = Path(tmp.name) / "data" / "x.bin"
+        >>> out = download_url(src.as_uri(), dest, md5=file_digest(src))
         >>> out.read_bytes(), out.with_name("x.bin.part").exists()
         (b'payload', False)
         >>> download_url(src.as_uri(), Path(tmp.name) / "y.bin", md5="0" * 32)  # doctest: +ELLIPSIS

@@ -64,9 +64,10 @@ class FolderIndex:
         class_names: the class folder names, sorted (index = label).
 
     Example:
-        >>> index = FolderIndex(Path("pets"), False, {"train": (["cat/0.png"], np.array([0]))}, ["cat"])
-        >>> index.splits["train"][0], index.class_names
-        (['cat/0.png'], ['cat'])
+        >>> splits = {"train": (["cat/0.png", "dog/1.png"], np.array([0, 1]))}
+        >>> index = FolderIndex(Path("pets"), False, splits, ["cat", "dog"])
+        >>> index.splits["train"][1].tolist(), index.class_names
+        ([0, 1], ['cat', 'dog'])
     """
 
     def __init__(

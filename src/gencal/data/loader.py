@@ -233,13 +233,18 @@ class StreamingImageFolder(Dataset):
         GencalInputError: the tree has no such split.
 
     Example:
+        A zip archive of three images:
+
         >>> import tempfile
         >>> from pathlib import Path
         >>> tmp = tempfile.TemporaryDirectory()
-        >>> for rel in ["cat/0.png", "dog/1.png", "dog/2.png"]:
-        ...     (Path(tmp.name) / rel).parent.mkdir(exist_ok=True)
-        ...     Image.new("RGB", (6, 6)).save(Path(tmp.name) / rel)
-        >>> ds = StreamingImageFolder(tmp.name, size=(4, 4))
+        >>> archive = Path(tmp.name) / "pets.zip"
+        >>> with zipfile.ZipFile(archive, "w") as zf:
+        ...     for member in ["pets/cat/0.png", "pets/dog/1.png", "pets/dog/2.png"]:
+        ...         png = io.BytesIO()
+        ...         Image.new("RGB", (6, 6)).save(png, "PNG")
+        ...         zf.writestr(member, png.getvalue())
+        >>> ds = StreamingImageFolder(archive, size=(4, 4))
         >>> image, label = ds[2]
         >>> len(ds), tuple(image.shape), image.dtype, label
         (3, (4, 4, 3), torch.uint8, 1)
@@ -325,7 +330,8 @@ def streaming_loader(
         >>> for rel in ["cat/0.png", "dog/1.png", "dog/2.png"]:
         ...     (Path(tmp.name) / rel).parent.mkdir(exist_ok=True)
         ...     Image.new("RGB", (4, 4)).save(Path(tmp.name) / rel)
-        >>> loader = streaming_loader(StreamingImageFolder(tmp.name), 2, shuffle=False, num_workers=0)
+        >>> ds = StreamingImageFolder(tmp.name)
+        >>> loader = streaming_loader(ds, batch_size=2, shuffle=False, num_workers=0)
         >>> [(tuple(x.shape), y.tolist()) for x, y in loader]
         [((2, 4, 4, 3), [0, 1]), ((1, 4, 4, 3), [1])]
         >>> tmp.cleanup()

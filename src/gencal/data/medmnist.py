@@ -151,7 +151,7 @@ def load_medmnist(
     verify: bool = True,
     opener=None,
 ) -> ImageDataset:
-    """Load ``medmnist/<flag>`` at ``size`` 28, 64, 128 or 224 (``load_dataset("medmnist/<flag>")``).
+    """Load ``medmnist/<flag>`` at ``size`` 28, 64, 128 or 224 (``load_dataset`` calls it).
 
     The file :func:`medmnist_filename` is looked up in ``<root>/medmnist/``, then ``<root>/``.
 

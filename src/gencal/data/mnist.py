@@ -232,9 +232,10 @@ def load_idx_dataset(
         >>> tmp = tempfile.TemporaryDirectory()
         >>> folder = Path(tmp.name) / "mnist"
         >>> folder.mkdir()
-        >>> dims = np.array([3, 28, 28], ">i4").tobytes()
-        >>> _ = (folder / "t10k-images-idx3-ubyte").write_bytes(bytes([0, 0, 8, 3]) + dims + bytes(3 * 784))
-        >>> _ = (folder / "t10k-labels-idx1-ubyte").write_bytes(bytes([0, 0, 8, 1, 0, 0, 0, 3, 7, 1, 7]))
+        >>> header = bytes([0, 0, 8, 3]) + np.array([3, 28, 28], ">i4").tobytes()  # uint8, 3-D
+        >>> _ = (folder / "t10k-images-idx3-ubyte").write_bytes(header + bytes(3 * 28 * 28))
+        >>> labels = bytes([0, 0, 8, 1, 0, 0, 0, 3, 7, 1, 7])  # uint8, 1-D of 3: 7, 1, 7
+        >>> _ = (folder / "t10k-labels-idx1-ubyte").write_bytes(labels)
         >>> test = load_idx_dataset(IDX_SPECS["mnist"], Path(tmp.name), "test")
         >>> test, test.labels.tolist()
         (ImageDataset(name='mnist', split='test', n=3, shape=(28, 28, 1), classes=10), [7, 1, 7])

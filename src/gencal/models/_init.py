@@ -22,7 +22,8 @@ def he_init(model: nn.Module, mode: str = "fan_out") -> None:
         >>> _ = torch.manual_seed(0)
         >>> net = nn.Sequential(nn.Conv2d(3, 64, 3), nn.BatchNorm2d(64))
         >>> he_init(net)
-        >>> round(net[0].weight.std().item() / (2 / (3 * 3 * 64)) ** 0.5, 1)  # std = sqrt(2 / fan_out)
+        >>> fan_out = 3 * 3 * 64
+        >>> round(net[0].weight.std().item() / (2 / fan_out) ** 0.5, 1)  # std = sqrt(2 / fan_out)
         1.0
         >>> net[1].weight.unique().tolist(), net[0].bias.abs().max().item()
         ([1.0], 0.0)

@@ -55,8 +55,7 @@ class DenseNet(nn.Module):
         block_config: bottleneck layers per dense block.
         growth_rate: channels each layer adds (the stem has ``2 * growth_rate``).
         reduction: a transition keeps ``floor(reduction * C)`` of its ``C`` channels.
-        num_classes: outputs of the final linear layer.
-        in_channels: channels of the input images.
+        num_classes, in_channels: as for every model of the zoo (:mod:`gencal.models.registry`).
 
     Shape:
         ``forward(x [B, in_channels, H, W])`` -> logits ``[B, num_classes]``; ``H`` and ``W``
@@ -105,17 +104,10 @@ class DenseNet(nn.Module):
 
 @register_model("densenet121")
 def densenet121(num_classes: int = 10, in_channels: int = 3) -> DenseNet:
-    """DenseNet-121 (CIFAR variant): growth 32, blocks (6, 12, 24, 16), reduction 0.5.
-
-    Args:
-        num_classes: outputs of the final linear layer.
-        in_channels: channels of the input images.
-
-    Returns:
-        A :class:`DenseNet`: 6,956,298 parameters for 10 classes and 3 channels.
+    """DenseNet-121 (CIFAR variant), a :class:`DenseNet`: growth 32, blocks (6, 12, 24, 16).
 
     Example:
-        >>> sum(p.numel() for p in densenet121().parameters())
+        >>> sum(p.numel() for p in densenet121().parameters())  # 10 classes, 3 channels
         6956298
     """
     return DenseNet((6, 12, 24, 16), 32, 0.5, num_classes, in_channels)

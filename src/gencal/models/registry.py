@@ -1,7 +1,9 @@
 """Model registry: ``get_model(name, num_classes=..., in_channels=...)`` and ``list_models()``.
 
-Every registered builder returns an ``nn.Module`` mapping images ``[B, C, H, W]`` (float) to
-logits ``[B, num_classes]``. Builders never move parameters to a device.
+Every model class and registered builder takes ``num_classes`` (outputs of the final linear
+layer) and ``in_channels`` (channels of the input images) and returns an ``nn.Module`` mapping
+float images ``[B, in_channels, H, W]`` to logits ``[B, num_classes]`` (no softmax). Builders
+never move parameters to a device.
 """
 
 from __future__ import annotations

@@ -59,11 +59,7 @@ class CifarResNet(nn.Module):
 
     Args:
         depth: ``6n + 2`` with ``n >= 1`` basic blocks per stage (20, 32, 44, 56, 110, ...).
-        num_classes: outputs of the final linear layer.
-        in_channels: channels of the input images.
-
-    Shape:
-        ``forward(x [B, in_channels, H, W])`` -> logits ``[B, num_classes]``.
+        num_classes, in_channels: as for every model of the zoo (:mod:`gencal.models.registry`).
 
     Raises:
         ValueError: ``depth`` is not ``6n + 2`` with ``n >= 1``.
@@ -115,8 +111,7 @@ def cifar_resnet(depth: int, num_classes: int = 10, in_channels: int = 3) -> Cif
 
     Args:
         depth: ``6n + 2`` with ``n >= 1``.
-        num_classes: outputs of the final linear layer.
-        in_channels: channels of the input images.
+        num_classes, in_channels: as for every model of the zoo (:mod:`gencal.models.registry`).
 
     Returns:
         The :class:`CifarResNet`.
@@ -130,14 +125,7 @@ def cifar_resnet(depth: int, num_classes: int = 10, in_channels: int = 3) -> Cif
 
 @register_model("resnet20")
 def resnet20(num_classes: int = 10, in_channels: int = 3) -> CifarResNet:
-    """ResNet-20 (n=3): 269,722 parameters for 10 classes.
-
-    Args:
-        num_classes: outputs of the final linear layer.
-        in_channels: channels of the input images.
-
-    Returns:
-        The :class:`CifarResNet`.
+    """ResNet-20 (n=3) of He et al., a :class:`CifarResNet`: 269,722 parameters for 10 classes.
 
     Example:
         >>> import torch
@@ -150,52 +138,33 @@ def resnet20(num_classes: int = 10, in_channels: int = 3) -> CifarResNet:
 
 @register_model("resnet32")
 def resnet32(num_classes: int = 10, in_channels: int = 3) -> CifarResNet:
-    """ResNet-32 (n=5): 464,154 parameters for 10 classes.
-
-    Args:
-        num_classes: outputs of the final linear layer.
-        in_channels: channels of the input images.
-
-    Returns:
-        The :class:`CifarResNet`.
+    """ResNet-32 (n=5) of He et al., a :class:`CifarResNet`: 464,154 parameters for 10 classes.
 
     Example:
-        >>> sum(p.numel() for p in resnet32().parameters())
-        464154
+        >>> net = resnet32(num_classes=100)
+        >>> sum(p.numel() for p in net.parameters()), len(net.layers)  # 3 stages of 5 blocks
+        (470004, 15)
     """
     return CifarResNet(32, num_classes, in_channels)
 
 
 @register_model("resnet56")
 def resnet56(num_classes: int = 10, in_channels: int = 3) -> CifarResNet:
-    """ResNet-56 (n=9): 853,018 parameters for 10 classes.
-
-    Args:
-        num_classes: outputs of the final linear layer.
-        in_channels: channels of the input images.
-
-    Returns:
-        The :class:`CifarResNet`.
+    """ResNet-56 (n=9) of He et al., a :class:`CifarResNet`: 853,018 parameters for 10 classes.
 
     Example:
-        >>> sum(p.numel() for p in resnet56().parameters())
-        853018
+        >>> net = resnet56(in_channels=1)
+        >>> net.depth, net.conv1.in_channels, sum(p.numel() for p in resnet56().parameters())
+        (56, 1, 853018)
     """
     return CifarResNet(56, num_classes, in_channels)
 
 
 @register_model("resnet110")
 def resnet110(num_classes: int = 10, in_channels: int = 3) -> CifarResNet:
-    """ResNet-110 (n=18) of He et al.: 1,727,962 parameters for 10 classes.
+    """ResNet-110 (n=18) of He et al., a :class:`CifarResNet`: 1,727,962 parameters for 10 classes.
 
     Not the focal-calibration repository's "ResNet-110" (that is ``resnet110_focal``).
-
-    Args:
-        num_classes: outputs of the final linear layer.
-        in_channels: channels of the input images.
-
-    Returns:
-        The :class:`CifarResNet`.
 
     Example:
         >>> sum(p.numel() for p in resnet110().parameters())

@@ -117,11 +117,7 @@ class ResNet(nn.Module):
     Args:
         block: :class:`ResNetBasicBlock` or :class:`Bottleneck`.
         num_blocks: blocks in each of the four stages (64, 128, 256, 512 planes).
-        num_classes: outputs of the final linear layer.
-        in_channels: channels of the input images.
-
-    Shape:
-        ``forward(x [B, in_channels, H, W])`` -> logits ``[B, num_classes]``.
+        num_classes, in_channels: as for every model of the zoo (:mod:`gencal.models.registry`).
 
     Example:
         >>> import torch
@@ -161,17 +157,13 @@ class ResNet(nn.Module):
 
 @register_model("resnet18")
 def resnet18(num_classes: int = 10, in_channels: int = 3) -> ResNet:
-    """ResNet-18, CIFAR stem: basic blocks (2, 2, 2, 2), 11,173,962 parameters for 10 classes.
-
-    Args:
-        num_classes: outputs of the final linear layer.
-        in_channels: channels of the input images.
-
-    Returns:
-        The :class:`ResNet`.
+    """ResNet-18 with the CIFAR stem, a :class:`ResNet` of basic blocks (2, 2, 2, 2).
 
     Example:
-        >>> sum(p.numel() for p in resnet18().parameters())
+        >>> net = resnet18()
+        >>> [len(stage) for stage in (net.layer1, net.layer2, net.layer3, net.layer4)]
+        [2, 2, 2, 2]
+        >>> sum(p.numel() for p in net.parameters())  # 10 classes
         11173962
     """
     return ResNet(ResNetBasicBlock, (2, 2, 2, 2), num_classes, in_channels)
@@ -179,17 +171,10 @@ def resnet18(num_classes: int = 10, in_channels: int = 3) -> ResNet:
 
 @register_model("resnet34")
 def resnet34(num_classes: int = 10, in_channels: int = 3) -> ResNet:
-    """ResNet-34, CIFAR stem: basic blocks (3, 4, 6, 3), 21,282,122 parameters for 10 classes.
-
-    Args:
-        num_classes: outputs of the final linear layer.
-        in_channels: channels of the input images.
-
-    Returns:
-        The :class:`ResNet`.
+    """ResNet-34 with the CIFAR stem, a :class:`ResNet` of basic blocks (3, 4, 6, 3).
 
     Example:
-        >>> sum(p.numel() for p in resnet34().parameters())
+        >>> sum(p.numel() for p in resnet34().parameters())  # 10 classes
         21282122
     """
     return ResNet(ResNetBasicBlock, (3, 4, 6, 3), num_classes, in_channels)
@@ -197,14 +182,7 @@ def resnet34(num_classes: int = 10, in_channels: int = 3) -> ResNet:
 
 @register_model("resnet50")
 def resnet50(num_classes: int = 10, in_channels: int = 3) -> ResNet:
-    """ResNet-50, CIFAR stem: bottlenecks (3, 4, 6, 3), 23,520,842 parameters for 10 classes.
-
-    Args:
-        num_classes: outputs of the final linear layer.
-        in_channels: channels of the input images.
-
-    Returns:
-        The :class:`ResNet`.
+    """ResNet-50 with the CIFAR stem, a :class:`ResNet` of bottlenecks (3, 4, 6, 3).
 
     Example:
         >>> net = resnet50(num_classes=100)
@@ -216,17 +194,13 @@ def resnet50(num_classes: int = 10, in_channels: int = 3) -> ResNet:
 
 @register_model("resnet110_focal")
 def resnet110_focal(num_classes: int = 10, in_channels: int = 3) -> ResNet:
-    """The focal-calibration repository's "ResNet-110": bottlenecks (3, 4, 26, 3), CIFAR stem.
+    """The focal-calibration repository's "ResNet-110": a :class:`ResNet`, CIFAR stem.
 
-    Args:
-        num_classes: outputs of the final linear layer.
-        in_channels: channels of the input images.
-
-    Returns:
-        The :class:`ResNet`: 45,864,522 parameters for 10 classes.
+    Bottleneck blocks (3, 4, 26, 3): 45,864,522 parameters for 10 classes.
 
     Example:
-        >>> sum(p.numel() for p in resnet110_focal().parameters())
-        45864522
+        >>> net = resnet110_focal()
+        >>> type(net.layer3[0]).__name__, len(net.layer3), sum(p.numel() for p in net.parameters())
+        ('Bottleneck', 26, 45864522)
     """
     return ResNet(Bottleneck, (3, 4, 26, 3), num_classes, in_channels)

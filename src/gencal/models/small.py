@@ -33,17 +33,13 @@ class SmallCNN(nn.Module):
     """Stack of 3x3 conv-BN-ReLU layers, a 2x2 max-pool after those flagged in ``pool``.
 
     Args:
-        num_classes: outputs of the final linear layer.
-        in_channels: channels of the input images.
+        num_classes, in_channels: as for every model of the zoo (:mod:`gencal.models.registry`).
         widths: filters of each conv layer.
         pool: one flag per conv layer: a 2x2 max-pool after it.
         head: ``"avg"`` (global average pooling) or ``"flatten"`` (flatten the last feature
             maps; needs ``input_size``).
         input_size: the input's height = width; used only by ``head="flatten"``.
         hidden: width of a Linear-ReLU layer before the classifier (0: none).
-
-    Shape:
-        ``forward(x [B, in_channels, H, W])`` -> logits ``[B, num_classes]``.
 
     Raises:
         ValueError: ``widths`` and ``pool`` empty or of different lengths, an unknown
@@ -148,8 +144,7 @@ def cnn32(
     training set within a few dozen epochs, for studies of the overconfident regime.
 
     Args:
-        num_classes: outputs of the final linear layer.
-        in_channels: channels of the input images.
+        num_classes, in_channels: as for every model of the zoo (:mod:`gencal.models.registry`).
         head: ``"avg"`` or ``"flatten"`` (32x32 inputs only).
         hidden: width of a Linear-ReLU layer before the classifier (0: none).
 
@@ -169,14 +164,7 @@ def cnn32(
 
 @register_model("cnn28")
 def cnn28(num_classes: int = 10, in_channels: int = 3) -> SmallCNN:
-    """Three convs, two pools, for 28x28 inputs (MNIST, Fashion-MNIST, MedMNIST-28).
-
-    Args:
-        num_classes: outputs of the final linear layer.
-        in_channels: channels of the input images.
-
-    Returns:
-        The :class:`SmallCNN`.
+    """A :class:`SmallCNN` of three convs and two pools for 28x28 inputs (MNIST, MedMNIST-28).
 
     Example:
         >>> import torch
@@ -189,19 +177,12 @@ def cnn28(num_classes: int = 10, in_channels: int = 3) -> SmallCNN:
 
 @register_model("cnn8")
 def cnn8(num_classes: int = 10, in_channels: int = 3) -> SmallCNN:
-    """Three convs, one pool, for 8x8 inputs (scikit-learn digits).
-
-    Args:
-        num_classes: outputs of the final linear layer.
-        in_channels: channels of the input images.
-
-    Returns:
-        The :class:`SmallCNN`.
+    """A :class:`SmallCNN` of three convs and one pool for 8x8 inputs (scikit-learn digits).
 
     Example:
         >>> import torch
-        >>> cnn8(in_channels=1)(torch.zeros(2, 1, 8, 8)).shape
-        torch.Size([2, 10])
+        >>> cnn8(num_classes=4, in_channels=1)(torch.zeros(2, 1, 8, 8)).shape
+        torch.Size([2, 4])
     """
     return SmallCNN(num_classes, in_channels, (32, 64, 128), (False, True, False))
 
@@ -217,8 +198,7 @@ def mlp(
     """MLP on flattened inputs; ``in_features`` defaults to ``in_channels * input_size**2``.
 
     Args:
-        num_classes: outputs of the final linear layer.
-        in_channels: channels of the input images.
+        num_classes, in_channels: as for every model of the zoo (:mod:`gencal.models.registry`).
         input_size: the images' height = width (8: scikit-learn digits).
         in_features: size of a flattened input, for tabular data (overrides the two above).
         hidden: widths of the hidden layers.

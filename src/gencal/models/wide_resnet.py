@@ -59,12 +59,8 @@ class WideResNet(nn.Module):
     Args:
         depth: ``6n + 4`` with ``n >= 1`` blocks per group (10, 16, 22, 28, ...).
         widen_factor: ``k``: the groups have ``16k, 32k, 64k`` filters.
-        num_classes: outputs of the final linear layer.
-        in_channels: channels of the input images.
+        num_classes, in_channels: as for every model of the zoo (:mod:`gencal.models.registry`).
         drop_rate: dropout between the two convs of each block, in ``[0, 1)``.
-
-    Shape:
-        ``forward(x [B, in_channels, H, W])`` -> logits ``[B, num_classes]``.
 
     Raises:
         ValueError: ``depth`` is not ``6n + 4`` with ``n >= 1``, or ``drop_rate`` outside
@@ -117,11 +113,7 @@ class WideResNetPostAct(nn.Module):
     Args:
         depth: ``6n + 2`` with ``n >= 1`` blocks per stage (26: n = 4).
         widen_factor: ``k``: the stages have ``16k, 32k, 64k`` filters.
-        num_classes: outputs of the final linear layer.
-        in_channels: channels of the input images.
-
-    Shape:
-        ``forward(x [B, in_channels, H, W])`` -> logits ``[B, num_classes]``.
+        num_classes, in_channels: as for every model of the zoo (:mod:`gencal.models.registry`).
 
     Raises:
         ValueError: ``depth`` is not ``6n + 2`` with ``n >= 1``.
@@ -161,18 +153,13 @@ class WideResNetPostAct(nn.Module):
 
 @register_model("wrn28_10")
 def wrn28_10(num_classes: int = 10, in_channels: int = 3, drop_rate: float = 0.0) -> WideResNet:
-    """WRN-28-10 (Zagoruyko & Komodakis), pre-activation: 36,479,194 parameters for 10 classes.
+    """WRN-28-10 (Zagoruyko & Komodakis), a pre-activation :class:`WideResNet`.
 
     Args:
-        num_classes: outputs of the final linear layer.
-        in_channels: channels of the input images.
         drop_rate: dropout between the two convs of each block (the paper uses 0.3 in some runs).
 
-    Returns:
-        The :class:`WideResNet`.
-
     Example:
-        >>> sum(p.numel() for p in wrn28_10().parameters())
+        >>> sum(p.numel() for p in wrn28_10().parameters())  # 10 classes
         36479194
     """
     return WideResNet(28, 10, num_classes, in_channels, drop_rate)
@@ -180,19 +167,14 @@ def wrn28_10(num_classes: int = 10, in_channels: int = 3, drop_rate: float = 0.0
 
 @register_model("wrn16_4")
 def wrn16_4(num_classes: int = 10, in_channels: int = 3, drop_rate: float = 0.0) -> WideResNet:
-    """WRN-16-4 (Zagoruyko & Komodakis): 2,748,890 parameters, a cheaper wide network.
+    """WRN-16-4 (Zagoruyko & Komodakis), a cheaper :class:`WideResNet`.
 
     Args:
-        num_classes: outputs of the final linear layer.
-        in_channels: channels of the input images.
         drop_rate: dropout between the two convs of each block.
-
-    Returns:
-        The :class:`WideResNet`.
 
     Example:
         >>> net = wrn16_4(drop_rate=0.3)
-        >>> sum(p.numel() for p in net.parameters()), net.fc.in_features
+        >>> sum(p.numel() for p in net.parameters()), net.fc.in_features  # 10 classes
         (2748890, 256)
     """
     return WideResNet(16, 4, num_classes, in_channels, drop_rate)
@@ -200,17 +182,10 @@ def wrn16_4(num_classes: int = 10, in_channels: int = 3, drop_rate: float = 0.0)
 
 @register_model("wrn26_10")
 def wrn26_10(num_classes: int = 10, in_channels: int = 3) -> WideResNetPostAct:
-    """WRN-26-10 as in the focal-calibration repository: 36,481,434 parameters for 10 classes.
-
-    Args:
-        num_classes: outputs of the final linear layer.
-        in_channels: channels of the input images.
-
-    Returns:
-        The :class:`WideResNetPostAct`.
+    """WRN-26-10 of the focal-calibration repository, a :class:`WideResNetPostAct`.
 
     Example:
-        >>> sum(p.numel() for p in wrn26_10().parameters())
+        >>> sum(p.numel() for p in wrn26_10().parameters())  # 10 classes
         36481434
     """
     return WideResNetPostAct(26, 10, num_classes, in_channels)
