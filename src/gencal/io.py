@@ -1,7 +1,9 @@
 """Atomic file writes: a reader never sees a half-written file, and a crash never leaves one.
 
 Each writer writes to a temporary file in the destination folder, flushes and fsyncs it, then
-renames it over the destination with ``os.replace`` (atomic on POSIX and Windows).
+renames it over the destination with ``os.replace`` (atomic on POSIX and Windows). Every function
+takes the destination ``path`` (a ``str`` or path-like; its folder is created if missing), and the
+``atomic_write_*`` / ``atomic_save_*`` functions return it as a :class:`~pathlib.Path`.
 """
 
 from __future__ import annotations
@@ -90,20 +92,15 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_writer`).
 
     Args:
-        path: the destination file; its folder is created if missing.
+        path: the destination file.
         data: the file's new contents.
-
-    Returns:
-        ``path`` as a :class:`~pathlib.Path`.
 
     Example:
         >>> import tempfile
-        >>> from pathlib import Path
-        >>> tmp = tempfile.TemporaryDirectory()
-        >>> out = atomic_write_bytes(Path(tmp.name) / "sub" / "x.bin", b"abc")
-        >>> out.parent.name, out.name, out.read_bytes()
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     out = atomic_write_bytes(Path(d) / "sub" / "x.bin", b"abc")  # sub/ is created
+        ...     out.parent.name, out.name, out.read_bytes()
         ('sub', 'x.bin', b'abc')
-        >>> tmp.cleanup()
     """
     with atomic_writer(path) as fh:
         fh.write(data)
@@ -114,20 +111,15 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` to ``path`` as UTF-8, atomically (see :func:`atomic_writer`).
 
     Args:
-        path: the destination file; its folder is created if missing.
+        path: the destination file.
         text: the file's new contents (no newline is added).
-
-    Returns:
-        ``path`` as a :class:`~pathlib.Path`.
 
     Example:
         >>> import tempfile
-        >>> from pathlib import Path
-        >>> tmp = tempfile.TemporaryDirectory()
-        >>> out = atomic_write_text(Path(tmp.name) / "note.txt", "café")
-        >>> out.read_text(encoding="utf-8"), len(out.read_bytes())  # é is two bytes in UTF-8
-        ('café', 5)
-        >>> tmp.cleanup()
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     size = atomic_write_text(Path(d) / "note.txt", "café").stat().st_size
+        >>> size  # é is two bytes in UTF-8
+        5
     """
     return atomic_write_bytes(path, text.encode("utf-8"))
 
@@ -136,21 +128,16 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any, *, indent: int | N
     """Write ``obj`` as JSON atomically, keys sorted (equal objects give equal files).
 
     Args:
-        path: the destination file; its folder is created if missing.
+        path: the destination file.
         obj: anything :func:`json.dumps` accepts.
         indent: as in :func:`json.dumps` (``None``: one line); a newline ends the file.
 
-    Returns:
-        ``path`` as a :class:`~pathlib.Path`.
-
     Example:
         >>> import tempfile
-        >>> from pathlib import Path
-        >>> tmp = tempfile.TemporaryDirectory()
-        >>> path = Path(tmp.name) / "m.json"
-        >>> print(atomic_write_json(path, {"b": 1, "a": [2]}, indent=None).read_text(), end="")
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     out = atomic_write_json(Path(d) / "m.json", {"b": 1, "a": [2]}, indent=None)
+        ...     print(out.read_text(), end="")
         {"a": [2], "b": 1}
-        >>> tmp.cleanup()
     """
     return atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=True) + "\n")
 
@@ -168,18 +155,12 @@ def atomic_save_npz(
         compressed: ``np.savez_compressed`` (default) or ``np.savez``.
         **arrays: the arrays, by name.
 
-    Returns:
-        ``path`` as a :class:`~pathlib.Path`.
-
     Example:
         >>> import tempfile
-        >>> from pathlib import Path
-        >>> tmp = tempfile.TemporaryDirectory()
-        >>> out = atomic_save_npz(Path(tmp.name) / "a.npz", x=np.arange(3), y=np.eye(2))
-        >>> with np.load(out) as z:
-        ...     sorted(z.files), z["x"].tolist()
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     with np.load(atomic_save_npz(Path(d) / "a.npz", x=np.arange(3), y=np.eye(2))) as z:
+        ...         sorted(z.files), z["x"].tolist()
         (['x', 'y'], [0, 1, 2])
-        >>> tmp.cleanup()
     """
     buf = io.BytesIO()
     (np.savez_compressed if compressed else np.savez)(buf, **arrays)
