@@ -56,7 +56,7 @@ class _Tree:
                 with zipfile.ZipFile(self.source) as zf:
                     return zf.read(name).decode("utf-8")
             return (self.source / name).read_text("utf-8")
-        except KeyError as exc:
+        except (KeyError, FileNotFoundError) as exc:  # a zip member, or a file of the folder
             raise DataIntegrityError(f"{self.source}: {name} missing") from exc
 
 
