@@ -91,8 +91,8 @@ def uint8_nchw_to_float(
 
     Args:
         u8: uint8 images (on any device; the result stays there).
-        mean: per channel in [0, 1] units; ``None`` (with ``std=None``): values in [0, 1].
-        std: per channel in [0, 1] units; ``None`` counts as 1.
+        mean: per channel in [0, 1] units; ``None`` counts as 0.
+        std: per channel in [0, 1] units; ``None`` counts as 1 (both ``None``: values in [0, 1]).
         dtype: floating dtype of the result.
         channels_last: return the tensor in ``torch.channels_last`` memory format.
 
@@ -134,8 +134,8 @@ def to_float_tensor(
 
     Args:
         images: uint8 images, a numpy array or a tensor.
-        mean: per channel in [0, 1] units (``None``: values in [0, 1]).
-        std: per channel in [0, 1] units (``None`` counts as 1).
+        mean: per channel in [0, 1] units; ``None`` counts as 0.
+        std: per channel in [0, 1] units; ``None`` counts as 1 (both ``None``: values in [0, 1]).
         device: where the result lives (``None``: where ``images`` are; numpy: the CPU).
         dtype: floating dtype of the result.
         channels_last: return the tensor in ``torch.channels_last`` memory format (what
