@@ -81,6 +81,25 @@ def test_tiny_imagenet_checksum(tmp_path, rng):
         load_dataset("tiny_imagenet", root=tmp_path, cache=False, verify=False)
 
 
+@pytest.mark.parametrize("missing", ["words.txt", "val/val_annotations.txt"])
+def test_tiny_imagenet_missing_metadata(tmp_path, rng, missing):
+    """A metadata file missing from the zip or from the extracted folder: the same error."""
+    write_tiny(tmp_path / "full.zip", rng)
+    member = "tiny-imagenet-200/" + missing
+    zip_root, folder_root = tmp_path / "zip", tmp_path / "folder"
+    zip_root.mkdir()
+    with zipfile.ZipFile(tmp_path / "full.zip") as zf:
+        zf.extractall(folder_root)
+        with zipfile.ZipFile(zip_root / "tiny-imagenet-200.zip", "w") as out:
+            for info in zf.infolist():
+                if info.filename != member:
+                    out.writestr(info, zf.read(info))
+    (folder_root / member).unlink()
+    for root in (zip_root, folder_root):
+        with pytest.raises(DataIntegrityError, match=f"{missing} missing"):
+            load_dataset("tiny_imagenet", root=root, cache=False, verify=False)
+
+
 def write_medmnist(path, rng, size=28, channels=3, n=(7, 3, 5), k=9):
     arrays = {}
     for s, m in zip(("train", "val", "test"), n):

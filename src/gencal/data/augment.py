@@ -47,7 +47,28 @@ def _affine(
 
 
 def normalize_(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """In place ``x[:, c] = (x[:, c] - mean[c]) / std[c]`` for a float ``[B, C, H, W]`` tensor."""
+    """In place ``x[:, c] = (x[:, c] - mean[c]) / std[c]`` for a float ``[B, C, H, W]`` tensor.
+
+    Args:
+        x: float images, modified in place.
+        mean: one value per channel, in the units of ``x``.
+        std: one positive value per channel.
+
+    Shape:
+        ``x``: ``[B, C, H, W]``; ``mean``, ``std``: ``C`` values.
+
+    Returns:
+        ``x`` itself.
+
+    Raises:
+        GencalInputError: ``mean`` or ``std`` do not have ``C`` values.
+
+    Example:
+        >>> import torch
+        >>> x = torch.full((1, 2, 1, 1), 0.5)
+        >>> normalize_(x, mean=[0.5, 0.25], std=[0.5, 0.25]).flatten().tolist()
+        [0.0, 1.0]
+    """
     c = x.shape[1]
     if len(mean) != c or len(std) != c:
         raise GencalInputError(f"mean/std: expected {c} values, got {len(mean)}/{len(std)}")
@@ -64,7 +85,31 @@ def uint8_nchw_to_float(
     dtype: torch.dtype = torch.float32,
     channels_last: bool = False,
 ) -> torch.Tensor:
-    """uint8 ``[B, C, H, W]`` -> float ``(v / 255 - mean) / std`` in one fused multiply-add."""
+    """uint8 ``[B, C, H, W]`` -> float ``(v / 255 - mean) / std`` in one fused multiply-add.
+
+    Computed as ``v * scale - shift`` with ``scale = 1 / (255 std)``, ``shift = mean / std``.
+
+    Args:
+        u8: uint8 images (on any device; the result stays there).
+        mean: per channel in [0, 1] units; ``None`` counts as 0.
+        std: per channel in [0, 1] units; ``None`` counts as 1 (both ``None``: values in [0, 1]).
+        dtype: floating dtype of the result.
+        channels_last: return the tensor in ``torch.channels_last`` memory format.
+
+    Shape:
+        ``u8``: ``[B, C, H, W]``; the result has the same shape.
+
+    Returns:
+        A new float tensor.
+
+    Example:
+        >>> import torch
+        >>> u8 = torch.tensor([0, 51, 255], dtype=torch.uint8).view(1, 1, 1, 3)
+        >>> [round(v, 4) for v in uint8_nchw_to_float(u8).flatten().tolist()]
+        [0.0, 0.2, 1.0]
+        >>> [round(v, 4) for v in uint8_nchw_to_float(u8, mean=[0.5], std=[0.5]).flatten().tolist()]
+        [-1.0, -0.6, 1.0]
+    """
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     x = u8.to(dtype).contiguous(memory_format=fmt)
     if mean is None and std is None:
@@ -84,9 +129,35 @@ def to_float_tensor(
 ) -> torch.Tensor:
     """uint8 ``[B, H, W, C]`` -> float ``[B, C, H, W]``: ``(v / 255 - mean) / std``.
 
-    ``mean``/``std`` are per channel in [0, 1] units (``None``: values in [0, 1]). The uint8 data
-    is moved to ``device`` before conversion (4x less to copy). ``channels_last=True`` returns the
-    tensor in ``torch.channels_last`` memory format (faster convolutions on CPU).
+    The uint8 data is moved to ``device`` first (a quarter of the bytes of the float result),
+    then converted there by :func:`uint8_nchw_to_float`.
+
+    Args:
+        images: uint8 images, a numpy array or a tensor.
+        mean: per channel in [0, 1] units; ``None`` counts as 0.
+        std: per channel in [0, 1] units; ``None`` counts as 1 (both ``None``: values in [0, 1]).
+        device: where the result lives (``None``: where ``images`` are; numpy: the CPU).
+        dtype: floating dtype of the result.
+        channels_last: return the tensor in ``torch.channels_last`` memory format (what
+            ``docs/models.md`` measures for training speed).
+
+    Shape:
+        ``images``: ``[B, H, W, C]``; the result: ``[B, C, H, W]``.
+
+    Returns:
+        A new float tensor.
+
+    Raises:
+        GencalInputError: ``images`` is not a uint8 array or tensor with 4 dimensions.
+
+    Example:
+        >>> images = np.zeros((2, 4, 4, 3), dtype=np.uint8)
+        >>> images[..., 0] = 255  # red
+        >>> x = to_float_tensor(images)
+        >>> tuple(x.shape), x[0, :, 0, 0].tolist()
+        ((2, 3, 4, 4), [1.0, 0.0, 0.0])
+        >>> to_float_tensor(images, mean=[0.5] * 3, std=[0.5] * 3)[0, :, 0, 0].tolist()
+        [1.0, -1.0, -1.0]
     """
     u8 = _as_uint8_tensor(images, device)
     return uint8_nchw_to_float(
@@ -98,8 +169,7 @@ class BatchAugment:
     """Random crop (zero padding), horizontal flip and mixup for batches ``[B, C, H, W]``.
 
     Crop and flip work on any dtype (the loader applies them to uint8 images before the float
-    conversion: 4x less memory traffic, and the padding is black as in torchvision); mixup needs
-    floats.
+    conversion, so the padding is black as in torchvision); mixup needs floats.
 
     Crop: the batch is padded once by ``crop_padding`` pixels with ``fill`` and each image gets an
     offset ``(dy, dx)`` drawn uniformly from ``{0, ..., 2 * crop_padding}``; the output pixel
@@ -114,6 +184,38 @@ class BatchAugment:
     ``lam * L(out, y_a) + (1 - lam) * L(out, y_b)``.
 
     Random numbers come from ``generator`` (on any device; indices are moved to ``x``'s device).
+
+    Args:
+        crop_padding: ``p`` pixels of padding for the random crop (0: no crop).
+        flip: random horizontal flips.
+        mixup_alpha: ``alpha`` of mixup's Beta distribution (0: :meth:`mixup` returns its
+            input).
+        fill: value of the padding, in the units of the batch it is applied to.
+
+    Shape:
+        ``aug(x [B, C, H, W], generator)`` -> ``[B, C, H, W]`` (a new tensor; ``x`` itself when
+        crop and flip are off); ``aug.mixup(x [B, ...], y [B], generator)`` ->
+        ``(x_mixed [B, ...], y_a [B], y_b [B], lam)``.
+
+    Raises:
+        GencalInputError: a negative ``crop_padding`` or ``mixup_alpha``, or ``x`` not 4-D.
+
+    Example:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.arange(1.0, 17.0).view(1, 1, 4, 4).repeat(8, 1, 1, 1)
+        >>> out = BatchAugment(crop_padding=0, flip=True)(x, g)  # flips only
+        >>> all(torch.equal(o, x[0]) or torch.equal(o, x[0].flip(-1)) for o in out)
+        True
+        >>> out = BatchAugment(crop_padding=2, flip=False)(x, g)  # shifts by -2..2 pixels
+        >>> tuple(out.shape), set(out.unique().tolist()) <= set(range(17))  # pixels of x, or 0
+        ((8, 1, 4, 4), True)
+
+        >>> aug = BatchAugment(mixup_alpha=1.0)
+        >>> y = torch.arange(8)
+        >>> x_mixed, y_a, y_b, lam = aug.mixup(x, y, g)
+        >>> 0 < lam < 1, torch.equal(y_a, y), sorted(y_b.tolist()) == y.tolist()
+        (True, True, True)
     """
 
     def __init__(
@@ -144,7 +246,10 @@ class BatchAugment:
         return self.crop_padding == 0 and not self.flip
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Random crop + flip of a batch ``[B, C, H, W]``; returns a new tensor."""
+        """Random crop + flip of a batch ``[B, C, H, W]``; returns a new tensor.
+
+        Returns ``x`` itself when crop and flip are off or the batch is empty.
+        """
         if x.ndim != 4:
             raise GencalInputError(f"x: expected a [B, C, H, W] batch, got shape {tuple(x.shape)}")
         if self.is_identity or x.shape[0] == 0:

@@ -39,6 +39,24 @@ __all__ = ["CIFAR_SPECS", "safe_unpickle"]
 
 @dataclass(frozen=True)
 class CifarSpec:
+    """Where a CIFAR archive comes from and what it holds (see the module docstring).
+
+    Attributes:
+        name: ``"cifar10"`` or ``"cifar100"``.
+        url: the official download URL.
+        archive: file name of the ``.tar.gz``.
+        md5: the archive's published MD5.
+        folder: the folder the archive extracts to.
+        train, test: names of the pickled batches of each split.
+        meta: name of the pickled metadata (class names).
+        member_md5: MD5 of each member (batches and metadata); a member missing here is not
+            checked.
+
+    Example:
+        >>> CIFAR_SPECS["cifar10"].train[:2], CIFAR_SPECS["cifar100"].test
+        (('data_batch_1', 'data_batch_2'), ('test',))
+    """
+
     name: str
     url: str
     archive: str
@@ -113,7 +131,32 @@ class _SafeUnpickler(pickle.Unpickler):
 
 
 def safe_unpickle(data: bytes, what: str) -> dict:
-    """Unpickle a CIFAR batch (bytes keys, latin-1 for Python 2 strings), numpy arrays only."""
+    """Unpickle a CIFAR batch (bytes keys, latin-1 for Python 2 strings), numpy arrays only.
+
+    Only plain containers and numpy arrays are admitted: a pickle that refers to any other
+    callable is refused, so a hostile file cannot run code.
+
+    Args:
+        data: the pickled bytes.
+        what: names the data in error messages (e.g. ``"<archive>:data_batch_1"``).
+
+    Returns:
+        The dict, with bytes keys decoded as latin-1 (``b"labels"`` -> ``"labels"``).
+
+    Raises:
+        DataIntegrityError: not a readable pickle of a dict, or a refused reference.
+
+    Example:
+        >>> import pickle
+        >>> batch = {b"data": np.zeros((2, 3072), np.uint8), b"labels": [3, 5]}
+        >>> out = safe_unpickle(pickle.dumps(batch, protocol=2), "batch")  # CIFAR's protocol
+        >>> sorted(out), out["data"].shape
+        (['data', 'labels'], (2, 3072))
+        >>> safe_unpickle(pickle.dumps(print), "evil")
+        Traceback (most recent call last):
+        ...
+        gencal.data.integrity.DataIntegrityError: evil: not a readable CIFAR pickle (refusing to unpickle builtins.print)
+    """
     try:
         obj = _SafeUnpickler(io.BytesIO(data), encoding="bytes").load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
@@ -183,6 +226,53 @@ def load_cifar(
     label_mode: str = "fine",
     opener=None,
 ) -> ImageDataset:
+    """Load one split of CIFAR-10 or CIFAR-100 (``load_dataset("cifar10" | "cifar100")``).
+
+    The source is ``<root>/<spec.archive>`` or, when there is no archive, the extracted
+    ``<root>/<spec.folder>/``; every member is checked against ``spec``'s MD5s before it is
+    unpickled (:func:`safe_unpickle`). Both splits are decoded and cached together.
+
+    Args:
+        spec: :data:`CIFAR_SPECS` ``["cifar10"]`` or ``["cifar100"]``.
+        root: the folder holding the archive or the extracted folder.
+        split: ``"train"`` or ``"test"``.
+        download: fetch the archive from ``spec.url`` when neither is there.
+        cache_dir: folder of the decoded-array cache (``None``: no cache).
+        label_mode: ``"fine"`` or, for CIFAR-100 only, ``"coarse"`` (20 superclasses; the
+            dataset is then named ``"cifar100_coarse"``).
+        opener: replaces :func:`urllib.request.urlopen` for the download (tests).
+
+    Returns:
+        The :class:`ImageDataset` (uint8 ``[N, 32, 32, 3]``), normalised with the training
+        split's per-channel mean and std.
+
+    Raises:
+        DatasetNotFoundError: no archive or folder, and ``download=False``.
+        DataIntegrityError: a checksum mismatch, a truncated archive or a malformed batch.
+
+    Example:
+        A tiny extracted folder in the official format (its own files, so no MD5s to match):
+
+        >>> import dataclasses, pickle, tempfile
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> spec = dataclasses.replace(CIFAR_SPECS["cifar10"], member_md5={})
+        >>> folder = Path(tmp.name) / spec.folder
+        >>> folder.mkdir()
+        >>> rng = np.random.default_rng(0)
+        >>> for member in (*spec.train, *spec.test):
+        ...     batch = {b"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8),
+        ...              b"labels": [0, 1, 2, 3]}
+        ...     _ = (folder / member).write_bytes(pickle.dumps(batch, protocol=2))
+        >>> names = "airplane automobile bird cat deer dog frog horse ship truck".split()
+        >>> meta = {b"label_names": [n.encode() for n in names]}
+        >>> _ = (folder / spec.meta).write_bytes(pickle.dumps(meta, protocol=2))
+        >>> train = load_cifar(spec, Path(tmp.name), "train")
+        >>> train
+        ImageDataset(name='cifar10', split='train', n=20, shape=(32, 32, 3), classes=10)
+        >>> train.class_names[:2], train.class_counts.tolist()[:5]
+        (['airplane', 'automobile'], [5, 5, 5, 5, 0])
+        >>> tmp.cleanup()
+    """
     if split not in ("train", "test"):
         raise GencalInputError(f"{spec.name}: split must be 'train' or 'test', got {split!r}")
     if label_mode not in ("fine", "coarse"):

@@ -16,7 +16,26 @@ __all__ = ["ImageDataset", "channel_stats"]
 def channel_stats(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Exact per-channel mean and (population) std of uint8 ``images [N, H, W, C]`` in [0, 1] units.
 
-    Uses a 256-bin histogram per channel, so it needs no float copy of the data.
+    Uses a 256-bin histogram per channel, so it needs no float copy of the data. A channel
+    with no pixels, or a constant one, gets std 1 (so that dividing by it is harmless).
+
+    Args:
+        images: uint8 images.
+
+    Shape:
+        ``images``: ``[N, H, W, C]``; ``mean`` and ``std`` have ``C`` values.
+
+    Returns:
+        ``(mean, std)``, tuples of floats.
+
+    Raises:
+        GencalInputError: ``images`` is not uint8 with 4 dimensions.
+
+    Example:
+        >>> images = np.zeros((2, 1, 1, 2), dtype=np.uint8)
+        >>> images[1, ..., 0] = 255  # channel 0: 0 and 255; channel 1: constant 0
+        >>> channel_stats(images)
+        ((0.5, 0.0), (0.5, 1.0))
     """
     if images.dtype != np.uint8 or images.ndim != 4:
         raise GencalInputError(
@@ -52,6 +71,28 @@ class ImageDataset:
         split: ``"train"``, ``"val"``, ``"test"`` (or ``"all"``).
         groups: optional ``{class index: "many" | "medium" | "few"}`` (long-tailed data).
         class_counts: ``int64 [K]`` images per class in this split (filled in automatically).
+
+    Properties: ``num_classes`` (``K``), ``num_channels`` (``C``), ``image_size`` (``(H, W)``).
+
+    Raises:
+        GencalInputError: images not uint8 ``[N, H, W, C]``, labels not integers ``[N]`` in
+            ``[0, K)``, or ``mean``/``std`` not ``C`` values (``std`` positive).
+
+    Example:
+        >>> ds = ImageDataset(
+        ...     images=np.zeros((5, 8, 8, 1), dtype=np.uint8),
+        ...     labels=[0, 1, 1, 2, 2],
+        ...     class_names=["a", "b", "c"],
+        ...     mean=(0.5,),
+        ...     std=(0.25,),
+        ...     name="toy",
+        ... )
+        >>> ds
+        ImageDataset(name='toy', split='train', n=5, shape=(8, 8, 1), classes=3)
+        >>> ds.class_counts.tolist(), ds.num_channels, ds.image_size
+        ([1, 2, 2], 1, (8, 8))
+        >>> ds.subset([3, 4], name="toy_c").class_counts.tolist()
+        [0, 0, 2]
     """
 
     images: np.ndarray
@@ -101,10 +142,12 @@ class ImageDataset:
 
     @property
     def num_classes(self) -> int:
+        """``K``, the number of classes."""
         return len(self.class_names)
 
     @property
     def num_channels(self) -> int:
+        """``C``, the number of channels."""
         return int(self.images.shape[3])
 
     @property
@@ -140,7 +183,22 @@ class ImageDataset:
 
 
 def add_split_arrays(arrays: dict[str, np.ndarray], split: str, images, labels) -> None:
-    """Store one split (images, labels, per-channel mean/std) under ``<split>_*`` keys."""
+    """Store one split (images, labels, per-channel mean/std) under ``<split>_*`` keys.
+
+    The layout that :func:`dataset_from_arrays` and the array cache expect.
+
+    Args:
+        arrays: updated in place.
+        split: the split's name.
+        images: uint8 ``[N, H, W, C]``.
+        labels: integer ``[N]``.
+
+    Example:
+        >>> arrays = {}
+        >>> add_split_arrays(arrays, "train", np.zeros((3, 2, 2, 1), np.uint8), [0, 1, 1])
+        >>> sorted(arrays), arrays["train_labels"].dtype
+        (['train_images', 'train_labels', 'train_mean', 'train_std'], dtype('int64'))
+    """
     mean, std = channel_stats(images)
     arrays[f"{split}_images"] = images
     arrays[f"{split}_labels"] = np.asarray(labels, dtype=np.int64)
@@ -151,7 +209,26 @@ def add_split_arrays(arrays: dict[str, np.ndarray], split: str, images, labels) 
 def dataset_from_arrays(
     arrays: dict[str, np.ndarray], split: str, class_names: Sequence[str], name: str
 ) -> ImageDataset:
-    """Build the :class:`ImageDataset` of ``split`` (normalised with the train split's stats)."""
+    """Build the :class:`ImageDataset` of ``split`` (normalised with the train split's stats).
+
+    Args:
+        arrays: the ``<split>_images / _labels / _mean / _std`` arrays of
+            :func:`add_split_arrays`; without ``train_mean`` the split's own stats are used.
+        split: the split to build.
+        class_names: names of the classes, index = label.
+        name: the dataset's name.
+
+    Returns:
+        The :class:`ImageDataset`.
+
+    Example:
+        >>> arrays = {}
+        >>> add_split_arrays(arrays, "train", np.full((2, 1, 1, 1), 255, np.uint8), [0, 1])
+        >>> add_split_arrays(arrays, "test", np.zeros((1, 1, 1, 1), np.uint8), [1])
+        >>> test = dataset_from_arrays(arrays, "test", ["a", "b"], "toy")
+        >>> len(test), test.mean  # the training split's mean
+        (1, (1.0,))
+    """
     stats = "train" if "train_mean" in arrays else split
     return ImageDataset(
         images=arrays[f"{split}_images"],
@@ -165,5 +242,18 @@ def dataset_from_arrays(
 
 
 def only_split(split: str):
-    """A ``select`` predicate for :func:`gencal.data.cache.cached_arrays`: one split's arrays + stats."""
+    """A ``select`` predicate for :func:`gencal.data.cache.cached_arrays`: one split's arrays + stats.
+
+    Args:
+        split: the split whose images and labels are kept.
+
+    Returns:
+        ``keep(array name) -> bool``: true for ``<split>_images``, ``<split>_labels`` and every
+        name that is not images or labels (per-split stats, class names).
+
+    Example:
+        >>> keep = only_split("test")
+        >>> [k for k in ["train_images", "train_mean", "test_images", "class_names"] if keep(k)]
+        ['train_mean', 'test_images', 'class_names']
+    """
     return lambda k: not k.endswith(("_images", "_labels")) or k.startswith(f"{split}_")

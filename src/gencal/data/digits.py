@@ -33,6 +33,32 @@ def load_digits_dataset(
     seed: int = DIGITS_SPLIT_SEED,
     test_fraction: float = DIGITS_TEST_FRACTION,
 ) -> ImageDataset:
+    """Load one split of scikit-learn's digits (``load_dataset("digits")``).
+
+    Nothing is downloaded or cached: the data ships with scikit-learn.
+
+    Args:
+        root: unused (accepted like every loader's).
+        split: ``"train"`` or ``"test"``.
+        download: unused.
+        cache_dir: unused.
+        seed: seed of the stratified split.
+        test_fraction: share of each class given to ``test``.
+
+    Returns:
+        The :class:`ImageDataset`: uint8 ``[N, 8, 8, 1]``, 10 classes ``"0"`` .. ``"9"``,
+        normalised with the training part's mean and std.
+
+    Raises:
+        GencalInputError: ``split`` is not ``"train"`` or ``"test"``.
+
+    Example:
+        >>> train, test = load_digits_dataset(split="train"), load_digits_dataset(split="test")
+        >>> train
+        ImageDataset(name='digits', split='train', n=1346, shape=(8, 8, 1), classes=10)
+        >>> len(test), int(test.images.max()), test.mean == train.mean
+        (451, 255, True)
+    """
     from sklearn.datasets import load_digits
 
     if split not in ("train", "test"):

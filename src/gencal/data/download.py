@@ -41,11 +41,48 @@ def download_url(
 ) -> Path:
     """Download ``url`` (or the first of several mirrors that works) to ``dest`` and verify it.
 
-    Returns ``dest``. If ``dest`` already exists with the right checksum nothing is downloaded.
-    ``opener(request, timeout=...)`` defaults to :func:`urllib.request.urlopen` (tests pass a fake).
-    Raises :class:`DataIntegrityError` (naming the file, expected and actual checksum) when the
-    downloaded bytes are wrong; the bad ``.part`` file is deleted. A download cut short keeps its
-    ``.part`` file so that the next call resumes it.
+    If ``dest`` already exists with the right checksum nothing is downloaded (a corrupt copy is
+    deleted and fetched again). A download cut short keeps its ``.part`` file so that the next
+    call resumes it (see the module docstring).
+
+    Args:
+        url: one URL, or mirrors tried in order (a network error moves to the next one).
+        dest: the destination file; its folder is created.
+        md5: expected MD5 (hex) of the whole file.
+        sha256: expected SHA-256 (hex); used instead of ``md5`` when given. With neither,
+            nothing is verified.
+        opener: ``opener(request, timeout=...)`` returning a response; default
+            :func:`urllib.request.urlopen` (tests pass a fake).
+        timeout: seconds, passed to ``opener``.
+        chunk_size: bytes read at a time.
+        progress: print the bytes received so far.
+
+    Returns:
+        ``dest`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        DataIntegrityError: the downloaded bytes have the wrong checksum (the message names the
+            file, the expected and the actual digest); the bad ``.part`` file is deleted.
+        OSError: every mirror failed (each error is listed).
+        ValueError: no URL given.
+
+    Example:
+        A ``file://`` URL stands in for a server here:
+
+        >>> import tempfile
+        >>> from gencal.data.integrity import file_digest
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> src = Path(tmp.name) / "remote.bin"
+        >>> _ = src.write_bytes(b"payload")
+        >>> dest = Path(tmp.name) / "data" / "x.bin"
+        >>> out = download_url(src.as_uri(), dest, md5=file_digest(src))
+        >>> out.read_bytes(), out.with_name("x.bin.part").exists()
+        (b'payload', False)
+        >>> download_url(src.as_uri(), Path(tmp.name) / "y.bin", md5="0" * 32)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        gencal.data.integrity.DataIntegrityError: .../y.bin (downloaded from file://...): md5 checksum mismatch (expected 000..., got 321c3cf486ed509164edec1e1981fec8, 7 bytes); the partial file was deleted
+        >>> tmp.cleanup()
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -54,7 +54,21 @@ SPLIT_NAMES = ("train", "val", "test")
 
 
 class FolderIndex:
-    """The files of an image tree: ``{split: (relative paths, labels)}`` plus class names."""
+    """The files of an image tree, by split, as :func:`index_image_folder` lists them.
+
+    Attributes:
+        source: the folder or zip archive.
+        is_zip: whether ``source`` is a zip archive.
+        splits: ``{split: (paths, labels)}``: paths relative to ``source`` (inside the archive
+            for a zip), sorted by class then path; labels int64 ``[N]``.
+        class_names: the class folder names, sorted (index = label).
+
+    Example:
+        >>> splits = {"train": (["cat/0.png", "dog/1.png"], np.array([0, 1]))}
+        >>> index = FolderIndex(Path("pets"), False, splits, ["cat", "dog"])
+        >>> index.splits["train"][1].tolist(), index.class_names
+        ([0, 1], ['cat', 'dog'])
+    """
 
     def __init__(
         self,
@@ -86,7 +100,37 @@ def _list_files(source: Path) -> tuple[bool, list[str]]:
 
 
 def index_image_folder(source: str | os.PathLike[str]) -> FolderIndex:
-    """List the images of a tree (directory or zip), by split and class."""
+    """List the images of a tree (directory or zip), by split and class.
+
+    Nothing is decoded; the layout rules are those of the module docstring (split folders
+    ``train``/``val``/``test`` when present, else one ``train`` split; one wrapping folder
+    skipped; hidden files and ``__MACOSX`` ignored; extensions :data:`IMAGE_EXTENSIONS`).
+
+    Args:
+        source: a directory or a ``.zip`` file.
+
+    Returns:
+        The :class:`FolderIndex`.
+
+    Raises:
+        DatasetNotFoundError: ``source`` does not exist or holds no ``<class>/<image>`` files.
+        DataIntegrityError: ``source`` is a file but not a readable zip archive.
+
+    Example:
+        >>> import tempfile
+        >>> from PIL import Image
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> for rel in ["train/dog/1.png", "train/cat/0.png", "test/cat/2.png"]:
+        ...     (Path(tmp.name) / rel).parent.mkdir(parents=True, exist_ok=True)
+        ...     Image.new("RGB", (4, 4)).save(Path(tmp.name) / rel)
+        >>> index = index_image_folder(tmp.name)
+        >>> index.class_names, sorted(index.splits)
+        (['cat', 'dog'], ['test', 'train'])
+        >>> files, labels = index.splits["train"]
+        >>> files, labels.tolist()
+        (['train/cat/0.png', 'train/dog/1.png'], [0, 1])
+        >>> tmp.cleanup()
+    """
     source = Path(source).expanduser()
     is_zip, files = _list_files(source)
     files = sorted(f for f in files if f.lower().endswith(IMAGE_EXTENSIONS) and "/" in f)
@@ -153,7 +197,37 @@ def decode_images(
     size: tuple[int, int] | None = None,
     workers: int | None = None,
 ) -> np.ndarray:
-    """Decode ``files`` of ``index`` into ``uint8 [N, H, W, C]`` with a thread pool."""
+    """Decode ``files`` of ``index`` into ``uint8 [N, H, W, C]`` with a thread pool.
+
+    Args:
+        index: where the files are (:func:`index_image_folder`).
+        files: paths relative to ``index.source``, in the order of the result.
+        mode: Pillow mode every image is converted to: ``"RGB"`` (C = 3) or ``"L"`` (C = 1).
+        size: ``(H, W)`` to resize every image to (bilinear); ``None``: all images must have
+            the first one's size.
+        workers: decoding threads (default ``min(8, cpu_count)``).
+
+    Returns:
+        uint8 ``[N, H, W, C]``, row ``i`` from ``files[i]``.
+
+    Raises:
+        GencalInputError: no files, or an image whose size differs (without ``size``).
+        DataIntegrityError: an image that cannot be decoded (the message names it).
+
+    Example:
+        >>> import tempfile
+        >>> from PIL import Image
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> (Path(tmp.name) / "cat").mkdir()
+        >>> Image.new("RGB", (6, 4), (255, 0, 0)).save(Path(tmp.name) / "cat" / "0.png")
+        >>> index = index_image_folder(tmp.name)
+        >>> images = decode_images(index, index.splits["train"][0], mode="RGB")
+        >>> images.shape, images[0, 0, 0].tolist()
+        ((1, 4, 6, 3), [255, 0, 0])
+        >>> decode_images(index, index.splits["train"][0], mode="L", size=(2, 2)).shape
+        (1, 2, 2, 1)
+        >>> tmp.cleanup()
+    """
     n = len(files)
     if n == 0:
         raise GencalInputError(f"{index.source}: no images to decode")
@@ -224,7 +298,47 @@ def load_image_folder(
     workers: int | None = None,
     name: str | None = None,
 ) -> ImageDataset:
-    """Load one split of an image tree (see the module docstring); ``path`` is required."""
+    """Load one split of an image tree (``load_dataset("image_folder", path=...)``).
+
+    See the module docstring for the layout. All splits are decoded and cached together on
+    first use.
+
+    Args:
+        root: unused (accepted like every loader's).
+        split: a split folder of the tree (``"train"`` for a tree without split folders).
+        path: the directory or ``.zip`` file (required).
+        download: unused (nothing to download).
+        cache_dir: folder of the decoded-array cache (``None``: no cache).
+        mode: ``"RGB"``, ``"L"``, or ``None`` (from the first image).
+        size: ``(H, W)`` to resize every image to; needed when sizes differ.
+        workers: decoding threads.
+        name: the dataset's name (default ``"image_folder"``).
+
+    Returns:
+        The :class:`ImageDataset`, normalised with the ``train`` split's mean and std when there
+        is one.
+
+    Raises:
+        GencalInputError: no ``path``, a bad ``mode``, or no such split in the tree.
+        DatasetNotFoundError: ``path`` does not exist or holds no images.
+
+    Example:
+        >>> import tempfile
+        >>> from PIL import Image
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> for i, rel in enumerate(["train/cat/0.png", "train/dog/1.png", "train/dog/2.png",
+        ...                          "test/cat/3.png"]):
+        ...     (Path(tmp.name) / rel).parent.mkdir(parents=True, exist_ok=True)
+        ...     Image.new("L", (5, 5), 60 * i).save(Path(tmp.name) / rel)
+        >>> train = load_image_folder(None, "train", path=tmp.name)
+        >>> train
+        ImageDataset(name='image_folder', split='train', n=3, shape=(5, 5, 1), classes=2)
+        >>> train.class_names, train.class_counts.tolist(), train.images[:, 0, 0, 0].tolist()
+        (['cat', 'dog'], [1, 2], [0, 60, 120])
+        >>> len(load_image_folder(None, "test", path=tmp.name))
+        1
+        >>> tmp.cleanup()
+    """
     if path is None:
         raise GencalInputError("image_folder: pass path=<folder or .zip>")
     source = Path(path).expanduser()
@@ -300,8 +414,39 @@ def _shared_cifar10_jpeg() -> Path:
 def load_cifar10_jpeg(
     root: Path, split: str = "train", *, path: str | os.PathLike[str] | None = None, **kw
 ) -> ImageDataset:
-    """CIFAR-10 re-encoded as JPEG q75 (``../shared/data/cifar10-jpeg.zip`` beside the checkout,
-    ``$GENCAL_CIFAR10_JPEG``, ``<root>/cifar10-jpeg.zip`` or ``path=``)."""
+    """CIFAR-10 re-encoded as JPEG q75: an :func:`load_image_folder` alias named ``cifar10_jpeg``.
+
+    The zip (``train/`` and ``test/`` of ``<class>/<image>.jpg``) is ``path=`` if given, else
+    ``<root>/cifar10-jpeg.zip``, else ``$GENCAL_CIFAR10_JPEG``, else
+    ``../shared/data/cifar10-jpeg.zip`` beside the checkout.
+
+    Args:
+        root: folder searched for ``cifar10-jpeg.zip``.
+        split: ``"train"`` or ``"test"``.
+        path: the zip archive.
+        **kw: options of :func:`load_image_folder` (``cache_dir``, ``workers``, ...).
+
+    Returns:
+        The :class:`ImageDataset`, named ``"cifar10_jpeg"``.
+
+    Raises:
+        DatasetNotFoundError: the zip was not found.
+
+    Example:
+        A two-image archive in the same layout:
+
+        >>> import io, tempfile, zipfile
+        >>> from PIL import Image
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> with zipfile.ZipFile(Path(tmp.name) / "cifar10-jpeg.zip", "w") as zf:
+        ...     for rel in ["train/cat/0.jpg", "test/dog/1.jpg"]:
+        ...         buf = io.BytesIO()
+        ...         Image.new("RGB", (32, 32)).save(buf, "JPEG", quality=75)
+        ...         zf.writestr(rel, buf.getvalue())
+        >>> load_cifar10_jpeg(Path(tmp.name), "test")
+        ImageDataset(name='cifar10_jpeg', split='test', n=1, shape=(32, 32, 3), classes=2)
+        >>> tmp.cleanup()
+    """
     if path is None:
         cand = root / "cifar10-jpeg.zip"
         path = cand if cand.is_file() else _shared_cifar10_jpeg()

@@ -29,7 +29,20 @@ __all__ = ["InMemoryLoader", "StreamingImageFolder", "epoch_seed", "streaming_lo
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
-    """A 63-bit seed for ``(seed, epoch)`` (``numpy.random.SeedSequence``)."""
+    """A 63-bit seed for ``(seed, epoch)`` (``numpy.random.SeedSequence``).
+
+    Args:
+        seed: the run's base seed (its low 32 bits are used).
+        epoch: the epoch.
+
+    Returns:
+        An int in ``[0, 2**63)``, different for different epochs, the same on every call.
+
+    Example:
+        >>> s0, s1 = epoch_seed(0, 0), epoch_seed(0, 1)
+        >>> s0 == epoch_seed(0, 0), s0 != s1, 0 <= s1 < 2**63
+        (True, True, True)
+    """
     return int(
         np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(epoch)]).generate_state(2, np.uint64)[0]
         >> 1
@@ -58,13 +71,33 @@ class InMemoryLoader:
             Default: ``shuffle`` (training pads; evaluation sees every sample exactly once).
         channels_last: return batches in ``torch.channels_last`` memory format.
         data_threads: torch intra-op threads while a batch is made (restored afterwards);
-            default 1 on CPU: these small ops gain little from threads, and on a busy machine
-            OpenMP synchronisation made them ~50x slower in our measurements. ``None``: leave
-            the setting alone (the default on accelerators).
+            default 1 on CPU (see docs/data.md), ``None`` on accelerators: leave the setting
+            alone.
 
-    ``x`` is float32 ``[B, C, H, W]``, ``y`` int64 ``[B]``. Mixup is left to the caller:
-    ``augment.mixup(x, y, loader.generator)``. The epoch counter advances after every full pass;
-    call :meth:`set_epoch` to choose it (e.g. when resuming).
+    Shape:
+        Iterating yields ``(x, y)`` on ``device``: ``x`` float32 ``[B, C, H, W]``, ``y`` int64
+        ``[B]``; ``len(loader)`` is the number of batches of this rank.
+
+    Mixup is left to the caller: ``augment.mixup(x, y, loader.generator)``. The epoch counter
+    advances after every full pass; call :meth:`set_epoch` to choose it (e.g. when resuming).
+
+    Raises:
+        GencalInputError: images not uint8 ``[N, H, W, C]``, labels missing or not ``[N]``,
+            ``batch_size < 1`` or ``rank`` outside ``[0, world_size)``.
+
+    Example:
+        >>> images = np.arange(10, dtype=np.uint8).reshape(10, 1, 1, 1).repeat(4, 1).repeat(4, 2)
+        >>> loader = InMemoryLoader(images, np.arange(10), batch_size=4, shuffle=False)
+        >>> [tuple(x.shape) for x, _ in loader], len(loader)
+        ([(4, 1, 4, 4), (4, 1, 4, 4), (2, 1, 4, 4)], 3)
+        >>> x, y = next(iter(loader))
+        >>> y.tolist(), x[:, 0, 0, 0].mul(255).round().tolist()  # values / 255 (no mean/std)
+        ([0, 1, 2, 3], [0.0, 1.0, 2.0, 3.0])
+        >>> shuffled = InMemoryLoader(images, np.arange(10), batch_size=10, seed=7)
+        >>> first = next(iter(shuffled))[1].tolist()  # epoch 0
+        >>> shuffled.set_epoch(0)
+        >>> next(iter(shuffled))[1].tolist() == first, sorted(first) == list(range(10))
+        (True, True)
     """
 
     def __init__(
@@ -130,6 +163,7 @@ class InMemoryLoader:
         self.generator = torch.Generator(device="cpu")
 
     def set_epoch(self, epoch: int) -> None:
+        """Make the next pass epoch ``epoch`` (its order and augmentation)."""
         self.epoch = int(epoch)
 
     def _num_samples(self) -> int:
@@ -186,7 +220,35 @@ class StreamingImageFolder(Dataset):
 
     Items are ``(uint8 tensor [H, W, C], label)``; each worker opens its own zip handle. Use
     :func:`streaming_loader` to batch them, then :func:`to_float_tensor` and
-    :class:`BatchAugment` on the device.
+    :class:`BatchAugment` on the device. Files and labels are those of
+    :func:`~gencal.data.image_folder.index_image_folder`.
+
+    Args:
+        path: a directory or ``.zip`` file in the image-folder layout.
+        split: the split to serve.
+        mode: Pillow mode every image is converted to (``"RGB"`` or ``"L"``).
+        size: ``(H, W)`` to resize every image to (bilinear), or ``None``.
+
+    Raises:
+        GencalInputError: the tree has no such split.
+
+    Example:
+        A zip archive of three images:
+
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> archive = Path(tmp.name) / "pets.zip"
+        >>> with zipfile.ZipFile(archive, "w") as zf:
+        ...     for member in ["pets/cat/0.png", "pets/dog/1.png", "pets/dog/2.png"]:
+        ...         png = io.BytesIO()
+        ...         Image.new("RGB", (6, 6)).save(png, "PNG")
+        ...         zf.writestr(member, png.getvalue())
+        >>> ds = StreamingImageFolder(archive, size=(4, 4))
+        >>> image, label = ds[2]
+        >>> len(ds), tuple(image.shape), image.dtype, label
+        (3, (4, 4, 3), torch.uint8, 1)
+        >>> tmp.cleanup()
     """
 
     def __init__(
@@ -247,7 +309,33 @@ def streaming_loader(
     drop_last: bool = False,
     pin_memory: bool = False,
 ) -> DataLoader:
-    """A ``DataLoader`` over a :class:`StreamingImageFolder` yielding uint8 ``[B, H, W, C]`` batches."""
+    """A ``DataLoader`` over a :class:`StreamingImageFolder` yielding uint8 ``[B, H, W, C]`` batches.
+
+    Args:
+        dataset: the images.
+        batch_size: images per batch.
+        shuffle: reshuffle every epoch, with a generator seeded from ``seed``.
+        seed: seed of the shuffling.
+        num_workers: worker processes (kept alive between epochs; 0: load in this process).
+        drop_last: drop the last, smaller batch.
+        pin_memory: as in ``torch.utils.data.DataLoader``.
+
+    Returns:
+        The ``DataLoader``; it yields ``(images uint8 [B, H, W, C], labels int64 [B])``.
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> for rel in ["cat/0.png", "dog/1.png", "dog/2.png"]:
+        ...     (Path(tmp.name) / rel).parent.mkdir(exist_ok=True)
+        ...     Image.new("RGB", (4, 4)).save(Path(tmp.name) / rel)
+        >>> ds = StreamingImageFolder(tmp.name)
+        >>> loader = streaming_loader(ds, batch_size=2, shuffle=False, num_workers=0)
+        >>> [(tuple(x.shape), y.tolist()) for x, y in loader]
+        [((2, 4, 4, 3), [0, 1]), ((1, 4, 4, 3), [1])]
+        >>> tmp.cleanup()
+    """
     g = torch.Generator()
     g.manual_seed(seed)
     return DataLoader(

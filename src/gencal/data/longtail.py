@@ -30,7 +30,27 @@ __all__ = ["class_groups", "long_tailed_counts", "long_tailed_indices", "make_lo
 def long_tailed_counts(
     n_max: int, num_classes: int, imbalance_factor: float, profile: str = "exp"
 ) -> list[int]:
-    """Images per class of a long-tailed profile (see the module docstring for the rounding)."""
+    """Images per class of a long-tailed profile (see the module docstring for the rounding).
+
+    Args:
+        n_max: images of the head class (class 0).
+        num_classes: ``K >= 2``.
+        imbalance_factor: ``IF >= 1``, the ratio of the head's count to the tail's.
+        profile: ``"exp"`` (``n_c = int(n_max * (1 / IF) ** (c / (K - 1)))``) or ``"step"``
+            (the first ``K // 2`` classes keep ``n_max``, the others ``int(n_max / IF)``).
+
+    Returns:
+        ``K`` counts, head first.
+
+    Raises:
+        GencalInputError: ``IF < 1``, ``K < 2`` or an unknown profile.
+
+    Example:
+        >>> long_tailed_counts(5000, 10, 100)  # CIFAR-10-LT, IF 100
+        [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
+        >>> long_tailed_counts(500, 4, 10, profile="step")
+        [500, 500, 50, 50]
+    """
     if imbalance_factor < 1:
         raise GencalInputError(f"imbalance_factor: must be >= 1, got {imbalance_factor}")
     if num_classes < 2:
@@ -45,7 +65,23 @@ def long_tailed_counts(
 
 
 def class_groups(counts, many: int = 100, few: int = 20) -> dict[int, str]:
-    """``{class: "many" | "medium" | "few"}``: many if n > ``many``, few if n < ``few``."""
+    """``{class: "many" | "medium" | "few"}``: many if n > ``many``, few if n < ``few``.
+
+    Args:
+        counts: training images per class, ``[K]``.
+        many: a class with more images than this is ``"many"``.
+        few: a class with fewer images than this is ``"few"``; the rest are ``"medium"``.
+
+    Returns:
+        The group of each class index.
+
+    Raises:
+        GencalInputError: ``few > many``.
+
+    Example:
+        >>> class_groups([500, 100, 20, 19])
+        {0: 'many', 1: 'medium', 2: 'medium', 3: 'few'}
+    """
     if few > many:
         raise GencalInputError(f"thresholds: few ({few}) must not exceed many ({many})")
     out = {}
@@ -55,7 +91,28 @@ def class_groups(counts, many: int = 100, few: int = 20) -> dict[int, str]:
 
 
 def long_tailed_indices(labels: np.ndarray, counts: list[int], seed: int = 0) -> np.ndarray:
-    """Sorted indices keeping ``counts[c]`` images of class ``c``, chosen with ``seed``."""
+    """Sorted indices keeping ``counts[c]`` images of class ``c``, chosen with ``seed``.
+
+    ``numpy.random.default_rng(seed)`` permutes each class's members (classes in order) and the
+    first ``counts[c]`` are kept.
+
+    Args:
+        labels: integer class indices, ``[N]``.
+        counts: images to keep per class (class ``c`` = position ``c``).
+        seed: the draw.
+
+    Returns:
+        int64 indices into ``labels``, sorted.
+
+    Raises:
+        GencalInputError: a class has fewer images than its count.
+
+    Example:
+        >>> labels = np.array([0, 1, 0, 1, 0, 2])
+        >>> idx = long_tailed_indices(labels, [3, 1, 0], seed=0)
+        >>> np.bincount(labels[idx]).tolist(), bool((np.diff(idx) > 0).all())
+        ([3, 1], True)
+    """
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
     keep = []
@@ -83,6 +140,29 @@ def make_long_tailed(
 
     Class 0 is the head, class ``K-1`` the tail. The normalisation constants are kept (those of
     the full training split). Name: ``"<name>_lt_<profile>_if<IF>"``.
+
+    Args:
+        dataset: a training split.
+        imbalance_factor: ``IF >= 1`` (:func:`long_tailed_counts`).
+        profile: ``"exp"`` or ``"step"``.
+        seed: the draw of each class's images.
+        n_max: images of the head class (default: the smallest class count of ``dataset``).
+        many_threshold: classes with more images are ``"many"`` (:func:`class_groups`).
+        few_threshold: classes with fewer images are ``"few"``.
+
+    Returns:
+        The subset, an :class:`ImageDataset` in the original order.
+
+    Raises:
+        GencalInputError: as :func:`long_tailed_counts`, or ``n_max`` larger than a class.
+
+    Example:
+        >>> from gencal.data import load_dataset
+        >>> lt = make_long_tailed(load_dataset("digits", split="train"), imbalance_factor=10)
+        >>> lt.name, lt.class_counts.tolist()
+        ('digits_lt_exp_if10', [130, 100, 77, 60, 46, 36, 28, 21, 16, 13])
+        >>> lt.groups[0], lt.groups[1], lt.groups[9]
+        ('many', 'medium', 'few')
     """
     k = dataset.num_classes
     n_max = int(dataset.class_counts.min()) if n_max is None else int(n_max)

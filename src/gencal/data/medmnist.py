@@ -104,10 +104,30 @@ MEDMNIST_INFO: dict[str, dict] = {
 
 
 def medmnist_filename(flag: str, size: int) -> str:
+    """Name of the official file of ``flag`` at ``size``: ``<flag>.npz`` or ``<flag>_<size>.npz``.
+
+    Args:
+        flag: a key of :data:`MEDMNIST_INFO`, e.g. ``"pathmnist"``.
+        size: 28, 64, 128 or 224.
+
+    Example:
+        >>> medmnist_filename("pathmnist", 28), medmnist_filename("pathmnist", 64)
+        ('pathmnist.npz', 'pathmnist_64.npz')
+    """
     return f"{flag}.npz" if size == 28 else f"{flag}_{size}.npz"
 
 
 def medmnist_url(flag: str, size: int = 28) -> str:
+    """The official download URL (Zenodo record 10519652) of ``flag`` at ``size``.
+
+    Args:
+        flag: a key of :data:`MEDMNIST_INFO`, e.g. ``"pathmnist"``.
+        size: 28, 64, 128 or 224.
+
+    Example:
+        >>> medmnist_url("bloodmnist", 64)
+        'https://zenodo.org/records/10519652/files/bloodmnist_64.npz?download=1'
+    """
     return f"{_ZENODO}{medmnist_filename(flag, size)}?download=1"
 
 
@@ -131,7 +151,48 @@ def load_medmnist(
     verify: bool = True,
     opener=None,
 ) -> ImageDataset:
-    """Load ``medmnist/<flag>`` at ``size`` 28, 64, 128 or 224 from ``<root>/medmnist/``."""
+    """Load ``medmnist/<flag>`` at ``size`` 28, 64, 128 or 224 (``load_dataset`` calls it).
+
+    The file :func:`medmnist_filename` is looked up in ``<root>/medmnist/``, then ``<root>/``.
+
+    Args:
+        root: the data folder.
+        split: ``"train"``, ``"val"`` or ``"test"``, as published.
+        flag: a key of :data:`MEDMNIST_INFO` (given by ``load_dataset`` from the name).
+        size: image side, 28, 64, 128 or 224.
+        download: fetch the file from :func:`medmnist_url` when it is missing.
+        cache_dir: folder of the decoded-array cache (``None``: no cache).
+        verify: check the file's MD5 against MedMNIST's before decoding it.
+        opener: replaces :func:`urllib.request.urlopen` for the download (tests).
+
+    Returns:
+        The :class:`ImageDataset` (uint8 ``[N, size, size, C]``), normalised with the training
+        split's mean and std.
+
+    Raises:
+        GencalInputError: an unknown flag or size.
+        DatasetNotFoundError: the file is missing and ``download=False``.
+        DataIntegrityError: a checksum mismatch, missing keys, wrong shapes or multi-label data.
+
+    Example:
+        A tiny file in the official format (``verify=False``: it is not the published file):
+
+        >>> import tempfile
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> root = Path(tmp.name)
+        >>> (root / "medmnist").mkdir()
+        >>> arrays = {}
+        >>> for s, n in [("train", 4), ("val", 2), ("test", 3)]:
+        ...     arrays[f"{s}_images"] = np.zeros((n, 28, 28), np.uint8)  # grayscale [N, H, W]
+        ...     arrays[f"{s}_labels"] = (np.arange(n) % 2).reshape(n, 1)  # [N, 1]
+        >>> np.savez(root / "medmnist" / "breastmnist.npz", **arrays)
+        >>> val = load_medmnist(root, "val", flag="breastmnist", verify=False)
+        >>> val
+        ImageDataset(name='medmnist/breastmnist', split='val', n=2, shape=(28, 28, 1), classes=2)
+        >>> val.class_names
+        ['malignant', 'normal, benign']
+        >>> tmp.cleanup()
+    """
     if flag not in MEDMNIST_INFO:
         raise GencalInputError(
             f"medmnist: unknown flag {flag!r}; available: {', '.join(MEDMNIST_INFO)}"

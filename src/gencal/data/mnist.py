@@ -39,6 +39,22 @@ _FILES = {
 
 @dataclass(frozen=True)
 class IdxSpec:
+    """Where an IDX dataset comes from and how it is checked (see the module docstring).
+
+    Attributes:
+        name: ``"mnist"`` or ``"fashion_mnist"`` (also the folder under ``root``).
+        mirrors: base URLs tried in order for the ``.gz`` files.
+        gz_md5: published MD5 of each ``.gz`` file, by file stem.
+        raw_md5: MD5 of each decompressed IDX file, by stem (empty: only structural checks).
+        class_names: names of the classes, index = label.
+        mean, std: the normalisation constants in [0, 1] units.
+        system_dirs: further folders searched (a distribution's package).
+
+    Example:
+        >>> IDX_SPECS["fashion_mnist"].class_names[:3], IDX_SPECS["mnist"].mean
+        (('T-shirt/top', 'Trouser', 'Pullover'), 0.1307)
+    """
+
     name: str
     mirrors: tuple[str, ...]
     gz_md5: dict[str, str]
@@ -104,7 +120,26 @@ _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">
 
 
 def read_idx(data: bytes, what: str) -> np.ndarray:
-    """Parse IDX bytes (magic ``00 00 <type> <ndim>``, big-endian int32 dims, then the data)."""
+    """Parse IDX bytes (magic ``00 00 <type> <ndim>``, big-endian int32 dims, then the data).
+
+    Args:
+        data: the whole (decompressed) file.
+        what: names the data in error messages.
+
+    Returns:
+        A read-only array of the header's shape and type (type ``0x08``: uint8).
+
+    Raises:
+        DataIntegrityError: a bad magic number, or a data length that differs from the header's.
+
+    Example:
+        >>> read_idx(bytes([0, 0, 8, 1, 0, 0, 0, 3, 7, 8, 9]), "labels")  # 1-D, 3 uint8 values
+        array([7, 8, 9], dtype=uint8)
+        >>> read_idx(bytes([0, 0, 8, 1, 0, 0, 0, 3, 7, 8]), "labels")
+        Traceback (most recent call last):
+        ...
+        gencal.data.integrity.DataIntegrityError: labels: truncated or corrupt IDX file: header says (3,) (3 data bytes), file has 2
+    """
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
         raise DataIntegrityError(f"{what}: not an IDX file (bad magic number {data[:4]!r})")
     ndim = data[3]
@@ -168,6 +203,44 @@ def load_idx_dataset(
     path: str | Path | None = None,
     opener=None,
 ) -> ImageDataset:
+    """Load one split of MNIST or Fashion-MNIST (``load_dataset("mnist" | "fashion_mnist")``).
+
+    The IDX files (``train-images-idx3-ubyte`` and ``train-labels-idx1-ubyte``, or ``t10k-``
+    for the test split; ``.gz`` or uncompressed) are looked up in ``path``, ``<root>/<name>/``,
+    ``<root>/<name>/raw/``, ``<root>/<name with - for _>/`` and the spec's system folders.
+
+    Args:
+        spec: :data:`IDX_SPECS` ``["mnist"]`` or ``["fashion_mnist"]``.
+        root: the data folder.
+        split: ``"train"`` or ``"test"``.
+        download: fetch the official ``.gz`` files when they are missing.
+        cache_dir: folder of the decoded-array cache (``None``: no cache).
+        path: a folder searched first.
+        opener: replaces :func:`urllib.request.urlopen` for the download (tests).
+
+    Returns:
+        The :class:`ImageDataset` (uint8 ``[N, 28, 28, 1]``) with the spec's mean and std.
+
+    Raises:
+        DatasetNotFoundError: files missing and ``download=False``.
+        DataIntegrityError: a checksum mismatch, a corrupt file or labels out of range.
+
+    Example:
+        Two uncompressed IDX files of three images (MNIST checks these structurally):
+
+        >>> import tempfile
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> folder = Path(tmp.name) / "mnist"
+        >>> folder.mkdir()
+        >>> header = bytes([0, 0, 8, 3]) + np.array([3, 28, 28], ">i4").tobytes()  # uint8, 3-D
+        >>> _ = (folder / "t10k-images-idx3-ubyte").write_bytes(header + bytes(3 * 28 * 28))
+        >>> labels = bytes([0, 0, 8, 1, 0, 0, 0, 3, 7, 1, 7])  # uint8, 1-D of 3: 7, 1, 7
+        >>> _ = (folder / "t10k-labels-idx1-ubyte").write_bytes(labels)
+        >>> test = load_idx_dataset(IDX_SPECS["mnist"], Path(tmp.name), "test")
+        >>> test, test.labels.tolist()
+        (ImageDataset(name='mnist', split='test', n=3, shape=(28, 28, 1), classes=10), [7, 1, 7])
+        >>> tmp.cleanup()
+    """
     if split not in _FILES:
         raise GencalInputError(f"{spec.name}: split must be 'train' or 'test', got {split!r}")
     dirs = [Path(path)] if path is not None else []

@@ -23,7 +23,24 @@ def register_dataset(name: str, *, prefix: bool = False) -> Callable[[Loader], L
     """Register a loader ``fn(root: Path, split: str, *, download, cache_dir, **kw)``.
 
     With ``prefix=True`` the loader serves every name ``"<name>/<flag>"`` and receives
-    ``flag=...`` (used by ``medmnist/<flag>``).
+    ``flag=...`` (used by ``medmnist/<flag>``). Registering a name again replaces its loader.
+
+    Args:
+        name: the dataset's name for :func:`load_dataset` (lower-case).
+        prefix: register a family of names ``"<name>/<flag>"``.
+
+    Returns:
+        A decorator that registers the loader and returns it unchanged.
+
+    Example:
+        >>> import numpy as np
+        >>> @register_dataset("blank")
+        ... def load_blank(root, split, *, download=False, cache_dir=None, n=4):
+        ...     return ImageDataset(np.zeros((n, 2, 2, 1), np.uint8), np.zeros(n, np.int64),
+        ...                         ["only"], (0.0,), (1.0,), "blank", split)
+        >>> load_dataset("blank", split="test", n=3)
+        ImageDataset(name='blank', split='test', n=3, shape=(2, 2, 1), classes=1)
+        >>> _ = _REGISTRY.pop("blank")  # keep the registry as it was
     """
 
     def deco(fn: Loader) -> Loader:
@@ -34,7 +51,21 @@ def register_dataset(name: str, *, prefix: bool = False) -> Callable[[Loader], L
 
 
 def forward_signature(wrapper: Loader, target: Callable, drop: tuple[str, ...] = ("spec",)) -> None:
-    """Give a thin ``**kw`` wrapper its target's signature (so unknown options are reported)."""
+    """Give a thin ``**kw`` wrapper its target's signature (so unknown options are reported).
+
+    Args:
+        wrapper: the registered loader, changed in place (its ``__signature__``).
+        target: the function it calls.
+        drop: parameters of ``target`` that the wrapper supplies itself.
+
+    Example:
+        >>> import inspect
+        >>> def target(spec, root, split, *, download=False): ...
+        >>> def wrapper(root, split, **kw): ...
+        >>> forward_signature(wrapper, target)
+        >>> str(inspect.signature(wrapper))
+        '(root, split, *, download=False)'
+    """
     sig = inspect.signature(target)
     wrapper.__signature__ = sig.replace(  # type: ignore[attr-defined]
         parameters=[p for p in sig.parameters.values() if p.name not in drop]
@@ -42,7 +73,16 @@ def forward_signature(wrapper: Loader, target: Callable, drop: tuple[str, ...] =
 
 
 def list_datasets() -> list[str]:
-    """Names accepted by :func:`load_dataset` (prefix families as ``"medmnist/<flag>"``)."""
+    """Names accepted by :func:`load_dataset` (prefix families as ``"medmnist/<flag>"``).
+
+    Returns:
+        The names, sorted.
+
+    Example:
+        >>> names = list_datasets()
+        >>> names[:3], "medmnist/pathmnist" in names, len(names)
+        (['cifar10', 'cifar100', 'cifar10_jpeg'], True, 19)
+    """
     names = list(_REGISTRY)
     for family, fn in _PREFIX.items():
         names += [f"{family}/{flag}" for flag in getattr(fn, "flags", ())]
@@ -68,8 +108,27 @@ def load_dataset(
         split: ``"train"``, ``"test"``, or ``"val"`` where the dataset has one.
         download: fetch missing raw files from the official URLs (checksum-verified).
         cache: keep the decoded arrays in ``cache_dir`` (default ``<root>/cache``).
+        cache_dir: folder of the decoded-array cache.
         **kwargs: loader options, e.g. ``label_mode="coarse"`` (cifar100), ``size=64`` (medmnist),
             ``path=...`` (image_folder).
+
+    Returns:
+        The :class:`ImageDataset`.
+
+    Raises:
+        GencalInputError: an unknown name, split or option (the message lists the accepted
+            ones).
+        DatasetNotFoundError: the raw files are missing and ``download=False``.
+        DataIntegrityError: a raw file is corrupt or truncated.
+
+    Example:
+        >>> test = load_dataset("digits", split="test")
+        >>> test, test.class_counts.tolist()[:3]
+        (ImageDataset(name='digits', split='test', n=451, shape=(8, 8, 1), classes=10), [45, 46, 44])
+        >>> load_dataset("digits", size=64)
+        Traceback (most recent call last):
+        ...
+        gencal._checks.GencalInputError: digits: unknown option(s) ['size']; accepted: ['cache_dir', 'download', 'seed', 'test_fraction']
     """
     root_path = Path(root).expanduser() if root is not None else default_root()
     if cache:

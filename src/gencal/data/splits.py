@@ -28,6 +28,30 @@ def stratified_split(
 
     The images of each class are permuted with ``numpy.random.default_rng(seed)`` (classes in
     increasing order) and the first ones go to calibration. Both index arrays are sorted.
+
+    Args:
+        labels: integer class indices.
+        fraction: share given to calibration, in ``(0, 1)``.
+        seed: the draw.
+        balanced: the same number of calibration images in every class.
+
+    Shape:
+        ``labels``: ``[N]``; the two int64 index arrays partition ``range(N)``.
+
+    Returns:
+        ``(train_idx, cal_idx)``.
+
+    Raises:
+        GencalInputError: labels not integer ``[N]``, or ``fraction`` outside ``(0, 1)``.
+
+    Example:
+        >>> labels = np.repeat([0, 1, 2], [10, 4, 2])
+        >>> train_idx, cal_idx = stratified_split(labels, 0.25, seed=0)
+        >>> np.bincount(labels[cal_idx]).tolist(), len(train_idx)
+        ([3, 1, 1], 11)
+        >>> _, cal_idx = stratified_split(labels, 0.25, seed=0, balanced=True)
+        >>> np.bincount(labels[cal_idx]).tolist()
+        [1, 1, 1]
     """
     labels = np.asarray(labels)
     if labels.ndim != 1 or labels.dtype.kind not in "iu":

@@ -56,7 +56,7 @@ class _Tree:
                 with zipfile.ZipFile(self.source) as zf:
                     return zf.read(name).decode("utf-8")
             return (self.source / name).read_text("utf-8")
-        except KeyError as exc:
+        except (KeyError, FileNotFoundError) as exc:  # a zip member, or a file of the folder
             raise DataIntegrityError(f"{self.source}: {name} missing") from exc
 
 
@@ -119,7 +119,50 @@ def load_tiny_imagenet(
     verify: bool = True,
     opener=None,
 ) -> ImageDataset:
-    """Load Tiny-ImageNet (see the module docstring). ``verify`` checks the zip's MD5."""
+    r"""Load Tiny-ImageNet (``load_dataset("tiny_imagenet")``; see the module docstring).
+
+    The source is ``<root>/tiny-imagenet-200.zip`` or the extracted ``<root>/tiny-imagenet-200/``.
+    Both splits are decoded and cached together on first use.
+
+    Args:
+        root: the data folder.
+        split: ``"train"``, or ``"test"`` for the labelled official validation set.
+        download: fetch the zip when neither is there.
+        cache_dir: folder of the decoded-array cache (``None``: no cache).
+        workers: decoding threads.
+        verify: check the zip's MD5 (an extracted folder is not checked).
+        opener: replaces :func:`urllib.request.urlopen` for the download (tests).
+
+    Returns:
+        The :class:`ImageDataset` (uint8 ``[N, 64, 64, 3]``), normalised with the training
+        split's mean and std.
+
+    Raises:
+        GencalInputError: ``split="val"`` (take a calibration split from ``train``) or another
+            unknown split.
+        DatasetNotFoundError: neither the zip nor the folder, and ``download=False``.
+        DataIntegrityError: a checksum mismatch or an inconsistent tree.
+
+    Example:
+        A tiny extracted folder in the official layout (two classes, small images):
+
+        >>> import tempfile
+        >>> from PIL import Image
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> top = Path(tmp.name) / "tiny-imagenet-200"
+        >>> (top / "val" / "images").mkdir(parents=True)
+        >>> _ = (top / "wnids.txt").write_text("n02\nn01\n")
+        >>> _ = (top / "words.txt").write_text("n01\tgoldfish\nn02\tbullfrog\n")
+        >>> for wnid in ["n01", "n02"]:
+        ...     (top / "train" / wnid / "images").mkdir(parents=True)
+        ...     Image.new("RGB", (8, 8)).save(top / "train" / wnid / "images" / f"{wnid}_0.JPEG")
+        >>> Image.new("RGB", (8, 8)).save(top / "val" / "images" / "val_0.JPEG")
+        >>> _ = (top / "val" / "val_annotations.txt").write_text("val_0.JPEG\tn02\t0\t0\t8\t8\n")
+        >>> test = load_tiny_imagenet(Path(tmp.name), "test")
+        >>> test.class_names, test.labels.tolist()  # classes: the wnids, sorted
+        (['goldfish', 'bullfrog'], [1])
+        >>> tmp.cleanup()
+    """
     if split == "val":
         raise GencalInputError(
             "tiny_imagenet: the official validation set is served as split='test' (the test "

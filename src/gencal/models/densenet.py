@@ -49,7 +49,27 @@ class _Transition(nn.Module):
 
 
 class DenseNet(nn.Module):
-    """DenseNet-BC with a CIFAR stem; ``block_config`` layers per dense block."""
+    """DenseNet-BC with a CIFAR stem (see the module docstring for the layers).
+
+    Args:
+        block_config: bottleneck layers per dense block.
+        growth_rate: channels each layer adds (the stem has ``2 * growth_rate``).
+        reduction: a transition keeps ``floor(reduction * C)`` of its ``C`` channels.
+        num_classes, in_channels: as for every model of the zoo (:mod:`gencal.models.registry`).
+
+    Shape:
+        ``forward(x [B, in_channels, H, W])`` -> logits ``[B, num_classes]``; ``H`` and ``W``
+        at least ``2 ** (len(block_config) - 1)`` for the 2x2 poolings of the transitions
+        (8 for DenseNet-121, whose intended input is 32x32).
+
+    Example:
+        >>> import torch
+        >>> net = DenseNet(block_config=(2, 2), growth_rate=4, num_classes=5)
+        >>> net.fc.in_features  # 8 + 2*4 = 16 -> transition 8 -> + 2*4 = 16
+        16
+        >>> net(torch.zeros(2, 3, 8, 8)).shape
+        torch.Size([2, 5])
+    """
 
     def __init__(
         self,
@@ -84,5 +104,10 @@ class DenseNet(nn.Module):
 
 @register_model("densenet121")
 def densenet121(num_classes: int = 10, in_channels: int = 3) -> DenseNet:
-    """DenseNet-121 (CIFAR variant): 6,956,298 parameters for 10 classes."""
+    """DenseNet-121 (CIFAR variant), a :class:`DenseNet`: growth 32, blocks (6, 12, 24, 16).
+
+    Example:
+        >>> sum(p.numel() for p in densenet121().parameters())  # 10 classes, 3 channels
+        6956298
+    """
     return DenseNet((6, 12, 24, 16), 32, 0.5, num_classes, in_channels)

@@ -1,7 +1,9 @@
 """Model registry: ``get_model(name, num_classes=..., in_channels=...)`` and ``list_models()``.
 
-Every registered builder returns an ``nn.Module`` mapping images ``[B, C, H, W]`` (float) to
-logits ``[B, num_classes]``. Builders never move parameters to a device.
+Every model class and registered builder takes ``num_classes`` (outputs of the final linear
+layer) and ``in_channels`` (channels of the input images) and returns an ``nn.Module`` mapping
+float images ``[B, in_channels, H, W]`` to logits ``[B, num_classes]`` (no softmax). Builders
+never move parameters to a device.
 """
 
 from __future__ import annotations
@@ -22,7 +24,30 @@ _REGISTRY: dict[str, ModelBuilder] = {}
 
 
 def register_model(name: str) -> Callable[[ModelBuilder], ModelBuilder]:
-    """Decorator registering ``builder(num_classes=..., in_channels=..., **kw)`` under ``name``."""
+    """Decorator registering ``builder(num_classes=..., in_channels=..., **kw)`` under ``name``.
+
+    Args:
+        name: the model's name for :func:`get_model` (stored lower-case).
+
+    Returns:
+        A decorator that registers the builder and returns it unchanged.
+
+    Raises:
+        ValueError: ``name`` is already registered.
+
+    Example:
+        >>> from torch import nn
+        >>> @register_model("linear8")
+        ... def linear8(num_classes=10, in_channels=1):
+        ...     return nn.Sequential(nn.Flatten(), nn.Linear(in_channels * 64, num_classes))
+        >>> get_model("Linear8", num_classes=3)[1].out_features
+        3
+        >>> register_model("linear8")(linear8)
+        Traceback (most recent call last):
+        ...
+        ValueError: model 'linear8' is already registered
+        >>> _ = _REGISTRY.pop("linear8")  # keep the registry as it was
+    """
     key = name.lower()
 
     def decorator(builder: ModelBuilder) -> ModelBuilder:
@@ -35,15 +60,51 @@ def register_model(name: str) -> Callable[[ModelBuilder], ModelBuilder]:
 
 
 def list_models() -> list[str]:
-    """Sorted names accepted by :func:`get_model`."""
+    """Sorted names accepted by :func:`get_model`.
+
+    Returns:
+        The registered model names, lower-case and sorted.
+
+    Example:
+        >>> names = list_models()
+        >>> names[:4], len(names)
+        (['cnn28', 'cnn32', 'cnn8', 'densenet121'], 16)
+    """
     return sorted(_REGISTRY)
 
 
 def get_model(name: str, num_classes: int = 10, in_channels: int = 3, **kwargs: Any) -> nn.Module:
     """Build the model registered as ``name`` (case-insensitive) returning logits.
 
-    ``num_classes`` and ``in_channels`` must be positive integers; extra keyword arguments go
-    to the builder (e.g. ``drop_rate`` for WideResNets, ``input_size`` for the MLP).
+    The model is freshly initialised on the CPU (nothing is moved to a device) and maps float
+    images to logits (no softmax).
+
+    Args:
+        name: a name of :func:`list_models`, any case.
+        num_classes: size of the output layer (a positive integer).
+        in_channels: channels of the input images (a positive integer).
+        **kwargs: builder options, e.g. ``drop_rate`` (pre-activation WideResNets),
+            ``input_size`` / ``in_features`` / ``hidden`` (``mlp``), ``head`` (``cnn32``).
+
+    Shape:
+        ``model(x [B, in_channels, H, W])`` -> logits ``[B, num_classes]``.
+
+    Returns:
+        The ``nn.Module``.
+
+    Raises:
+        GencalInputError: an unknown name, a non-positive ``num_classes`` / ``in_channels``, or
+            a keyword the builder does not take (the message lists the accepted ones).
+
+    Example:
+        >>> import torch
+        >>> model = get_model("ResNet20", num_classes=100)
+        >>> model.eval()(torch.zeros(2, 3, 16, 16)).shape
+        torch.Size([2, 100])
+        >>> get_model("resnet20", width=2)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        gencal._checks.GencalInputError: model 'resnet20': bad keyword arguments ['width'] ...
     """
     if not isinstance(name, str):
         raise GencalInputError(f"name: expected a model name string, got {type(name).__name__}")

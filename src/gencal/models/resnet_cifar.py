@@ -53,7 +53,27 @@ class _BasicBlock(nn.Module):
 
 
 class CifarResNet(nn.Module):
-    """ResNet-(6n+2) for 32x32 inputs (any size works thanks to global average pooling)."""
+    """ResNet-(6n+2) of He et al. for 32x32 inputs (see the module docstring for the layers).
+
+    Any input size works thanks to global average pooling.
+
+    Args:
+        depth: ``6n + 2`` with ``n >= 1`` basic blocks per stage (20, 32, 44, 56, 110, ...).
+        num_classes, in_channels: as for every model of the zoo (:mod:`gencal.models.registry`).
+
+    Raises:
+        ValueError: ``depth`` is not ``6n + 2`` with ``n >= 1``.
+
+    Example:
+        >>> import torch
+        >>> net = CifarResNet(8, num_classes=4, in_channels=1)  # n = 1
+        >>> len(net.layers), net(torch.zeros(2, 1, 16, 16)).shape
+        (3, torch.Size([2, 4]))
+        >>> CifarResNet(10)
+        Traceback (most recent call last):
+        ...
+        ValueError: depth: CIFAR ResNet depth must be 6n+2 with n >= 1, got 10
+    """
 
     def __init__(self, depth: int, num_classes: int = 10, in_channels: int = 3) -> None:
         super().__init__()
@@ -87,29 +107,67 @@ class CifarResNet(nn.Module):
 
 
 def cifar_resnet(depth: int, num_classes: int = 10, in_channels: int = 3) -> CifarResNet:
-    """Build ResNet-``depth`` (depth = 6n + 2)."""
+    """Build ResNet-``depth`` (depth = 6n + 2), the same as :class:`CifarResNet`.
+
+    Args:
+        depth: ``6n + 2`` with ``n >= 1``.
+        num_classes, in_channels: as for every model of the zoo (:mod:`gencal.models.registry`).
+
+    Returns:
+        The :class:`CifarResNet`.
+
+    Example:
+        >>> sum(p.numel() for p in cifar_resnet(44).parameters())
+        658586
+    """
     return CifarResNet(depth, num_classes=num_classes, in_channels=in_channels)
 
 
 @register_model("resnet20")
 def resnet20(num_classes: int = 10, in_channels: int = 3) -> CifarResNet:
-    """ResNet-20 (n=3), 0.27M parameters for 10 classes."""
+    """ResNet-20 (n=3) of He et al., a :class:`CifarResNet`: 269,722 parameters for 10 classes.
+
+    Example:
+        >>> import torch
+        >>> net = resnet20()
+        >>> sum(p.numel() for p in net.parameters()), net(torch.zeros(2, 3, 16, 16)).shape
+        (269722, torch.Size([2, 10]))
+    """
     return CifarResNet(20, num_classes, in_channels)
 
 
 @register_model("resnet32")
 def resnet32(num_classes: int = 10, in_channels: int = 3) -> CifarResNet:
-    """ResNet-32 (n=5), 0.46M parameters for 10 classes."""
+    """ResNet-32 (n=5) of He et al., a :class:`CifarResNet`: 464,154 parameters for 10 classes.
+
+    Example:
+        >>> net = resnet32(num_classes=100)
+        >>> sum(p.numel() for p in net.parameters()), len(net.layers)  # 3 stages of 5 blocks
+        (470004, 15)
+    """
     return CifarResNet(32, num_classes, in_channels)
 
 
 @register_model("resnet56")
 def resnet56(num_classes: int = 10, in_channels: int = 3) -> CifarResNet:
-    """ResNet-56 (n=9), 0.85M parameters for 10 classes."""
+    """ResNet-56 (n=9) of He et al., a :class:`CifarResNet`: 853,018 parameters for 10 classes.
+
+    Example:
+        >>> net = resnet56(in_channels=1)
+        >>> net.depth, net.conv1.in_channels, sum(p.numel() for p in resnet56().parameters())
+        (56, 1, 853018)
+    """
     return CifarResNet(56, num_classes, in_channels)
 
 
 @register_model("resnet110")
 def resnet110(num_classes: int = 10, in_channels: int = 3) -> CifarResNet:
-    """ResNet-110 (n=18), 1.7M parameters for 10 classes."""
+    """ResNet-110 (n=18) of He et al., a :class:`CifarResNet`: 1,727,962 parameters for 10 classes.
+
+    Not the focal-calibration repository's "ResNet-110" (that is ``resnet110_focal``).
+
+    Example:
+        >>> sum(p.numel() for p in resnet110().parameters())
+        1727962
+    """
     return CifarResNet(110, num_classes, in_channels)

@@ -36,7 +36,24 @@ def _projection(in_planes: int, out_planes: int, stride: int) -> nn.Module:
 
 
 class ResNetBasicBlock(nn.Module):
-    """Two 3x3 convs (post-activation)."""
+    """Basic residual block: two 3x3 conv-BN (post-activation), ReLU after the addition.
+
+    The first conv carries the stride; the shortcut is the identity, or a 1x1 conv + BN
+    projection where the stride or the width changes.
+
+    Args:
+        in_planes: input channels.
+        planes: output channels (``expansion = 1``).
+        stride: stride of the first conv and of the projection.
+
+    Shape:
+        ``forward(x [B, in_planes, H, W])`` -> ``[B, planes, ceil(H / stride), ceil(W / stride)]``.
+
+    Example:
+        >>> import torch
+        >>> ResNetBasicBlock(16, 32, stride=2)(torch.zeros(1, 16, 8, 8)).shape
+        torch.Size([1, 32, 4, 4])
+    """
 
     expansion = 1
 
@@ -55,7 +72,24 @@ class ResNetBasicBlock(nn.Module):
 
 
 class Bottleneck(nn.Module):
-    """1x1 reduce, 3x3 (carries the stride), 1x1 expand by 4 (post-activation)."""
+    """Bottleneck block: 1x1 reduce, 3x3 (carries the stride), 1x1 expand by 4 (post-activation).
+
+    The shortcut is the identity, or a 1x1 conv + BN projection where the shape changes.
+
+    Args:
+        in_planes: input channels.
+        planes: channels of the inner convs; the block outputs ``4 * planes``.
+        stride: stride of the 3x3 conv and of the projection.
+
+    Shape:
+        ``forward(x [B, in_planes, H, W])`` ->
+        ``[B, 4 * planes, ceil(H / stride), ceil(W / stride)]``.
+
+    Example:
+        >>> import torch
+        >>> Bottleneck(64, 16)(torch.zeros(1, 64, 8, 8)).shape
+        torch.Size([1, 64, 8, 8])
+    """
 
     expansion = 4
 
@@ -78,7 +112,19 @@ class Bottleneck(nn.Module):
 
 
 class ResNet(nn.Module):
-    """ResNet with the CIFAR stem; ``block`` is :class:`ResNetBasicBlock` or :class:`Bottleneck`."""
+    """ResNet with the CIFAR stem (see the module docstring for the layers).
+
+    Args:
+        block: :class:`ResNetBasicBlock` or :class:`Bottleneck`.
+        num_blocks: blocks in each of the four stages (64, 128, 256, 512 planes).
+        num_classes, in_channels: as for every model of the zoo (:mod:`gencal.models.registry`).
+
+    Example:
+        >>> import torch
+        >>> net = ResNet(ResNetBasicBlock, (1, 1, 1, 1), num_classes=3)
+        >>> net.fc.in_features, net(torch.zeros(2, 3, 8, 8)).shape
+        (512, torch.Size([2, 3]))
+    """
 
     def __init__(
         self,
@@ -111,23 +157,50 @@ class ResNet(nn.Module):
 
 @register_model("resnet18")
 def resnet18(num_classes: int = 10, in_channels: int = 3) -> ResNet:
-    """ResNet-18, CIFAR stem: 11,173,962 parameters for 10 classes."""
+    """ResNet-18 with the CIFAR stem, a :class:`ResNet` of basic blocks (2, 2, 2, 2).
+
+    Example:
+        >>> net = resnet18()
+        >>> [len(stage) for stage in (net.layer1, net.layer2, net.layer3, net.layer4)]
+        [2, 2, 2, 2]
+        >>> sum(p.numel() for p in net.parameters())  # 10 classes
+        11173962
+    """
     return ResNet(ResNetBasicBlock, (2, 2, 2, 2), num_classes, in_channels)
 
 
 @register_model("resnet34")
 def resnet34(num_classes: int = 10, in_channels: int = 3) -> ResNet:
-    """ResNet-34, CIFAR stem: 21,282,122 parameters for 10 classes."""
+    """ResNet-34 with the CIFAR stem, a :class:`ResNet` of basic blocks (3, 4, 6, 3).
+
+    Example:
+        >>> sum(p.numel() for p in resnet34().parameters())  # 10 classes
+        21282122
+    """
     return ResNet(ResNetBasicBlock, (3, 4, 6, 3), num_classes, in_channels)
 
 
 @register_model("resnet50")
 def resnet50(num_classes: int = 10, in_channels: int = 3) -> ResNet:
-    """ResNet-50, CIFAR stem: 23,520,842 parameters for 10 classes."""
+    """ResNet-50 with the CIFAR stem, a :class:`ResNet` of bottlenecks (3, 4, 6, 3).
+
+    Example:
+        >>> net = resnet50(num_classes=100)
+        >>> sum(p.numel() for p in net.parameters()), net.fc.in_features
+        (23705252, 2048)
+    """
     return ResNet(Bottleneck, (3, 4, 6, 3), num_classes, in_channels)
 
 
 @register_model("resnet110_focal")
 def resnet110_focal(num_classes: int = 10, in_channels: int = 3) -> ResNet:
-    """The focal-calibration repository's "ResNet-110": bottlenecks (3, 4, 26, 3), CIFAR stem."""
+    """The focal-calibration repository's "ResNet-110": a :class:`ResNet`, CIFAR stem.
+
+    Bottleneck blocks (3, 4, 26, 3): 45,864,522 parameters for 10 classes.
+
+    Example:
+        >>> net = resnet110_focal()
+        >>> type(net.layer3[0]).__name__, len(net.layer3), sum(p.numel() for p in net.parameters())
+        ('Bottleneck', 26, 45864522)
+    """
     return ResNet(Bottleneck, (3, 4, 26, 3), num_classes, in_channels)

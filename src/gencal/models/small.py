@@ -1,4 +1,4 @@
-"""Small, fast networks for quick experiments on CPU.
+"""Small networks for quick experiments on CPU.
 
 - ``cnn32``: three 3x3 conv-BN-ReLU-maxpool stages (32, 64, 128 filters; 32 -> 16 -> 8 -> 4),
   global average pooling, linear classifier. For 32x32 inputs (CIFAR).
@@ -30,7 +30,29 @@ __all__ = ["MLP", "SmallCNN"]
 
 
 class SmallCNN(nn.Module):
-    """Stack of 3x3 conv-BN-ReLU layers, a 2x2 max-pool after those flagged in ``pool``."""
+    """Stack of 3x3 conv-BN-ReLU layers, a 2x2 max-pool after those flagged in ``pool``.
+
+    Args:
+        num_classes, in_channels: as for every model of the zoo (:mod:`gencal.models.registry`).
+        widths: filters of each conv layer.
+        pool: one flag per conv layer: a 2x2 max-pool after it.
+        head: ``"avg"`` (global average pooling) or ``"flatten"`` (flatten the last feature
+            maps; needs ``input_size``).
+        input_size: the input's height = width; used only by ``head="flatten"``.
+        hidden: width of a Linear-ReLU layer before the classifier (0: none).
+
+    Raises:
+        ValueError: ``widths`` and ``pool`` empty or of different lengths, an unknown
+            ``head``, or ``head="flatten"`` without ``input_size``.
+
+    Example:
+        >>> import torch
+        >>> net = SmallCNN(num_classes=3, in_channels=1, widths=(8, 16), pool=(True, False))
+        >>> net(torch.zeros(2, 1, 8, 8)).shape
+        torch.Size([2, 3])
+        >>> SmallCNN(widths=(8, 16), pool=(True, True), head="flatten", input_size=8).fc.in_features
+        64
+    """
 
     def __init__(
         self,
@@ -75,7 +97,23 @@ class SmallCNN(nn.Module):
 
 
 class MLP(nn.Module):
-    """Flatten, ``len(hidden)`` Linear-ReLU layers, then a linear classifier."""
+    """Flatten, ``len(hidden)`` Linear-ReLU layers, then a linear classifier.
+
+    Args:
+        in_features: size of a flattened input.
+        num_classes: outputs of the final linear layer.
+        hidden: widths of the hidden layers.
+
+    Shape:
+        ``forward(x [B, ...])`` with ``in_features`` values per sample -> logits
+        ``[B, num_classes]``.
+
+    Example:
+        >>> import torch
+        >>> net = MLP(4, num_classes=3, hidden=(5,))
+        >>> sum(p.numel() for p in net.parameters()), net(torch.zeros(2, 4)).shape
+        (43, torch.Size([2, 3]))
+    """
 
     def __init__(
         self, in_features: int, num_classes: int = 10, hidden: Sequence[int] = (256, 256)
@@ -105,23 +143,47 @@ def cnn32(
     with ``hidden=512``: 1M more weights, under 10% more multiply-adds): a network that fits its
     training set within a few dozen epochs, for studies of the overconfident regime.
 
+    Args:
+        num_classes, in_channels: as for every model of the zoo (:mod:`gencal.models.registry`).
+        head: ``"avg"`` or ``"flatten"`` (32x32 inputs only).
+        hidden: width of a Linear-ReLU layer before the classifier (0: none).
+
+    Returns:
+        The :class:`SmallCNN`: 94,762 parameters for 10 classes (1,147,690 with
+        ``head="flatten", hidden=512``).
+
     Example:
         >>> import torch
         >>> cnn32(head="flatten")(torch.zeros(2, 3, 32, 32)).shape
         torch.Size([2, 10])
+        >>> sum(p.numel() for p in cnn32(head="flatten", hidden=512).parameters())
+        1147690
     """
     return SmallCNN(num_classes, in_channels, (32, 64, 128), (True, True, True), head, 32, hidden)
 
 
 @register_model("cnn28")
 def cnn28(num_classes: int = 10, in_channels: int = 3) -> SmallCNN:
-    """Three convs, two pools, for 28x28 inputs."""
+    """A :class:`SmallCNN` of three convs and two pools for 28x28 inputs (MNIST, MedMNIST-28).
+
+    Example:
+        >>> import torch
+        >>> net = cnn28(in_channels=1)
+        >>> sum(p.numel() for p in net.parameters()), net(torch.zeros(2, 1, 28, 28)).shape
+        (94186, torch.Size([2, 10]))
+    """
     return SmallCNN(num_classes, in_channels, (32, 64, 128), (True, True, False))
 
 
 @register_model("cnn8")
 def cnn8(num_classes: int = 10, in_channels: int = 3) -> SmallCNN:
-    """Three convs, one pool, for 8x8 inputs (scikit-learn digits)."""
+    """A :class:`SmallCNN` of three convs and one pool for 8x8 inputs (scikit-learn digits).
+
+    Example:
+        >>> import torch
+        >>> cnn8(num_classes=4, in_channels=1)(torch.zeros(2, 1, 8, 8)).shape
+        torch.Size([2, 4])
+    """
     return SmallCNN(num_classes, in_channels, (32, 64, 128), (False, True, False))
 
 
@@ -133,7 +195,24 @@ def mlp(
     in_features: int | None = None,
     hidden: Sequence[int] = (256, 256),
 ) -> MLP:
-    """MLP on flattened inputs; ``in_features`` defaults to ``in_channels * input_size**2``."""
+    """MLP on flattened inputs; ``in_features`` defaults to ``in_channels * input_size**2``.
+
+    Args:
+        num_classes, in_channels: as for every model of the zoo (:mod:`gencal.models.registry`).
+        input_size: the images' height = width (8: scikit-learn digits).
+        in_features: size of a flattened input, for tabular data (overrides the two above).
+        hidden: widths of the hidden layers.
+
+    Returns:
+        The :class:`MLP`.
+
+    Example:
+        >>> import torch
+        >>> mlp(in_channels=1).in_features, mlp(in_features=20).in_features
+        (64, 20)
+        >>> mlp(in_channels=1)(torch.zeros(2, 1, 8, 8)).shape
+        torch.Size([2, 10])
+    """
     if in_features is None:
         in_features = in_channels * input_size * input_size
     return MLP(in_features, num_classes, tuple(hidden))

@@ -54,7 +54,24 @@ class _PreActBlock(nn.Module):
 
 
 class WideResNet(nn.Module):
-    """WRN-depth-widen_factor (pre-activation, depth = 6n + 4)."""
+    """WRN-depth-widen_factor, pre-activation (see the module docstring for the layers).
+
+    Args:
+        depth: ``6n + 4`` with ``n >= 1`` blocks per group (10, 16, 22, 28, ...).
+        widen_factor: ``k``: the groups have ``16k, 32k, 64k`` filters.
+        num_classes, in_channels: as for every model of the zoo (:mod:`gencal.models.registry`).
+        drop_rate: dropout between the two convs of each block, in ``[0, 1)``.
+
+    Raises:
+        ValueError: ``depth`` is not ``6n + 4`` with ``n >= 1``, or ``drop_rate`` outside
+            ``[0, 1)``.
+
+    Example:
+        >>> import torch
+        >>> net = WideResNet(depth=10, widen_factor=1, num_classes=3)
+        >>> net.fc.in_features, net(torch.zeros(2, 3, 16, 16)).shape
+        (64, torch.Size([2, 3]))
+    """
 
     def __init__(
         self,
@@ -91,7 +108,22 @@ class WideResNet(nn.Module):
 
 
 class WideResNetPostAct(nn.Module):
-    """Post-activation wide ResNet of depth 6n + 2 (the focal-calibration WRN-26-10)."""
+    """Post-activation wide ResNet of depth 6n + 2 (the focal-calibration WRN-26-10).
+
+    Args:
+        depth: ``6n + 2`` with ``n >= 1`` blocks per stage (26: n = 4).
+        widen_factor: ``k``: the stages have ``16k, 32k, 64k`` filters.
+        num_classes, in_channels: as for every model of the zoo (:mod:`gencal.models.registry`).
+
+    Raises:
+        ValueError: ``depth`` is not ``6n + 2`` with ``n >= 1``.
+
+    Example:
+        >>> import torch
+        >>> net = WideResNetPostAct(depth=8, widen_factor=1, num_classes=3)
+        >>> len(net.blocks), net(torch.zeros(2, 3, 16, 16)).shape
+        (3, torch.Size([2, 3]))
+    """
 
     def __init__(
         self, depth: int = 26, widen_factor: int = 10, num_classes: int = 10, in_channels: int = 3
@@ -121,17 +153,39 @@ class WideResNetPostAct(nn.Module):
 
 @register_model("wrn28_10")
 def wrn28_10(num_classes: int = 10, in_channels: int = 3, drop_rate: float = 0.0) -> WideResNet:
-    """WRN-28-10 (Zagoruyko & Komodakis): 36,479,194 parameters for 10 classes."""
+    """WRN-28-10 (Zagoruyko & Komodakis), a pre-activation :class:`WideResNet`.
+
+    Args:
+        drop_rate: dropout between the two convs of each block (the paper uses 0.3 in some runs).
+
+    Example:
+        >>> sum(p.numel() for p in wrn28_10().parameters())  # 10 classes
+        36479194
+    """
     return WideResNet(28, 10, num_classes, in_channels, drop_rate)
 
 
 @register_model("wrn16_4")
 def wrn16_4(num_classes: int = 10, in_channels: int = 3, drop_rate: float = 0.0) -> WideResNet:
-    """WRN-16-4 (Zagoruyko & Komodakis): 2.7M parameters, a cheaper wide network."""
+    """WRN-16-4 (Zagoruyko & Komodakis), a cheaper :class:`WideResNet`.
+
+    Args:
+        drop_rate: dropout between the two convs of each block.
+
+    Example:
+        >>> net = wrn16_4(drop_rate=0.3)
+        >>> sum(p.numel() for p in net.parameters()), net.fc.in_features  # 10 classes
+        (2748890, 256)
+    """
     return WideResNet(16, 4, num_classes, in_channels, drop_rate)
 
 
 @register_model("wrn26_10")
 def wrn26_10(num_classes: int = 10, in_channels: int = 3) -> WideResNetPostAct:
-    """WRN-26-10 as in the focal-calibration repository: 36,481,434 parameters for 10 classes."""
+    """WRN-26-10 of the focal-calibration repository, a :class:`WideResNetPostAct`.
+
+    Example:
+        >>> sum(p.numel() for p in wrn26_10().parameters())  # 10 classes
+        36481434
+    """
     return WideResNetPostAct(26, 10, num_classes, in_channels)
