@@ -47,7 +47,14 @@ def _cell(rows: dict, key: tuple, scale: float, digits: int) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("experiment_dir", type=Path)
+    here = Path(__file__).resolve().parents[1]
+    ap.add_argument(
+        "experiment_dir",
+        type=Path,
+        nargs="?",
+        default=here / "docs" / "results" / "cpu_cifar10_jpeg_lt",
+        help="a study folder with a report/ (default: the CIFAR-10-LT CPU study)",
+    )
     ap.add_argument("--calibrators", default="none,ts,ats,ts_bal,ats_bal,la+ts,vector_bal")
     args = ap.parse_args(argv)
     rep = args.experiment_dir / "report"
