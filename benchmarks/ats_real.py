@@ -267,6 +267,7 @@ def main(argv: list[str] | None = None) -> None:
         datasets["fashion_mnist_lt_bal"] = lambda: fashion_mnist_lt(reps, runs_dir)
         if cifar:
             datasets["cifar10_jpeg"] = lambda: cifar10(cifar)
+            datasets["cifar10_jpeg_bal"] = lambda: cifar10(cifar)  # class-balanced fits
     t0 = time.perf_counter()
     table = {}
     for name, make in datasets.items():
