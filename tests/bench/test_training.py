@@ -42,5 +42,5 @@ def test_training_table_averages_seeds_per_row(tmp_path):
     assert row[:2] == ["ce", "2"]
     assert row[2] == "99 ± 0"
     assert row[3] == f"0.65 ± {np.std([0.6, 0.7], ddof=1):.2g}"
-    assert row[4] == "1 ± 0"
+    assert row[4] == "1.0 ± 0"
     assert row[5].startswith("1 ± ")

@@ -141,7 +141,7 @@ def build_report(
         ),
         ("What the calibrators chose", "fit", fitted_tables(summaries, fitted_attributes(recs))),
         ("Per class group (long-tailed)", "group", group_tables(summaries, metrics)),
-        ("Training", "train", training_tables(recs, exp)),
+        ("Training", "train", training_tables(recs, exp, [s.loss for s in summaries])),
     ]
     parts = [p for p in parts if p[2]]
     tables = [t for _, _, ts in parts for t in ts]

@@ -625,7 +625,9 @@ def fitted_tables(
     return tables
 
 
-def training_tables(recs: Sequence[Mapping[str, Any]], experiment_dir: Path) -> list[Table]:
+def training_tables(
+    recs: Sequence[Mapping[str, Any]], experiment_dir: Path, row_order: Sequence[str] = ()
+) -> list[Table]:
     """How the runs trained (:func:`gencal.bench.training.training_summary`), per row.
 
     The final training accuracy and the calibration-split NLL at its lowest epoch and at the
@@ -635,6 +637,7 @@ def training_tables(recs: Sequence[Mapping[str, Any]], experiment_dir: Path) -> 
     Args:
         recs: evaluation records labelled by :func:`gencal.bench.cells.label_rows`.
         experiment_dir: the folder holding the runs (their ``logs/metrics.csv``).
+        row_order: rows to list first (the others follow in the order of the records).
 
     Returns:
         One :class:`Table` per (data, model); empty when no run has a per-epoch log.
@@ -655,18 +658,21 @@ def training_tables(recs: Sequence[Mapping[str, Any]], experiment_dir: Path) -> 
         ("cal_nll_final", "cal NLL (end)", 1.0),
     ]
     tables = []
+    rank = {name: i for i, name in enumerate(row_order)}
+    ordered = sorted(runs.items(), key=lambda kv: rank.get(kv[0][2], len(rank)))
     for setting in dict.fromkeys((d, m) for d, m, _ in runs):
         rows = []
-        for (d, m, loss), by_run in runs.items():
+        for (d, m, loss), by_run in ordered:
             if (d, m) != setting or not any(by_run.values()):
                 continue
             row = [loss, str(sum(1 for v in by_run.values() if v))]
             for name, _, scale in cols:
                 v = np.array([s[name] for s in by_run.values() if name in s], dtype=float)
+                fmt = ".1f" if name.endswith("epoch") else ".3g"
                 row.append(
                     "–"
                     if v.size == 0
-                    else f"{v.mean() * scale:.{1 if name.endswith('epoch') else 3}g}"
+                    else f"{v.mean() * scale:{fmt}}"
                     + (f" ± {v.std(ddof=1) * scale:.2g}" if v.size > 1 else "")
                 )
             rows.append(row)
