@@ -139,3 +139,25 @@ def test_saved_meta_carries_digest_and_train_class_counts(tmp_path):
     train = load_dataset("digits", split="train")
     tr_idx, _ = stratified_split(train.labels, float(cfg.data.cal_fraction), seed=0)
     assert meta["train_class_counts"] == np.bincount(train.labels[tr_idx], minlength=10).tolist()
+
+
+def test_committed_study_runs_keep_their_identity():
+    """The committed runs of the CPU studies are found again by today's configs: a change that
+    altered their digests would silently retrain them (and leave the committed ones orphaned)."""
+    from pathlib import Path
+
+    from gencal.train import expand_grid
+    from gencal.train.run import check_run_identity
+
+    results = Path(__file__).resolve().parents[2] / "docs" / "results"
+    studies = sorted(p for p in results.glob("cpu_cifar10_jpeg_*") if p.is_dir())
+    committed = [d for s in studies for d in s.iterdir() if (d / "logits.npz").is_file()]
+    if not committed:
+        pytest.skip("no committed study runs")
+    for study in studies:
+        cfg = compose_config([f"experiment={study.name}", f"output_root={results}"])
+        points = {run_dir(p).name: p for p in expand_grid(cfg)}
+        for d in study.iterdir():
+            if (d / "logits.npz").is_file():
+                assert d.name in points, f"{d.name}: no point of today's {study.name} grid"
+                check_run_identity(d, points[d.name])
