@@ -286,7 +286,9 @@ HYDRA_OPTIONS = frozenset(
 
 
 def _override_key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")
+    from gencal.train.config import override_key
+
+    return override_key(override)
 
 
 def _train_help() -> None:

@@ -25,6 +25,7 @@ __all__ = [
     "config_groups",
     "configs_dir",
     "normalize_overrides",
+    "override_key",
     "run_dir",
     "run_name",
     "to_config",
@@ -123,6 +124,16 @@ def compose_config(overrides: Sequence[str] = (), *, validate: bool = True) -> D
         invalid config: data.cal_fraction=2: expected a number > 0 and < 1
     """
     return compose_many([overrides], validate=validate)[0]
+
+
+def override_key(override: str) -> str:
+    """The key an override sets, without Hydra's ``+``/``++``/``~`` prefixes.
+
+    Example:
+        >>> override_key("++data.kwargs.download=true"), override_key("loss=gce")
+        ('data.kwargs.download', 'loss')
+    """
+    return override.split("=", 1)[0].lstrip("+~")
 
 
 def normalize_overrides(overrides: Sequence[str]) -> list[str]:

@@ -27,7 +27,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gencal._checks import GencalInputError
-from gencal.train.config import CONFIG_GROUPS, compose_many, run_dir, to_config
+from gencal.train.config import CONFIG_GROUPS, compose_many, override_key, run_dir, to_config
 from gencal.train.schema import validate_config
 
 __all__ = [
@@ -56,10 +56,6 @@ class SweepError(RuntimeError):
         self.failures = failures
         lines = "\n".join(f"  {k}: {v}" for k, v in failures.items())
         super().__init__(f"{len(failures)} run(s) of the sweep failed:\n{lines}")
-
-
-def _override_key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")
 
 
 def split_sweep_overrides(overrides: Sequence[str]) -> tuple[list[str], dict[str, list[Any]]]:
@@ -131,7 +127,7 @@ def grid_overrides(cfg: Any, given: Sequence[str] = ()) -> list[str]:
     grid = cfg.get("grid") or {}
     if OmegaConf.is_config(grid):
         grid = OmegaConf.to_container(grid, resolve=True)
-    taken = {_override_key(str(o)) for o in given}
+    taken = {override_key(str(o)) for o in given}
     return [f"{k}={','.join(str(v) for v in vals)}" for k, vals in grid.items() if k not in taken]
 
 
@@ -172,7 +168,7 @@ def expand_grid(cfg: Any) -> list[DictConfig]:
         if not isinstance(v, list) or not v:
             raise GencalInputError(f"grid.{k}: expected a non-empty list of values, got {v!r}")
         values.append(v)
-    base = [str(o) for o in (cfg.get("overrides") or []) if _override_key(str(o)) not in keys]
+    base = [str(o) for o in (cfg.get("overrides") or []) if override_key(str(o)) not in keys]
     choices = [(k, str(v)) for k, vals in zip(keys, values) if k in CONFIG_GROUPS for v in vals]
     composed = compose_many([[*base, f"{k}={v}"] for k, v in choices])
     group_nodes = {(k, v): c[k] for (k, v), c in zip(choices, composed)}
