@@ -1,6 +1,6 @@
 """ATS against TS, ETS and spline recalibration (and no calibration) on real logits.
 
-Usage: ``PYTHONPATH=src python benchmarks/ats_real.py [--runs-dir DIR] [--quick]``
+Usage: ``PYTHONPATH=src python benchmarks/ats_real.py [--runs-dir DIR] [--quick] [--rules]``
 
 Datasets (every one available on this machine):
 
@@ -31,6 +31,10 @@ ECE <= 0.5 x TS's. Then, for the long-tailed runs, accuracy, balanced accuracy, 
 class-balanced fits and post-hoc logit adjustment (``la``: prior from the calibration split's
 label frequencies; ``la[train]``: from the run's ``train_class_counts``; ``+ts_bal``: then TS,
 both on class-balanced weights).
+
+``--rules`` prints instead ATS's test ECE under other rules for choosing the pieces (``RULES``:
+held-out NLL with the one-standard-error rule or the best score, held-out ECE with one or two
+standard errors, a larger minimum piece), each against TS, on the same datasets.
 """
 
 from __future__ import annotations
@@ -56,6 +60,19 @@ METHODS = {
     "spline": ("spline", {}),
     "ats[6,30]": ("ats", {"n_pieces": 6, "shrinkage": 30.0}),
     "ats[ece-cv]": ("ats", {"cv_metric": "ece", "cv_se": 1.0}),
+}
+
+
+#: ``--rules``: ATS's choice of pieces under other selection rules (label -> hyperparameters),
+#: each compared with TS; ``ats`` is the default (held-out NLL, two-standard-error rule).
+RULES = {
+    "ts": ("ts", {}),
+    "ats": ("ats", {}),
+    "nll-1se": ("ats", {"cv_se": 1.0}),
+    "nll-best": ("ats", {"cv_se": 0.0}),
+    "ece-1se": ("ats", {"cv_metric": "ece", "cv_se": 1.0}),
+    "ece-2se": ("ats", {"cv_metric": "ece", "cv_se": 2.0}),
+    "nll-1se-m300": ("ats", {"cv_se": 1.0, "min_piece_size": 300.0}),
 }
 
 
@@ -171,12 +188,14 @@ def cifar10(paths: list[Path]):
 # ----------------------------------------------------------------------------- evaluation
 
 
-def evaluate(splits, balanced: bool = False) -> tuple[dict[str, np.ndarray], list[int]]:
-    res: dict[str, list[tuple[float, float]]] = {m: [] for m in METHODS}
+def evaluate(
+    splits, balanced: bool = False, methods: dict[str, tuple[str, dict]] = METHODS
+) -> tuple[dict[str, np.ndarray], list[int]]:
+    res: dict[str, list[tuple[float, float]]] = {m: [] for m in methods}
     pieces: list[int] = []
     for zc, yc, zt, yt in splits:
         w = class_balanced_weights(yc) if balanced else None
-        for m, (reg, hp) in METHODS.items():
+        for m, (reg, hp) in methods.items():
             cal = get_calibrator(reg, **hp).fit(zc, yc, sample_weight=w)
             p = np.asarray(cal.predict_proba(zt))
             res[m].append((nll(p, yt), ece15(p, yt)))
@@ -235,12 +254,40 @@ def fit_times() -> None:
         print(f"fit time (s), N=5000, K={k}: " + ", ".join(row))
 
 
+def selection_rules(datasets: dict[str, Any]) -> None:
+    """Mean test ECE-15 (%) of ATS under each rule of ``RULES``, marked against TS's.
+
+    ``<`` lower than TS, ``=`` equal (the rule kept plain TS on every split), ``>`` higher; then
+    per rule the datasets where it is lower and where it is higher.
+    """
+    labels = [m for m in RULES if m != "ts"]
+    print(f"{'dataset':<21} {'ts':>6} " + " ".join(f"{m:>13}" for m in labels))
+    tally: dict[str, list[list[str]]] = {m: [[], []] for m in labels}
+    for name, make in datasets.items():
+        res, _ = evaluate(make(), balanced=name.endswith("_bal"), methods=RULES)
+        ts = res["ts"][:, 1].mean()
+        cells = []
+        for m in labels:
+            e = res[m][:, 1].mean()
+            mark = "<" if e < ts - 1e-12 else (">" if e > ts + 1e-12 else "=")
+            if mark != "=":
+                tally[m][mark == ">"].append(name)
+            cells.append(f"{100 * e:12.2f}{mark}")
+        print(f"{name:<21} {100 * ts:6.2f} " + " ".join(cells), flush=True)
+    for m in labels:
+        lower, higher = tally[m]
+        print(f"{m}: lower on {len(lower)}, higher on {len(higher)} ({', '.join(higher) or '-'})")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs-dir", default=None, help="reuse / keep trained runs here")
     ap.add_argument("--reps", type=int, default=5, help="seeds or re-splits per dataset")
     ap.add_argument("--quick", action="store_true", help="2 reps, synthetic and digits only")
     ap.add_argument("--fit-times", action="store_true", help="only time one fit per method")
+    ap.add_argument(
+        "--rules", action="store_true", help="ATS under other selection rules, against TS"
+    )
     args = ap.parse_args(argv)
     import torch
 
@@ -268,6 +315,9 @@ def main(argv: list[str] | None = None) -> None:
         if cifar:
             datasets["cifar10_jpeg"] = lambda: cifar10(cifar)
             datasets["cifar10_jpeg_bal"] = lambda: cifar10(cifar)  # class-balanced fits
+    if args.rules:
+        selection_rules(datasets)
+        return
     t0 = time.perf_counter()
     table = {}
     for name, make in datasets.items():

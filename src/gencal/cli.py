@@ -1,4 +1,4 @@
-"""The ``gencal`` command line: train, bench, report, calibrate, demo.
+"""The ``gencal`` command line: train, bench, report, calibrate, predict, demo.
 
 Every error (a bad file, override or value, missing data, a missing extra, a failed run) prints
 one line ``gencal: error: <what to fix>`` on stderr and exits with status 2, without a
@@ -28,6 +28,7 @@ examples:
   gencal bench experiment=demo --workers 2     # a grid of runs + every calibrator + report
   gencal report runs/demo                      # rebuild the report of an experiment
   gencal calibrate logits.npz --method ats     # calibrate your own saved logits
+  gencal predict runs/demo/<run> --checkpoint best   # logits of a saved checkpoint
 
 `gencal <command> --help` explains each command.
 """
@@ -83,6 +84,17 @@ examples:
   gencal calibrate logits.npy --labels labels.npy --method dirichlet --param reg_lambda=1e-3
 Writes OUT.npz (`probs`, and `cal_probs`/`labels` where known) and OUT.json (the calibrator's
 JSON state: gencal.calibration.load_calibrator reads it back). Default OUT: <input>.<method>.
+"""
+
+EPILOG_PREDICT = """\
+Rebuilds each run's model and splits from its config.yaml, loads the checkpoint and writes the
+calibration- and test-split logits beside logits.npz as <checkpoint>_logits.npz (same format;
+read with gencal.train.load_run). `best` is the epoch of lowest calibration NLL (the default
+callbacks keep it), `last` the last finished epoch. With best_logits.npz in its run folders,
+the report's training table shows the test NLL of that model beside the final one's.
+examples:
+  gencal predict runs/demo/digits__mlp__ce__s0-*
+  gencal predict runs/myexp/*/ --checkpoint last --threads 2
 """
 
 EPILOG_DEMO = """\
@@ -203,6 +215,22 @@ def _build_parser() -> argparse.ArgumentParser:
         const="inputs=probs",
         help="the file holds probabilities, not logits (same as --param inputs=probs)",
     )
+
+    pr = sub.add_parser(
+        "predict",
+        help="logits of a run's saved checkpoint (best or last) on its calibration and test splits",
+        epilog=EPILOG_PREDICT,
+        formatter_class=_formatter,
+    )
+    pr.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders")
+    pr.add_argument(
+        "--checkpoint",
+        default="best",
+        metavar="NAME",
+        help="best (default), last, or a path to a .ckpt file",
+    )
+    pr.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: the run's)")
+    pr.add_argument("--force", action="store_true", help="recompute existing outputs")
 
     d = sub.add_parser(
         "demo",
@@ -499,6 +527,31 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from gencal.train import load_run
+    from gencal.train.predict import predict_checkpoint
+
+    for rd in args.run_dirs:
+        name = Path(args.checkpoint).stem
+        out = Path(rd) / f"{name}_logits.npz"
+        if out.is_file() and not args.force:
+            print(f"{out}: exists (kept; --force recomputes)")
+            continue
+        run = load_run(predict_checkpoint(rd, args.checkpoint, threads=args.threads))
+        z = run.test_logits.astype(float)
+        z -= z.max(axis=1, keepdims=True)
+        y = run.test_labels
+        nll = float((np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(y)), y]).mean())
+        acc = float((z.argmax(axis=1) == y).mean())
+        print(
+            f"{out}: epoch {run.meta['checkpoint_epoch']}, "
+            f"test acc {100 * acc:.2f} %, test NLL {nll:.4f}"
+        )
+    return 0
+
+
 # --------------------------------------------------------------------------- entry point
 
 
@@ -514,6 +567,7 @@ def _dispatch(argv: list[str]) -> int:
         "bench": _cmd_bench,
         "report": _cmd_report,
         "calibrate": _cmd_calibrate,
+        "predict": _cmd_predict,
         "demo": _cmd_demo,
     }
     return cmds[args.command](args)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from gencal.bench.report.tables import training_tables
 from gencal.bench.training import training_summary
@@ -44,3 +45,29 @@ def test_training_table_averages_seeds_per_row(tmp_path):
     assert row[3] == f"0.65 ± {np.std([0.6, 0.7], ddof=1):.2g}"
     assert row[4] == "1.0 ± 0"
     assert row[5].startswith("1 ± ")
+
+
+def _logits_file(path, z, y):
+    np.savez(path, cal_logits=z, cal_labels=y, test_logits=z, test_labels=y)
+
+
+def test_best_epoch_logits_add_test_nll_at_best_and_end(tmp_path):
+    _log(tmp_path, [1.0, 0.6, 0.9], [0.5, 0.9, 1.0])
+    y = np.array([0, 1, 1, 0])
+    mild = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 0.0]])  # 3 of 4 right
+    _logits_file(tmp_path / "logits.npz", 10 * mild, y)
+    assert "test_nll_final" not in training_summary(tmp_path)  # no best_logits.npz yet
+    _logits_file(tmp_path / "best_logits.npz", mild, y)
+    s = training_summary(tmp_path)
+
+    def nll(z):
+        p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+        return float(-np.log(p[np.arange(4), y]).mean())
+
+    assert s["test_nll_best_ckpt"] == pytest.approx(nll(mild))
+    assert s["test_nll_final"] == pytest.approx(nll(10 * mild))
+    assert s["test_acc_best_ckpt"] == s["test_acc_final"] == 0.75
+    recs = [{"data": "d", "model": "m", "loss": "ce", "run": ".", "calibrator": "none"}]
+    (table,) = training_tables(recs, tmp_path)
+    assert {"test NLL (best cal epoch)", "test NLL (end)"} <= set(table.columns)
+    assert "best_logits.npz" in table.note

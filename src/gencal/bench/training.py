@@ -6,6 +6,12 @@ ECE. :func:`training_summary` reads it into one record: the final training accur
 calibration NLL and the lowest one with its epoch. A model that keeps fitting its training set
 while its held-out NLL rises from its minimum has become overconfident on held-out data:
 ``cal_nll_final / cal_nll_best`` above 1 measures how far.
+
+The calibration split shares the training set's class distribution (long-tailed in an LT study),
+so the direct evidence is on the test split: when the run folder also holds ``best_logits.npz``
+(the logits of ``ckpt/best.ckpt``, the epoch of lowest calibration NLL, written by
+``gencal predict RUN --checkpoint best``), the summary adds the test NLL and accuracy of that
+model beside those of the final one (``logits.npz``).
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ import math
 import os
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 __all__ = ["training_summary"]
 
@@ -37,8 +45,9 @@ def training_summary(run_dir: str | os.PathLike) -> dict[str, Any]:
 
     Returns:
         ``epochs`` (logged), ``train_acc_final``, ``cal_nll_final``, ``cal_nll_best``,
-        ``cal_nll_best_epoch`` (0-based), ``cal_acc_final`` and ``cal_ece_final``; keys whose
-        column is absent are left out.
+        ``cal_nll_best_epoch`` (0-based), ``cal_acc_final`` and ``cal_ece_final``; with
+        ``best_logits.npz`` also ``test_nll_best_ckpt``, ``test_acc_best_ckpt``,
+        ``test_nll_final`` and ``test_acc_final``. Keys whose column is absent are left out.
 
     Example:
         >>> import tempfile, pathlib
@@ -86,4 +95,25 @@ def training_summary(run_dir: str | os.PathLike) -> dict[str, Any]:
     if nll:
         best, epoch = min(nll)
         out["cal_nll_best"], out["cal_nll_best_epoch"] = best, epoch
+    out.update(_test_at_best_and_end(Path(run_dir)))
+    return out
+
+
+def _test_nll_acc(path: Path) -> tuple[float, float]:
+    """Test-split NLL and accuracy of a ``logits.npz``-format file."""
+    with np.load(path) as f:
+        z = f["test_logits"].astype(np.float64)
+        y = f["test_labels"].astype(np.int64)
+    z = z - z.max(axis=1, keepdims=True)
+    nll = np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(y)), y]
+    return float(nll.mean()), float((z.argmax(axis=1) == y).mean())
+
+
+def _test_at_best_and_end(rdir: Path) -> dict[str, float]:
+    best, final = rdir / "best_logits.npz", rdir / "logits.npz"
+    if not (best.is_file() and final.is_file()):
+        return {}
+    out = {}
+    out["test_nll_best_ckpt"], out["test_acc_best_ckpt"] = _test_nll_acc(best)
+    out["test_nll_final"], out["test_acc_final"] = _test_nll_acc(final)
     return out

@@ -35,6 +35,7 @@ __all__ = [
     "RunConfigMismatchError",
     "RunLogits",
     "RunNotFinishedError",
+    "build_module",
     "check_run_identity",
     "code_version",
     "is_finished",
@@ -343,6 +344,51 @@ def _warn_tiny_batches(cfg: DictConfig, world: int) -> None:
         )
 
 
+def build_module(cfg: DictConfig, data: Any, dm: Any) -> Any:
+    """The :class:`~gencal.train.module.ClassifierModule` of a run: its model, loss and optimiser.
+
+    Args:
+        cfg: the run's composed config.
+        data: its :class:`~gencal.train.datamodule.RunData`.
+        dm: its :class:`~gencal.train.datamodule.GencalDataModule` (for the augmentation).
+
+    Returns:
+        A freshly initialised module (seed the RNGs first for reproducible weights).
+
+    Example:
+        >>> from gencal.train import compose_config
+        >>> from gencal.train.datamodule import GencalDataModule, build_run_data
+        >>> cfg = compose_config(["experiment=demo", "model.hidden=[8]"])
+        >>> data = build_run_data(cfg)
+        >>> module = build_module(cfg, data, GencalDataModule(data, cfg))
+        >>> module.num_classes, module.n_cal, module.n_test
+        (10, 337, 451)
+    """
+    from gencal.train.module import ClassifierModule
+
+    tcfg = cfg.trainer
+    return ClassifierModule(
+        build_model(cfg, data.num_classes, data.in_channels),
+        build_loss(cfg),
+        num_classes=data.num_classes,
+        optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
+        scheduler=(
+            None
+            if cfg.get("scheduler") is None
+            else OmegaConf.to_container(cfg.scheduler, resolve=True)
+        ),
+        epochs=int(tcfg.epochs),
+        seed=int(cfg.seed),
+        mean=data.mean,
+        std=data.std,
+        augment=dm.make_augment(),
+        channels_last=bool(tcfg.get("channels_last", False)),
+        check_finite=bool(tcfg.get("check_finite", True)),
+        n_cal=len(data.cal_labels),
+        n_test=len(data.test_labels),
+    )
+
+
 def train_run(cfg: Any, *, callbacks: list | None = None, quiet: bool = True) -> Path:
     """Train one run (or resume it, or return at once if it has finished); return its folder.
 
@@ -385,7 +431,6 @@ def train_run(cfg: Any, *, callbacks: list | None = None, quiet: bool = True) ->
     from gencal.train.checkpoint import AtomicCheckpointIO, EpochCheckpoint, LogitsWriter
     from gencal.train.datamodule import GencalDataModule, build_run_data
     from gencal.train.identity import run_digest
-    from gencal.train.module import ClassifierModule
     from gencal.train.schema import validate_config
 
     cfg = to_config(cfg)
@@ -404,29 +449,8 @@ def train_run(cfg: Any, *, callbacks: list | None = None, quiet: bool = True) ->
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
 
     data = build_run_data(cfg)
-    model = build_model(cfg, data.num_classes, data.in_channels)
-    loss = build_loss(cfg)
     dm = GencalDataModule(data, cfg)
-    module = ClassifierModule(
-        model,
-        loss,
-        num_classes=data.num_classes,
-        optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
-        scheduler=(
-            None
-            if cfg.get("scheduler") is None
-            else OmegaConf.to_container(cfg.scheduler, resolve=True)
-        ),
-        epochs=int(tcfg.epochs),
-        seed=int(cfg.seed),
-        mean=data.mean,
-        std=data.std,
-        augment=dm.make_augment(),
-        channels_last=bool(tcfg.get("channels_last", False)),
-        check_finite=bool(tcfg.get("check_finite", True)),
-        n_cal=len(data.cal_labels),
-        n_test=len(data.test_labels),
-    )
+    module = build_module(cfg, data, dm)
     meta = {
         "config": OmegaConf.to_container(cfg, resolve=True),
         "code_version": code_version(),
@@ -443,7 +467,9 @@ def train_run(cfg: Any, *, callbacks: list | None = None, quiet: bool = True) ->
     }
     ckpt_dir = rdir / "ckpt"
     ckpt_cb = EpochCheckpoint(ckpt_dir, check_finite=bool(tcfg.get("check_finite", True)))
-    val_every = 1 if getattr(loss, "needs_update", False) else int(tcfg.get("val_every", 1))
+    val_every = (
+        1 if getattr(module.loss_fn, "needs_update", False) else int(tcfg.get("val_every", 1))
+    )
     extra_callbacks = [*build_callbacks(cfg, rdir), *(callbacks or [])]
     trainer = L.Trainer(
         max_epochs=int(tcfg.epochs),

@@ -657,6 +657,13 @@ def training_tables(
         ("cal_nll_best_epoch", "best epoch", 1.0),
         ("cal_nll_final", "cal NLL (end)", 1.0),
     ]
+    if any("test_nll_best_ckpt" in s for by_run in runs.values() for s in by_run.values()):
+        cols += [
+            ("test_nll_best_ckpt", "test NLL (best cal epoch)", 1.0),
+            ("test_nll_final", "test NLL (end)", 1.0),
+            ("test_acc_best_ckpt", "test acc % (best cal epoch)", 100.0),
+            ("test_acc_final", "test acc % (end)", 100.0),
+        ]
     tables = []
     rank = {name: i for i, name in enumerate(row_order)}
     ordered = sorted(runs.items(), key=lambda kv: rank.get(kv[0][2], len(rank)))
@@ -685,7 +692,14 @@ def training_tables(
                     set(),
                     "From each run's logs/metrics.csv: the accuracy on the last epoch's training "
                     "batches, and the calibration-split NLL at its lowest epoch (0-based) and at "
-                    "the end; mean ± std over seeds.",
+                    "the end; mean ± std over seeds."
+                    + (
+                        " Test columns: the model of the lowest calibration NLL (the run's "
+                        "best_logits.npz, from `gencal predict RUN --checkpoint best`) and the "
+                        "final model."
+                        if len(cols) > 4
+                        else ""
+                    ),
                 )
             )
     return tables

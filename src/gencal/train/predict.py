@@ -1,0 +1,127 @@
+"""Logits of a saved checkpoint of a run: ``predict_checkpoint(run_dir, "best")``.
+
+A run keeps ``ckpt/last.ckpt`` (the last finished epoch) and, with the default callbacks,
+``ckpt/best.ckpt`` (the epoch of lowest calibration-split NLL). Its ``logits.npz`` holds the
+final model's logits; :func:`predict_checkpoint` computes the same arrays for any checkpoint,
+on the same calibration and test splits, and writes them beside as ``<name>_logits.npz`` in the
+same format (``meta`` gains ``checkpoint`` and ``checkpoint_epoch``). The study reports use it
+for the evidence of overconfidence: the test NLL at the best calibration epoch against the
+final one. Checkpoints are never committed with a study, so this needs the run's own folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from gencal._checks import GencalInputError
+
+__all__ = ["predict_checkpoint"]
+
+
+def _checkpoint_path(rdir: Path, checkpoint: str | os.PathLike) -> Path:
+    path = Path(checkpoint)
+    if path.suffix != ".ckpt":
+        path = rdir / "ckpt" / f"{checkpoint}.ckpt"
+    if not path.is_file():
+        raise GencalInputError(
+            f"{path}: no such checkpoint (the run keeps ckpt/best.ckpt, last.ckpt)"
+        )
+    return path
+
+
+def predict_checkpoint(
+    run_dir: str | os.PathLike,
+    checkpoint: str | os.PathLike = "best",
+    *,
+    out: str | os.PathLike | None = None,
+    threads: int | None = None,
+) -> Path:
+    """Write the calibration- and test-split logits of one checkpoint of a run.
+
+    Args:
+        run_dir: a run folder of :func:`gencal.train.train_run` (its ``config.yaml`` rebuilds
+            the model and the splits).
+        checkpoint: ``"best"``, ``"last"`` (``ckpt/<name>.ckpt``) or a path to a ``.ckpt``.
+        out: the file to write (default ``<run_dir>/<checkpoint name>_logits.npz``).
+        threads: CPU threads (default: the run's ``trainer.threads`` rule).
+
+    Returns:
+        The written file; read it with ``gencal.train.load_run(path)``.
+
+    Raises:
+        GencalInputError: no ``config.yaml`` or no such checkpoint.
+
+    Example:
+        >>> import tempfile
+        >>> from gencal.train import compose_config, load_run, train_run
+        >>> cfg = compose_config(["experiment=demo", "model.hidden=[8]", "trainer.epochs=2",
+        ...                       "trainer.threads=1", f"output_root={tempfile.mkdtemp()}"])
+        >>> rdir = train_run(cfg)
+        >>> run = load_run(predict_checkpoint(rdir, "last"))
+        >>> final = load_run(rdir)
+        >>> bool(np.allclose(run.test_logits, final.test_logits, atol=1e-5))
+        True
+        >>> run.meta["checkpoint"], run.meta["checkpoint_epoch"]
+        ('last', 1)
+    """
+    import lightning as L
+    import torch
+    from omegaconf import OmegaConf
+
+    from gencal.io import atomic_save_npz
+    from gencal.train.datamodule import GencalDataModule, build_run_data
+    from gencal.train.run import CONFIG_FILE, build_module, resolve_threads
+
+    rdir = Path(run_dir)
+    if not (rdir / CONFIG_FILE).is_file():
+        raise GencalInputError(f"{rdir}: not a run folder (no {CONFIG_FILE})")
+    path = _checkpoint_path(rdir, checkpoint)
+    cfg = OmegaConf.load(rdir / CONFIG_FILE)
+    torch.set_num_threads(threads or resolve_threads(cfg))
+    for logger in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(logger).setLevel(logging.WARNING)
+    data = build_run_data(cfg)
+    dm = GencalDataModule(data, cfg)
+    module = build_module(cfg, data, dm)
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    module.load_state_dict(state["state_dict"])
+    trainer = L.Trainer(
+        accelerator=str(cfg.trainer.get("accelerator", "auto")),
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*overridden `transfer_batch_to_device`.*")
+        trainer.test(module, datamodule=dm, verbose=False)
+    name = Path(checkpoint).stem if Path(checkpoint).suffix == ".ckpt" else str(checkpoint)
+    target = Path(out) if out is not None else rdir / f"{name}_logits.npz"
+    (cal_logits, cal_labels), (test_logits, test_labels) = (
+        module.collected["cal"],
+        module.collected["test"],
+    )
+    meta = {
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "checkpoint": name,
+        "checkpoint_epoch": int(state.get("epoch", -1)),
+        "run_name": rdir.name,
+    }
+    atomic_save_npz(
+        target,
+        cal_logits=cal_logits.numpy().astype(np.float32),
+        cal_labels=cal_labels.numpy().astype(np.int64),
+        test_logits=test_logits.numpy().astype(np.float32),
+        test_labels=test_labels.numpy().astype(np.int64),
+        meta=np.array(json.dumps(meta, sort_keys=True, default=str)),
+    )
+    return target
