@@ -142,8 +142,9 @@ def test_saved_meta_carries_digest_and_train_class_counts(tmp_path):
 
 
 def test_committed_study_runs_keep_their_identity():
-    """The committed runs of the CPU studies are found again by today's configs: a change that
-    altered their digests would silently retrain them (and leave the committed ones orphaned)."""
+    """The committed runs of the CPU studies are found again by today's configs (the study's grid,
+    or the run's own overrides for a sweep beside it): a change that altered their digests would
+    silently retrain them (and leave the committed ones orphaned)."""
     from pathlib import Path
 
     from gencal.train import expand_grid
@@ -154,10 +155,33 @@ def test_committed_study_runs_keep_their_identity():
     committed = [d for s in studies for d in s.iterdir() if (d / "logits.npz").is_file()]
     if not committed:
         pytest.skip("no committed study runs")
+    import yaml
+
     for study in studies:
         cfg = compose_config([f"experiment={study.name}", f"output_root={results}"])
         points = {run_dir(p).name: p for p in expand_grid(cfg)}
         for d in study.iterdir():
-            if (d / "logits.npz").is_file():
-                assert d.name in points, f"{d.name}: no point of today's {study.name} grid"
-                check_run_identity(d, points[d.name])
+            if not (d / "logits.npz").is_file():
+                continue
+            if d.name not in points:  # a sweep beside the grid (e.g. loss.lam=0.5,2): its own
+                saved = yaml.safe_load((d / "config.yaml").read_text())["overrides"]
+                own = [o for o in saved if not o.startswith(("output_root=", "grid."))]
+                point = compose_config([*own, f"output_root={results}"])
+                assert run_dir(point).name == d.name, f"{d.name}: recomposed as {run_dir(point)}"
+                points[d.name] = point
+            check_run_identity(d, points[d.name])
+
+
+def test_a_float_loss_parameter_written_as_an_integer_is_the_same_run(tmp_path):
+    as_int = compose_config(["experiment=demo", "loss=gce", "loss.lam=2"])
+    as_float = compose_config(["experiment=demo", "loss=gce", "loss.lam=2.0"])
+    assert as_int.loss.lam == 2.0 and isinstance(as_int.loss.lam, float)
+    assert run_digest(as_int) == run_digest(as_float)
+    from gencal.train import expand_grid
+    from gencal.train.sweep import compose_sweep
+
+    swept = expand_grid(compose_sweep(["experiment=demo", "loss=gce", "loss.lam=2,3", "seed=0"]))
+    assert run_digest(swept[0]) == run_digest(as_float)
+    flsd = compose_config(["experiment=demo", "loss=flsd53", "loss.gammas=[5,3]"])
+    assert list(flsd.loss.gammas) == [5.0, 3.0]
+    assert compose_config(["experiment=demo", "loss=adafocal"]).loss.num_bins == 15  # int stays

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gencal._checks import GencalInputError
 from gencal.train.identity import DIGEST_LENGTH, run_digest
-from gencal.train.schema import validate_config
+from gencal.train.schema import coerce_loss_numbers, validate_config
 
 __all__ = [
     "compose_config",
@@ -206,6 +206,7 @@ def compose_many(
                     ) from exc
                 if validate:
                     validate_config(cfg)
+                coerce_loss_numbers(cfg)
                 with open_dict(cfg):
                     cfg.overrides = overrides
                 out.append(cfg)

@@ -243,6 +243,51 @@ def _check_loss(tree: Mapping[str, Any]) -> list[str]:
     return []
 
 
+def coerce_loss_numbers(cfg: Any) -> None:
+    """Write the loss's float hyper-parameters given as integers as floats, in place.
+
+    ``loss.lam=2`` and ``loss.lam=2.0`` are one setting; without this they would be two run
+    identities (the digest hashes the config's JSON, where ``2`` and ``2.0`` differ). Parameters
+    annotated ``float`` (or a sequence of floats) in the loss's constructor are converted; any
+    other value is left as it is (:func:`validate_config` reports bad ones).
+
+    Args:
+        cfg: a composed config (``DictConfig``, changed in place).
+
+    Example:
+        >>> from omegaconf import OmegaConf
+        >>> cfg = OmegaConf.create({"loss": {"name": "flsd53", "gammas": [5, 3], "thresholds": [0.2]}})
+        >>> coerce_loss_numbers(cfg)
+        >>> list(cfg.loss.gammas)
+        [5.0, 3.0]
+    """
+    import inspect
+
+    from omegaconf import ListConfig, open_dict
+
+    from gencal.losses.registry import _REGISTRY
+
+    loss = cfg.get("loss") if hasattr(cfg, "get") else None
+    cls = _REGISTRY.get(str(loss.get("name"))) if loss is not None else None
+    if cls is None:
+        return
+    params = inspect.signature(cls.__init__).parameters
+
+    def as_float(v: Any) -> Any:
+        return float(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+    with open_dict(loss):
+        for key in list(loss.keys()):
+            if key not in params:
+                continue
+            ann = str(params[key].annotation).replace("typing.", "")
+            value = loss[key]
+            if ann.startswith("float"):
+                loss[key] = as_float(value)
+            elif ann.startswith("Sequence[float]") and isinstance(value, (list, ListConfig)):
+                loss[key] = [as_float(v) for v in value]
+
+
 def validate_config(cfg: Any) -> None:
     """Raise :class:`ConfigError` listing every value of ``cfg`` that cannot run.
 

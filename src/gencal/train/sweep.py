@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gencal._checks import GencalInputError
 from gencal.train.config import CONFIG_GROUPS, compose_many, override_key, run_dir, to_config
-from gencal.train.schema import validate_config
+from gencal.train.schema import coerce_loss_numbers, validate_config
 
 __all__ = [
     "SweepError",
@@ -188,6 +188,7 @@ def expand_grid(cfg: Any) -> list[DictConfig]:
             if k not in CONFIG_GROUPS:
                 OmegaConf.update(c, k, v, merge=True, force_add=True)
         validate_config(c)
+        coerce_loss_numbers(c)
         out.append(c)
     names = [str(run_dir(c)) for c in out]
     if len(set(names)) != len(names):
