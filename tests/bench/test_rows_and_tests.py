@@ -90,11 +90,12 @@ def test_one_semantic_key_apart_gives_two_labelled_rows_and_seeds_pool(tmp_path)
     rows = [r for r in _summary_rows(out) if r["metric"] == "ece"]
     labels = {r["loss"] for r in rows}
     # threads / output_root / experiment are not semantic: CE's three seeds pool into one row
-    assert labels == {"ce", "focal(gamma=2)", "focal(gamma=3)"}
+    # gamma=3 is the focal preset's value: that row keeps the plain name
+    assert labels == {"ce", "focal(gamma=2)", "focal"}
     for r in rows:
         assert r["seeds"] == "0 1 2"
         loss, cal = r["loss"], r["calibrator"]
-        gamma = {"ce": None, "focal(gamma=2)": 2, "focal(gamma=3)": 3}[loss]
+        gamma = {"ce": None, "focal(gamma=2)": 2, "focal": 3}[loss]
         v = [
             values[(name, cal)]
             for name, cfg in runs.items()
@@ -227,13 +228,14 @@ def test_configured_comparisons_pair_across_calibrators(tmp_path):
     labelled = label_rows(recs)
     from gencal.bench.stats import parse_comparisons
 
-    comps = parse_comparisons(["gce+ats vs focal+ts"], labelled)
+    # "focal" is the label of the preset row (gamma=3): it names that row only
+    comps = parse_comparisons(["gce+ats vs focal+ts", "gce+ats vs focal(gamma=1)+ts"], labelled)
     assert [(c.loss, c.calibrator, c.reference, c.reference_calibrator) for c in comps] == [
+        ("gce", "ats", "focal", "ts"),
         ("gce", "ats", "focal(gamma=1)", "ts"),
-        ("gce", "ats", "focal(gamma=3)", "ts"),
     ]
     tests = paired_tests(labelled, ["ece"], comparisons=comps)
-    for t, g in zip(tests, (1, 3)):
+    for t, g in zip(tests, (3, 1)):
         a = [r["metrics"]["ece"] for r in recs if r["run"].startswith("g")]
         b = [r["metrics"]["ece"] for r in recs if r["run"].startswith(f"f{g}")]
         assert t.n == 5 and t.p_ttest == pytest.approx(stats.ttest_rel(a, b).pvalue, rel=1e-10)

@@ -7,7 +7,10 @@ one (data, model) setting, the config keys whose values differ between rows beco
 row label, so that a sweep over a hyper-parameter reads as such:
 
 - keys of the loss (``loss.*``) that differ among runs of the same loss go in parentheses after
-  the loss name: ``focal(gamma=2)``, ``gce(lam=0.5)``;
+  the loss name: ``focal(gamma=2)``, ``gce(lam=0.5)``, except those at the value of the loss's
+  preset (``configs/loss/<name>.yaml``): the runs of a loss at its preset keep the plain name
+  (``gce`` beside ``gce(lam=0.5)``), so the comparisons a study names stay valid when a sweep of
+  a hyper-parameter is added;
 - any other differing key follows the name: ``ce epochs=30``.
 
 Key names are shortened to their last component (``trainer.epochs`` -> ``epochs``) unless that is
@@ -150,6 +153,31 @@ def _semantic(cfg: Mapping[str, Any]) -> dict[str, Any]:
     return flat
 
 
+def _loss_preset(name: str) -> dict[str, Any]:
+    """The flattened preset of a loss (``configs/loss/<name>.yaml``), or ``{}``."""
+    try:
+        import yaml
+
+        from gencal.train.config import configs_dir
+
+        path = configs_dir() / "loss" / f"{name}.yaml"
+        tree = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except (OSError, ImportError, FileNotFoundError, ValueError):
+        return {}
+    return flatten_config(tree) if isinstance(tree, dict) else {}
+
+
+def _at_preset(value: Any, preset: Mapping[str, Any], key: str) -> bool:
+    if key not in preset or value is _UNSET:
+        return False
+    want = preset[key]
+    if isinstance(value, bool) or isinstance(want, bool):
+        return value is want
+    if isinstance(value, (int, float)) and isinstance(want, (int, float)):
+        return float(value) == float(want)
+    return value == want
+
+
 def _loss_of(cfg: Mapping[str, Any] | None, record: Mapping[str, Any]) -> str:
     loss = cfg.get("loss") if cfg else None
     if isinstance(loss, Mapping) and loss.get("name"):
@@ -181,9 +209,11 @@ def label_rows(
         ...     cfg = {"seed": seed, "loss": {"name": loss, **loss_keys}, "trainer": {"epochs": 5}}
         ...     return {"data": "d", "model": "m", "loss": loss, "seed": seed,
         ...             "run": f"{loss}{loss_keys}{seed}", "config": cfg}
-        >>> recs = [rec("ce", 0), rec("ce", 1), rec("focal", 0, gamma=1), rec("focal", 0, gamma=3)]
+        >>> recs = [rec("ce", 0), rec("ce", 1), rec("focal", 0, gamma=1), rec("focal", 0, gamma=2)]
         >>> [(r["loss"], r.get("reference_row")) for r in label_rows(recs)]
-        [('ce', None), ('ce', None), ('focal(gamma=1)', 'ce'), ('focal(gamma=3)', 'ce')]
+        [('ce', None), ('ce', None), ('focal(gamma=1)', 'ce'), ('focal(gamma=2)', 'ce')]
+        >>> [r["loss"] for r in label_rows([rec("focal", 0, gamma=1), rec("focal", 0, gamma=3.0)])]
+        ['focal(gamma=1)', 'focal']
     """
     exp = Path(experiment_dir) if experiment_dir is not None else None
     configs: dict[str, dict[str, Any] | None] = {}
@@ -214,8 +244,11 @@ def label_rows(
         for run in runs:
             keys = inner[base[run]]
             short = short_key_names([k.removeprefix("loss.") for k in keys])
+            preset = _loss_preset(base[run])
             args = [
-                f"{short[k.removeprefix('loss.')]}={_fmt(flat[run].get(k, _UNSET))}" for k in keys
+                f"{short[k.removeprefix('loss.')]}={_fmt(flat[run].get(k, _UNSET))}"
+                for k in keys
+                if not _at_preset(flat[run].get(k, _UNSET), preset, k.removeprefix("loss."))
             ]
             other[run] = tuple((outer_short[k], _fmt(flat[run].get(k, _UNSET))) for k in outer)
             name = base[run] + (f"({', '.join(args)})" if args else "")

@@ -363,8 +363,10 @@ def parse_comparisons(
     """Comparisons named in a config, matched against the rows of the records.
 
     A spec is ``"gce+ats vs focal+ts"`` or ``{"a": "gce+ats", "b": "focal+ts"}``: ``<row>+<calibrator>``
-    where ``<row>`` is a row label (``focal(gamma=2)``) or a loss name, which matches every row
-    of that loss; one :class:`Comparison` per matching pair of rows in each (data, model).
+    where ``<row>`` is a row label (``focal(gamma=2)``; a loss at its preset values is labelled
+    with its plain name, ``gce``) and matches that row only; a loss name that is no row label of
+    the (data, model) matches every row of that loss. One :class:`Comparison` per matching pair
+    of rows in each (data, model).
 
     Args:
         specs: the ``report.comparisons`` list of the experiment config.
@@ -379,11 +381,23 @@ def parse_comparisons(
         ...         for row, name in rows.items() for c in ("ts", "ats")]
         >>> [(c.loss, c.reference) for c in parse_comparisons(["gce+ats vs focal+ts"], recs)]
         [('gce', 'focal(gamma=1)'), ('gce', 'focal(gamma=3)')]
+        >>> recs = [{**r, "loss": "focal"} if r["loss"] == "focal(gamma=3)" else r for r in recs]
+        >>> [(c.loss, c.reference) for c in parse_comparisons(["gce+ats vs focal+ts"], recs)]
+        [('gce', 'focal')]
     """
     cells = list(
         dict.fromkeys((r["data"], r["model"], r["loss"], r["calibrator"]) for r in records)
     )
     names = {r["loss"]: _loss_name(r) for r in records}
+    labels: dict[tuple[str, str], set[str]] = {}
+    for d, m, row, _ in cells:
+        labels.setdefault((d, m), set()).add(row)
+
+    def matches(want: str, row: str, setting: tuple[str, str]) -> bool:
+        if want in labels[setting]:
+            return want == row
+        return want == names[row]
+
     out: list[Comparison] = []
     for spec in specs or ():
         if isinstance(spec, str) and " vs " in spec:
@@ -405,10 +419,10 @@ def parse_comparisons(
             sides.append((row.strip(), cal.strip()))
         (ra, ca), (rb, cb) = sides
         for d, m, row_a, cal_a in cells:
-            if cal_a != ca or ra not in (row_a, names[row_a]):
+            if cal_a != ca or not matches(ra, row_a, (d, m)):
                 continue
             for d2, m2, row_b, cal_b in cells:
-                if (d2, m2) == (d, m) and cal_b == cb and rb in (row_b, names[row_b]):
+                if (d2, m2) == (d, m) and cal_b == cb and matches(rb, row_b, (d, m)):
                     if (row_a, cal_a) != (row_b, cal_b):
                         out.append(Comparison(d, m, row_a, cal_a, row_b, cal_b))
     return list(dict.fromkeys(out))
