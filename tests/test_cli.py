@@ -586,3 +586,17 @@ def test_report_evaluate_takes_a_calibrator_preset():
     labels = [c.name for c in parse_calibrators(_calibrator_list("longtail"))]
     assert {"none", "ts", "ts_bal", "ats_bal", "la", "la+ts"} <= set(labels)
     assert _calibrator_list("none,ts") == "none,ts"
+
+
+def test_report_row_order_follows_the_experiment_preset_then_the_runs(tmp_path):
+    from gencal.cli import _orders_from_runs
+
+    exp = tmp_path / "demo"
+    cals = ["none", {"ts_bal": {"name": "ts", "balanced": True}}]
+    side = {"experiment": "demo", "grid": {"loss": ["mdca"]}, "calibrators": cals}
+    for name, cfg in (("a_side", side), ("b_plain", {"experiment": "demo"})):
+        (exp / name / "eval").mkdir(parents=True)
+        (exp / name / "config.yaml").write_text(json.dumps(cfg))
+    orders = _orders_from_runs(exp)
+    assert orders["loss_order"] == ["ce", "gce", "focal", "flsd53", "mdca"]
+    assert orders["calibrator_order"] == ["none", "ts_bal"]

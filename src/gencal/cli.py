@@ -488,26 +488,41 @@ def _calibrator_list(spec: str | None) -> Any:
 
 
 def _orders_from_runs(exp: Path) -> dict[str, list[str]]:
-    """Loss and calibrator display order from a run's saved config (grid.loss, calibrators)."""
+    """Loss and calibrator display order from the runs' saved configs.
+
+    Losses: the grid of the study's experiment preset (``configs/experiment/<experiment>.yaml``)
+    first, then those of the runs' own grids (a sweep beside the preset's grid), in the order
+    found. Calibrators: the ``calibrators`` list of the first readable run config.
+    """
+    from omegaconf import OmegaConf
+
     from gencal.bench.aggregate import find_run_dirs
+    from gencal.bench.evaluate import parse_calibrators
     from gencal.bench.runner import grid_losses
+    from gencal.train.config import configs_dir
     from gencal.train.identity import plain_config
 
+    losses: list[str] = []
+    cal_order: list[str] = []
+    preset_done = False
     for rd in find_run_dirs(exp):
-        if (rd / "config.yaml").is_file():
-            try:
-                from omegaconf import OmegaConf
-
-                cfg = OmegaConf.load(rd / "config.yaml")
-                cals = plain_config(cfg.get("calibrators")) or []
-                out = {"loss_order": grid_losses(cfg)}
-                out["calibrator_order"] = [
-                    c if isinstance(c, str) else str(c.get("label", c.get("name"))) for c in cals
-                ]
-                return {k: v for k, v in out.items() if v}
-            except Exception:  # an unreadable config only changes the row order
-                return {}
-    return {}
+        if not (rd / "config.yaml").is_file():
+            continue
+        try:  # an unreadable config only changes the row order
+            cfg = OmegaConf.load(rd / "config.yaml")
+            name = cfg.get("experiment")
+            preset = configs_dir() / "experiment" / f"{name}.yaml"
+            if not preset_done and name and preset.is_file():
+                losses = grid_losses(OmegaConf.load(preset)) + losses
+                preset_done = True
+            losses += grid_losses(cfg)
+            cals = plain_config(cfg.get("calibrators"))
+            if not cal_order and cals:
+                cal_order = [c.name for c in parse_calibrators(cals)]
+        except Exception:
+            continue
+    out = {"loss_order": list(dict.fromkeys(losses)), "calibrator_order": cal_order}
+    return {k: v for k, v in out.items() if v}
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
