@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -460,3 +461,25 @@ def test_functional_supports_double_backward_and_ignore_index():
 def test_implementation_switch_is_checked():
     with pytest.raises(ValueError, match="implementation"):
         GenerativeCrossEntropyLoss(implementation="fast")
+
+
+def test_lam_above_one_is_unbounded_below_and_warned():
+    """All mass moved to one class: the loss falls without end for lam > 1, stays put for lam <= 1."""
+    labels = torch.tensor([0, 1, 2, 2])
+
+    def value(lam: float, t: float) -> float:
+        logits = torch.zeros(4, 3)
+        logits[:, 2] = t  # every sample puts mass ~exp(-t) on classes 0 and 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return GenerativeCrossEntropyLoss(lam=lam)(logits, labels).item()
+
+    assert value(2.0, 40.0) < value(2.0, 10.0) - 10.0
+    assert value(1.0, 40.0) == pytest.approx(value(1.0, 10.0), abs=1e-3)
+    assert value(0.5, 40.0) > value(0.5, 10.0)
+    with pytest.warns(UserWarning, match="unbounded below"):
+        GenerativeCrossEntropyLoss(lam=2.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        GenerativeCrossEntropyLoss(lam=1.0)
+        GenerativeCrossEntropyLoss(lam=0.0)

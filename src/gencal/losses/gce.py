@@ -13,6 +13,7 @@ docs/benchmarks.md).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -129,7 +130,12 @@ class GenerativeCrossEntropyLoss(CalibrationLoss):
     regulariser part vanishes when each class's predicted batch mass equals its count.
 
     Args:
-        lam: weight of the regulariser; 1 is the paper's loss, 0 is cross-entropy.
+        lam: weight of the regulariser; 1 is the paper's loss, 0 is cross-entropy. For
+            ``lam > 1`` the loss is unbounded below (warned at construction): putting mass
+            ``eps`` on class ``k`` for every sample of the batch makes the samples of class
+            ``k`` cost ``(lam - 1) log eps + const``, so a model can lower the loss without
+            end by being wrong, and training diverges. ``0 <= lam <= 1`` keeps it bounded and
+            strictly proper.
         class_mass: ``"batch"`` (the paper) or ``"ema"``, an **extension that is not part of
             the paper** for many-class / small-batch settings: the per-class mean mass
             ``m_k = S_k / n`` is replaced by its exponential moving average
@@ -185,6 +191,15 @@ class GenerativeCrossEntropyLoss(CalibrationLoss):
         if implementation not in _IMPLEMENTATIONS:
             raise GencalInputError(
                 f"implementation: expected one of {_IMPLEMENTATIONS}, got {implementation!r}"
+            )
+        if float(lam) > 1.0:
+            warnings.warn(
+                f"GenerativeCrossEntropyLoss(lam={float(lam):g}): the loss is unbounded below for "
+                "lam > 1 (a model that puts vanishing mass on a class lowers lam * log S_k faster "
+                "than it raises the cross-entropy), so training diverges; 0 <= lam <= 1 keeps it "
+                "bounded and strictly proper",
+                UserWarning,
+                stacklevel=2,
             )
         self.lam = float(lam)
         self.class_mass = class_mass

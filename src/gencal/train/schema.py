@@ -246,7 +246,7 @@ def _check_loss(tree: Mapping[str, Any]) -> list[str]:
 def coerce_loss_numbers(cfg: Any) -> None:
     """Write the loss's float hyper-parameters given as integers as floats, in place.
 
-    ``loss.lam=2`` and ``loss.lam=2.0`` are one setting; without this they would be two run
+    ``loss.lam=0`` and ``loss.lam=0.0`` are one setting; without this they would be two run
     identities (the digest hashes the config's JSON, where ``2`` and ``2.0`` differ). Parameters
     annotated ``float`` (or a sequence of floats) in the loss's constructor are converted; any
     other value is left as it is (:func:`validate_config` reports bad ones).
