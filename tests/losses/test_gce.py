@@ -52,6 +52,7 @@ def naive_gce(logits, target, lam=1.0, ignore_index=-100, reduction="mean"):
     implementation=st.sampled_from(["plain", "fused"]),
     device_like=st.booleans(),
 )
+@pytest.mark.filterwarnings("ignore:GenerativeCrossEntropyLoss.*unbounded below:UserWarning")
 def test_matches_naive_reference_value_and_gradient(
     n, k, lam, reduction, scale, ignore_frac, seed, implementation, device_like
 ):
