@@ -89,9 +89,10 @@ JSON state: gencal.calibration.load_calibrator reads it back). Default OUT: <inp
 EPILOG_PREDICT = """\
 Rebuilds each run's model and splits from its config.yaml, loads the checkpoint and writes the
 calibration- and test-split logits beside logits.npz as <checkpoint>_logits.npz (same format;
-read with gencal.train.load_run). `best` is the epoch of lowest calibration NLL (the default
-callbacks keep it), `last` the last finished epoch. With best_logits.npz in its run folders,
-the report's training table shows the test NLL of that model beside the final one's.
+read with gencal.train.load_run) and its NLL and accuracy as <checkpoint>_summary.json. `best`
+is the epoch of lowest calibration NLL (the default callbacks keep it), `last` the last finished
+epoch. With best_summary.json in its run folders, the report's training table shows the test
+NLL of that model beside the final one's.
 examples:
   gencal predict runs/demo/digits__mlp__ce__s0-*
   gencal predict runs/myexp/*/ --checkpoint last --threads 2

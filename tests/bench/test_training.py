@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -70,4 +72,12 @@ def test_best_epoch_logits_add_test_nll_at_best_and_end(tmp_path):
     recs = [{"data": "d", "model": "m", "loss": "ce", "run": ".", "calibrator": "none"}]
     (table,) = training_tables(recs, tmp_path)
     assert {"test NLL (best cal epoch)", "test NLL (end)"} <= set(table.columns)
-    assert "best_logits.npz" in table.note
+    assert "best_summary.json" in table.note
+    # a study commits the small summary, not the best-epoch logits: the table reads it
+    (tmp_path / "best_logits.npz").unlink()
+    assert "test_nll_best_ckpt" not in training_summary(tmp_path)
+    summary = {"test_nll": 0.5, "test_acc": 0.25, "checkpoint_epoch": 1}
+    (tmp_path / "best_summary.json").write_text(json.dumps(summary))
+    s = training_summary(tmp_path)
+    assert (s["test_nll_best_ckpt"], s["test_acc_best_ckpt"]) == (0.5, 0.25)
+    assert s["test_nll_final"] == pytest.approx(nll(10 * mild))

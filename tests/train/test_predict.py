@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -43,6 +44,12 @@ def test_best_checkpoint_is_the_epoch_of_lowest_cal_nll(run_dir, tmp_path):
     assert best.meta["checkpoint_epoch"] == epoch
     # the logged calibration NLL of that epoch is the NLL of the predicted cal logits
     assert _softmax_nll(best.cal_logits, best.cal_labels) == pytest.approx(nll[epoch], rel=1e-4)
+    summary = json.loads((tmp_path / "best_summary.json").read_text())
+    assert summary["checkpoint_epoch"] == epoch
+    assert summary["cal_nll"] == pytest.approx(nll[epoch], rel=1e-4)
+    assert summary["test_nll"] == pytest.approx(_softmax_nll(best.test_logits, best.test_labels))
+    acc = float((best.test_logits.argmax(1) == best.test_labels).mean())
+    assert summary["test_acc"] == pytest.approx(acc)
 
 
 def test_missing_checkpoint_and_folder_are_clear_errors(run_dir, tmp_path):

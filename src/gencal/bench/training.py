@@ -8,10 +8,10 @@ while its held-out NLL rises from its minimum has become overconfident on held-o
 ``cal_nll_final / cal_nll_best`` above 1 measures how far.
 
 The calibration split shares the training set's class distribution (long-tailed in an LT study),
-so the direct evidence is on the test split: when the run folder also holds ``best_logits.npz``
-(the logits of ``ckpt/best.ckpt``, the epoch of lowest calibration NLL, written by
-``gencal predict RUN --checkpoint best``), the summary adds the test NLL and accuracy of that
-model beside those of the final one (``logits.npz``).
+so the direct evidence is on the test split: when the run folder also holds
+``best_summary.json`` or ``best_logits.npz`` (from ``ckpt/best.ckpt``, the epoch of lowest
+calibration NLL, written by ``gencal predict RUN --checkpoint best``), the summary adds the test
+NLL and accuracy of that model beside those of the final one (``logits.npz``).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def training_summary(run_dir: str | os.PathLike) -> dict[str, Any]:
     Returns:
         ``epochs`` (logged), ``train_acc_final``, ``cal_nll_final``, ``cal_nll_best``,
         ``cal_nll_best_epoch`` (0-based), ``cal_acc_final`` and ``cal_ece_final``; with
-        ``best_logits.npz`` also ``test_nll_best_ckpt``, ``test_acc_best_ckpt``,
+        ``best_summary.json`` or ``best_logits.npz`` also ``test_nll_best_ckpt``, ``test_acc_best_ckpt``,
         ``test_nll_final`` and ``test_acc_final``. Keys whose column is absent are left out.
 
     Example:
@@ -110,10 +110,21 @@ def _test_nll_acc(path: Path) -> tuple[float, float]:
 
 
 def _test_at_best_and_end(rdir: Path) -> dict[str, float]:
-    best, final = rdir / "best_logits.npz", rdir / "logits.npz"
-    if not (best.is_file() and final.is_file()):
+    summary, best, final = rdir / "best_summary.json", rdir / "best_logits.npz", rdir / "logits.npz"
+    if not final.is_file():
         return {}
     out = {}
-    out["test_nll_best_ckpt"], out["test_acc_best_ckpt"] = _test_nll_acc(best)
+    if summary.is_file():
+        import json
+
+        record = json.loads(summary.read_text(encoding="utf-8"))
+        out["test_nll_best_ckpt"], out["test_acc_best_ckpt"] = (
+            record["test_nll"],
+            record["test_acc"],
+        )
+    elif best.is_file():
+        out["test_nll_best_ckpt"], out["test_acc_best_ckpt"] = _test_nll_acc(best)
+    else:
+        return {}
     out["test_nll_final"], out["test_acc_final"] = _test_nll_acc(final)
     return out

@@ -4,9 +4,11 @@ A run keeps ``ckpt/last.ckpt`` (the last finished epoch) and, with the default c
 ``ckpt/best.ckpt`` (the epoch of lowest calibration-split NLL). Its ``logits.npz`` holds the
 final model's logits; :func:`predict_checkpoint` computes the same arrays for any checkpoint,
 on the same calibration and test splits, and writes them beside as ``<name>_logits.npz`` in the
-same format (``meta`` gains ``checkpoint`` and ``checkpoint_epoch``). The study reports use it
-for the evidence of overconfidence: the test NLL at the best calibration epoch against the
-final one. Checkpoints are never committed with a study, so this needs the run's own folder.
+same format (``meta`` gains ``checkpoint`` and ``checkpoint_epoch``), and a small summary
+``<name>_summary.json`` (the checkpoint's epoch and its calibration and test accuracy and NLL).
+The study reports use them for the evidence of overconfidence: the test NLL at the best
+calibration epoch against the final one. Checkpoints are never committed with a study, so this
+needs the run's own folder; a study commits the summary (a few hundred bytes), not the logits.
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ def predict_checkpoint(
         threads: CPU threads (default: the run's ``trainer.threads`` rule).
 
     Returns:
-        The written file; read it with ``gencal.train.load_run(path)``.
+        The written logits file; read it with ``gencal.train.load_run(path)``. The summary
+        ``<name>_summary.json`` is written beside it.
 
     Raises:
         GencalInputError: no ``config.yaml`` or no such checkpoint.
@@ -74,7 +77,7 @@ def predict_checkpoint(
     import torch
     from omegaconf import OmegaConf
 
-    from gencal.io import atomic_save_npz
+    from gencal.io import atomic_save_npz, atomic_write_text
     from gencal.train.datamodule import GencalDataModule, build_run_data
     from gencal.train.run import CONFIG_FILE, build_module, resolve_threads
 
@@ -124,4 +127,22 @@ def predict_checkpoint(
         test_labels=test_labels.numpy().astype(np.int64),
         meta=np.array(json.dumps(meta, sort_keys=True, default=str)),
     )
+    summary = {"checkpoint": name, "checkpoint_epoch": meta["checkpoint_epoch"]}
+    for split, (logits, labels) in (
+        ("cal", module.collected["cal"]),
+        ("test", module.collected["test"]),
+    ):
+        nll_acc = _nll_and_accuracy(logits.numpy(), labels.numpy())
+        summary[f"{split}_nll"], summary[f"{split}_acc"] = nll_acc
+    atomic_write_text(
+        target.with_name(f"{name}_summary.json"), json.dumps(summary, indent=1, sort_keys=True)
+    )
     return target
+
+
+def _nll_and_accuracy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Mean NLL of the softmax and top-1 accuracy (float64)."""
+    z = logits.astype(np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    nll = np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(labels)), labels]
+    return float(nll.mean()), float((z.argmax(axis=1) == labels).mean())

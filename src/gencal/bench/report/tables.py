@@ -695,7 +695,7 @@ def training_tables(
                     "the end; mean ± std over seeds."
                     + (
                         " Test columns: the model of the lowest calibration NLL (the run's "
-                        "best_logits.npz, from `gencal predict RUN --checkpoint best`) and the "
+                        "best_summary.json, from `gencal predict RUN --checkpoint best`) and the "
                         "final model."
                         if len(cols) > 4
                         else ""
