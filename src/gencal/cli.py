@@ -544,26 +544,19 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    import numpy as np
+    from gencal.train.predict import checkpoint_name, predict_checkpoint
 
-    from gencal.train import load_run
-    from gencal.train.predict import predict_checkpoint
-
+    name = checkpoint_name(args.checkpoint)
     for rd in args.run_dirs:
-        name = Path(args.checkpoint).stem
         out = Path(rd) / f"{name}_logits.npz"
         if out.is_file() and not args.force:
             print(f"{out}: exists (kept; --force recomputes)")
             continue
-        run = load_run(predict_checkpoint(rd, args.checkpoint, threads=args.threads))
-        z = run.test_logits.astype(float)
-        z -= z.max(axis=1, keepdims=True)
-        y = run.test_labels
-        nll = float((np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(y)), y]).mean())
-        acc = float((z.argmax(axis=1) == y).mean())
+        predict_checkpoint(rd, args.checkpoint, threads=args.threads)
+        summary = json.loads((Path(rd) / f"{name}_summary.json").read_text(encoding="utf-8"))
         print(
-            f"{out}: epoch {run.meta['checkpoint_epoch']}, "
-            f"test acc {100 * acc:.2f} %, test NLL {nll:.4f}"
+            f"{out}: epoch {summary['checkpoint_epoch']}, "
+            f"test acc {100 * summary['test_acc']:.2f} %, test NLL {summary['test_nll']:.4f}"
         )
     return 0
 

@@ -232,6 +232,7 @@ def label_rows(
         if r["run"] in flat and r["run"] not in by_setting[(r["data"], r["model"])]:
             by_setting[(r["data"], r["model"])].append(r["run"])
 
+    presets = {name: _loss_preset(name) for name in set(base.values())}
     label: dict[str, str] = {}
     other: dict[str, tuple[tuple[str, str], ...]] = {}
     for runs in by_setting.values():
@@ -244,7 +245,7 @@ def label_rows(
         for run in runs:
             keys = inner[base[run]]
             short = short_key_names([k.removeprefix("loss.") for k in keys])
-            preset = _loss_preset(base[run])
+            preset = presets[base[run]]
             args = [
                 f"{short[k.removeprefix('loss.')]}={_fmt(flat[run].get(k, _UNSET))}"
                 for k in keys

@@ -101,12 +101,10 @@ def training_summary(run_dir: str | os.PathLike) -> dict[str, Any]:
 
 def _test_nll_acc(path: Path) -> tuple[float, float]:
     """Test-split NLL and accuracy of a ``logits.npz``-format file."""
+    from gencal.train.predict import nll_and_accuracy
+
     with np.load(path) as f:
-        z = f["test_logits"].astype(np.float64)
-        y = f["test_labels"].astype(np.int64)
-    z = z - z.max(axis=1, keepdims=True)
-    nll = np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(y)), y]
-    return float(nll.mean()), float((z.argmax(axis=1) == y).mean())
+        return nll_and_accuracy(f["test_logits"], f["test_labels"])
 
 
 def _test_at_best_and_end(rdir: Path) -> dict[str, float]:

@@ -23,7 +23,41 @@ import numpy as np
 
 from gencal._checks import GencalInputError
 
-__all__ = ["predict_checkpoint"]
+__all__ = ["checkpoint_name", "nll_and_accuracy", "predict_checkpoint"]
+
+
+def checkpoint_name(checkpoint: str | os.PathLike) -> str:
+    """The name a checkpoint's outputs carry: ``best``, ``last``, or a ``.ckpt`` file's stem.
+
+    Example:
+        >>> checkpoint_name("best"), checkpoint_name("runs/x/ckpt/epoch7.ckpt")
+        ('best', 'epoch7')
+    """
+    path = Path(checkpoint)
+    return path.stem if path.suffix == ".ckpt" else str(checkpoint)
+
+
+def nll_and_accuracy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Mean NLL of the softmax (exact log-softmax, float64) and top-1 accuracy of logits.
+
+    Args:
+        logits: ``[N, K]`` logits (not probabilities).
+        labels: ``[N]`` class indices.
+
+    Returns:
+        ``(nll, accuracy)``.
+
+    Example:
+        >>> z = np.array([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0], [0.0, 1.0]])
+        >>> nll, acc = nll_and_accuracy(z, np.array([0, 1, 1, 1]))
+        >>> round(nll, 4), acc
+        (0.6735, 0.75)
+    """
+    z = np.asarray(logits, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.int64)
+    z = z - z.max(axis=1, keepdims=True)
+    nll = np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(y)), y]
+    return float(nll.mean()), float((z.argmax(axis=1) == y).mean())
 
 
 def _checkpoint_path(rdir: Path, checkpoint: str | os.PathLike) -> Path:
@@ -107,42 +141,26 @@ def predict_checkpoint(
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*overridden `transfer_batch_to_device`.*")
         trainer.test(module, datamodule=dm, verbose=False)
-    name = Path(checkpoint).stem if Path(checkpoint).suffix == ".ckpt" else str(checkpoint)
+    name = checkpoint_name(checkpoint)
     target = Path(out) if out is not None else rdir / f"{name}_logits.npz"
-    (cal_logits, cal_labels), (test_logits, test_labels) = (
-        module.collected["cal"],
-        module.collected["test"],
-    )
+    epoch = int(state.get("epoch", -1))
     meta = {
         "config": OmegaConf.to_container(cfg, resolve=True),
         "checkpoint": name,
-        "checkpoint_epoch": int(state.get("epoch", -1)),
+        "checkpoint_epoch": epoch,
         "run_name": rdir.name,
     }
-    atomic_save_npz(
-        target,
-        cal_logits=cal_logits.numpy().astype(np.float32),
-        cal_labels=cal_labels.numpy().astype(np.int64),
-        test_logits=test_logits.numpy().astype(np.float32),
-        test_labels=test_labels.numpy().astype(np.int64),
-        meta=np.array(json.dumps(meta, sort_keys=True, default=str)),
-    )
-    summary = {"checkpoint": name, "checkpoint_epoch": meta["checkpoint_epoch"]}
-    for split, (logits, labels) in (
-        ("cal", module.collected["cal"]),
-        ("test", module.collected["test"]),
-    ):
-        nll_acc = _nll_and_accuracy(logits.numpy(), labels.numpy())
-        summary[f"{split}_nll"], summary[f"{split}_acc"] = nll_acc
+    arrays: dict[str, np.ndarray] = {}
+    summary: dict[str, object] = {"checkpoint": name, "checkpoint_epoch": epoch}
+    for split in ("cal", "test"):
+        logits, labels = module.collected[split]
+        arrays[f"{split}_logits"] = logits.numpy().astype(np.float32)
+        arrays[f"{split}_labels"] = labels.numpy().astype(np.int64)
+        summary[f"{split}_nll"], summary[f"{split}_acc"] = nll_and_accuracy(
+            logits.numpy(), labels.numpy()
+        )
+    atomic_save_npz(target, **arrays, meta=np.array(json.dumps(meta, sort_keys=True, default=str)))
     atomic_write_text(
         target.with_name(f"{name}_summary.json"), json.dumps(summary, indent=1, sort_keys=True)
     )
     return target
-
-
-def _nll_and_accuracy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    """Mean NLL of the softmax and top-1 accuracy (float64)."""
-    z = logits.astype(np.float64)
-    z = z - z.max(axis=1, keepdims=True)
-    nll = np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(labels)), labels]
-    return float(nll.mean()), float((z.argmax(axis=1) == labels).mean())
