@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 
 import lightning as L
@@ -21,13 +23,13 @@ class _Interrupt(Exception):
 
 
 class _StopAfterEpoch(L.Callback):
-    """Simulate a killed job: raise after the checkpoint of epoch ``stop`` (0-based) is saved."""
+    """Simulate a killed job: raise in the first batch after epoch ``stop`` (0-based) ended."""
 
     def __init__(self, stop: int) -> None:
         self.stop = stop
 
-    def on_train_epoch_end(self, trainer, pl_module):
-        if trainer.current_epoch == self.stop:
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.current_epoch == self.stop + 1:
             raise _Interrupt
 
 
@@ -61,6 +63,12 @@ def test_resume_matches_uninterrupted_run(tmp_path):
     np.testing.assert_array_equal(a.test_logits, b.test_logits)
     np.testing.assert_array_equal(a.cal_logits, b.cal_logits)
     assert b.meta["epochs_trained"] == 4
+    # the per-epoch log keeps the epochs before the interruption, each epoch once
+    log_a = (straight / "logs" / "metrics.csv").read_bytes()
+    log_b = (resumed / "logs" / "metrics.csv").read_bytes()
+    rows = list(csv.DictReader(io.StringIO(log_b.decode())))
+    assert sorted({int(r["epoch"]) for r in rows if r["epoch"]}) == [0, 1, 2, 3]
+    assert log_b == log_a
 
 
 class _NaNAfter(torch.nn.Module):

@@ -4,7 +4,8 @@
   ``nn.Module`` class or factory by ``model._target_`` (``num_classes`` and ``in_channels`` are
   passed when it accepts them).
 - ``loss``: :func:`gencal.losses.get_loss` by ``loss.name``.
-- ``logger``: the CSV log that every run writes (``<run_dir>/logs/metrics.csv``) plus the
+- ``logger``: the CSV log that every run writes (``<run_dir>/logs/metrics.csv``, kept whole
+  across a resume: :mod:`gencal.train.csv_log`) plus the
   configured logger, built with ``hydra.utils.instantiate`` and ``save_dir=<run_dir>`` when its
   config leaves ``save_dir`` out.
 - ``callbacks``: each entry of the ``callbacks`` mapping built with ``hydra.utils.instantiate``
@@ -17,11 +18,14 @@ from __future__ import annotations
 import inspect
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig
 
 from gencal.train.identity import plain_config
+
+if TYPE_CHECKING:
+    from gencal.train.csv_log import ResumePoint
 
 __all__ = ["build_callbacks", "build_loggers", "build_loss", "build_model"]
 
@@ -110,13 +114,15 @@ def build_model(cfg: DictConfig, num_classes: int, in_channels: int):
     return get_model(name, num_classes=num_classes, in_channels=in_channels, **kw)
 
 
-def build_loggers(cfg: DictConfig, run_dir: Path) -> list:
+def build_loggers(cfg: DictConfig, run_dir: Path, resume: ResumePoint | None = None) -> list:
     """The CSV logger of ``<run_dir>/logs`` and the configured ``logger`` (if any).
 
     Args:
         cfg: a composed config; ``cfg.logger`` is ``{}`` or a node with a ``_target_``.
         run_dir: the run folder; the configured logger gets ``save_dir=<run_dir>``
             (MLflow: ``<run_dir>/mlruns``) unless its config sets one.
+        resume: where the run resumes (:func:`gencal.train.csv_log.resume_point`); the CSV log
+            keeps the rows of the epochs before it. None: a fresh start.
 
     Returns:
         The Lightning loggers, the CSV logger first.
@@ -125,14 +131,15 @@ def build_loggers(cfg: DictConfig, run_dir: Path) -> list:
         >>> from gencal.train import compose_config
         >>> loggers = build_loggers(compose_config(["logger=tensorboard"]), Path("runs/r"))
         >>> [type(lg).__name__ for lg in loggers]
-        ['CSVLogger', 'TensorBoardLogger']
+        ['ResumableCSVLogger', 'TensorBoardLogger']
         >>> Path(loggers[0].log_dir).as_posix(), Path(loggers[1].save_dir).as_posix()
         ('runs/r/logs', 'runs/r')
     """
     from hydra.utils import instantiate
-    from lightning.pytorch.loggers import CSVLogger
 
-    loggers: list = [CSVLogger(str(run_dir), name="", version="logs")]
+    from gencal.train.csv_log import ResumableCSVLogger
+
+    loggers: list = [ResumableCSVLogger(run_dir, resume)]
     node = _plain(cfg.get("logger"))
     if node.get("_target_"):
         kw: dict[str, Any] = {}

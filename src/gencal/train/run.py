@@ -429,6 +429,7 @@ def train_run(cfg: Any, *, callbacks: list | None = None, quiet: bool = True) ->
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     from gencal.train.checkpoint import AtomicCheckpointIO, EpochCheckpoint, LogitsWriter
+    from gencal.train.csv_log import resume_point
     from gencal.train.datamodule import GencalDataModule, build_run_data
     from gencal.train.identity import run_digest
     from gencal.train.schema import validate_config
@@ -485,7 +486,7 @@ def train_run(cfg: Any, *, callbacks: list | None = None, quiet: bool = True) ->
         num_sanity_val_steps=0,
         callbacks=[ckpt_cb, LogitsWriter(rdir / LOGITS_FILE, meta), *extra_callbacks],
         plugins=[AtomicCheckpointIO()],
-        logger=build_loggers(cfg, rdir),
+        logger=build_loggers(cfg, rdir, resume_point(ckpt_cb.last_path)),
         enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in extra_callbacks),
         enable_progress_bar=bool(tcfg.get("progress_bar", False)),
         enable_model_summary=False,
