@@ -2,7 +2,7 @@
 
 Reads ``<experiment>/report/summary.csv`` and ``paired_tests.csv`` (written by ``gencal report``)
 and prints Markdown tables: the main metrics per loss for a few calibrators (mean ± std over
-seeds), the per-group accuracy and ECE, the paired tests against the reference loss and the
+seeds), the per-group accuracy and ECE (studies with class groups), the paired tests against the reference loss and the
 study's comparisons with their Holm-adjusted p-values. Nothing is recomputed: the numbers are
 the report's.
 
@@ -72,14 +72,15 @@ def main(argv: list[str] | None = None) -> None:
             cells = [_cell(rows, (lo, cal, m), s, 2 if s == 100 else 3) for m, _, s in MAIN]
             print(f"| {lo} | " + " | ".join(cells) + " |")
         print()
-    print("#### per class group (many: > 100 training images, medium: 20-100)\n")
-    print("| loss | calibrator | " + " | ".join(h for _, h in GROUPS) + " |")
-    print("|---|---|" + "---|" * len(GROUPS))
-    for cal in cals:
-        for lo in losses:
-            cells = [_cell(rows, (lo, cal, m), 100, 2) for m, _ in GROUPS]
-            print(f"| {lo} | {cal} | " + " | ".join(cells) + " |")
-    print()
+    if any(key[2] == m for key in rows for m, _ in GROUPS):  # a balanced study has no groups
+        print("#### per class group (many: > 100 training images, medium: 20-100)\n")
+        print("| loss | calibrator | " + " | ".join(h for _, h in GROUPS) + " |")
+        print("|---|---|" + "---|" * len(GROUPS))
+        for cal in cals:
+            for lo in losses:
+                cells = [_cell(rows, (lo, cal, m), 100, 2) for m, _ in GROUPS]
+                print(f"| {lo} | {cal} | " + " | ".join(cells) + " |")
+        print()
     tests = _read(rep / "paired_tests.csv")
     by = defaultdict(list)
     for t in tests:

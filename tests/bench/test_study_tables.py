@@ -25,3 +25,13 @@ def test_study_tables_print_the_summary_and_tests(tmp_path, capsys):
     assert f"{100 * float(ece['mean']):.2f} ± {100 * float(ece['std']):.2f}" in out
     assert line.count("|") == 10  # loss + 8 metrics
     assert "| gce+ts | ce+ts | 3 |" in out
+    assert "per class group" not in out  # no class groups: no empty group table
+
+
+def test_study_tables_show_the_group_table_of_a_long_tailed_study(tmp_path, capsys):
+    exp = write_experiment(tmp_path, make_records(3, groups=True))
+    build_report(exp, figures=False)
+    study_tables.main([str(exp), "--calibrators", "none"])
+    out = capsys.readouterr().out
+    assert "#### per class group" in out
+    assert next(x for x in out.splitlines() if x.startswith("| gce | none |")).count("–") == 0
