@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from gencal.bench.report import build_report, format_summary
+from gencal.bench.report import ReportSettings, build_report, format_summary
 from gencal.bench.stats import paired_tests, summarise
 
 from .conftest import make_records, write_experiment
@@ -164,3 +164,14 @@ def test_format_summary_one_screen(synth_records):
     assert len(lines) <= 24 and max(len(x) for x in lines) <= 100
     v = _vals(synth_records, "gce", "ats", "ece") * 100
     assert re.search(rf"{v.mean():.2f}±{v.std(ddof=1):.2f}", text)
+
+
+def test_report_can_link_its_figures_instead_of_embedding_them(tmp_path):
+    exp = write_experiment(tmp_path, make_records(3))
+    settings = ReportSettings.from_config({"report": {"embed_figures": False}})
+    assert not settings.embed_figures and ReportSettings().embed_figures
+    out = build_report(exp, settings=settings)
+    html = (out / "index.html").read_text()
+    srcs = re.findall(r"<img alt='[^']*' src='([^']+)'>", html)
+    assert srcs and "data:image" not in html
+    assert all((out / src).is_file() for src in srcs)  # each link finds its file beside the page

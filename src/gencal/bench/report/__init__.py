@@ -168,7 +168,8 @@ def build_report(
     ]
     if figures:
         note = [f"<p class='note'>{escape(fig_note)}</p>"] if fig_note else []
-        sections.append(Section("Figures", [figure_html(p, c) for p, c in figs] + note))
+        blocks = [figure_html(p, c, embed=st.embed_figures) for p, c in figs]
+        sections.append(Section("Figures", blocks + note))
     files = (
         "Files beside this page: <code>report.md</code>, <code>tables.tex</code>, "
         "<code>results.csv</code>, <code>summary.csv</code>, <code>paired_tests.csv</code>"

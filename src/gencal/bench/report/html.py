@@ -2,6 +2,8 @@
 
 Everything is inline: CSS, a small script, and the figures as base64 ``data:`` URIs. The page
 makes no network request (no CDN, no web font), so it opens offline and can be mailed as one file.
+A study kept in a repository can link its figures instead (``report.embed_figures: false``):
+the page then shows ``figures/<name>.png`` from beside it and holds only its tables.
 
 - Sorting: a click on a column header sorts the table's rows by that column (again: reversed).
   A cell that starts with a number sorts by it (``"1.63 ± 0.15"`` -> 1.63, ``"Δ -0.12 (p=…)"`` ->
@@ -17,6 +19,7 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 __all__ = ["Section", "figure_html", "page_html"]
 
@@ -102,12 +105,13 @@ class Section:
     blocks: list[str] = field(default_factory=list)
 
 
-def figure_html(path: Path, caption: str) -> str:
+def figure_html(path: Path, caption: str, *, embed: bool = True) -> str:
     """A ``<figure>`` with the PNG at ``path`` embedded as a ``data:`` URI and a caption.
 
     Args:
         path: a PNG file (its name is shown as ``figures/<name>``).
         caption: plain text.
+        embed: embed the file's bytes; False links ``figures/<name>`` (relative to the page).
 
     Returns:
         The HTML block.
@@ -123,10 +127,15 @@ def figure_html(path: Path, caption: str) -> str:
         True
         >>> block.endswith("(<code>figures/acc_vs_ece.png</code>)</figcaption></figure>")
         True
+        >>> "src='figures/acc_vs_ece.png'" in figure_html(png, "Accuracy", embed=False)
+        True
     """
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    if embed:
+        src = "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+    else:
+        src = "figures/" + quote(path.name)
     return (
-        f"<figure><img alt='{html.escape(caption)}' src='data:image/png;base64,{data}'>"
+        f"<figure><img alt='{html.escape(caption)}' src='{html.escape(src)}'>"
         f"<figcaption>{html.escape(caption)} (<code>figures/{html.escape(path.name)}</code>)"
         "</figcaption></figure>"
     )

@@ -8,6 +8,7 @@ comparisons; the defaults (``configs/config.yaml``) are generic::
       description: []        # paragraphs shown under the title
       reference: ce          # every other loss is tested against this one, per calibrator
       comparisons: []        # extra paired tests, e.g. ["gce+ats vs focal+ts"]
+      embed_figures: true    # index.html embeds its figures (false: links figures/*.png)
 
 The row order follows the config's ``grid.loss`` and the calibrator order its ``calibrators``.
 """
@@ -54,6 +55,7 @@ class ReportSettings:
     comparisons: list[Any] = field(default_factory=list)
     loss_order: list[str] = field(default_factory=lambda: ["ce", "gce", "focal", "flsd53"])
     calibrator_order: list[str] = field(default_factory=lambda: ["none", "ts", "ats"])
+    embed_figures: bool = True
 
     @classmethod
     def from_config(cls, cfg: Any) -> ReportSettings:
@@ -71,6 +73,8 @@ class ReportSettings:
         if node.get("reference"):
             out.reference = str(node["reference"])
         out.comparisons = list(node.get("comparisons") or [])
+        if node.get("embed_figures") is not None:
+            out.embed_figures = bool(node["embed_figures"])
         grid = cfg.get("grid") or {}
         losses = _names(grid.get("loss") or grid.get("losses"))
         if losses:
@@ -99,6 +103,7 @@ class ReportSettings:
                     node = cls.from_config({"report": preset})
                     out.title, out.description = node.title, node.description
                     out.reference, out.comparisons = node.reference, node.comparisons
+                    out.embed_figures = node.embed_figures
                 return out
         return cls()
 
