@@ -600,3 +600,10 @@ def test_report_row_order_follows_the_experiment_preset_then_the_runs(tmp_path):
     orders = _orders_from_runs(exp)
     assert orders["loss_order"] == ["ce", "gce", "focal", "flsd53", "mdca"]
     assert orders["calibrator_order"] == ["none", "ts_bal"]
+
+
+def test_calibrate_help_names_every_registered_calibrator():
+    from gencal.calibration import list_calibrators
+    from gencal.cli import CALIBRATOR_NAMES
+
+    assert sorted(CALIBRATOR_NAMES) == list_calibrators()

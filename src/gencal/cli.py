@@ -72,6 +72,13 @@ examples:
 The report lands in EXPERIMENT_DIR/report/ (index.html, report.md, tables.tex, CSVs, figures/).
 """
 
+# The registered calibrators (gencal.calibration.list_calibrators()), named here so that the
+# parser is built without importing torch; tests/test_cli.py checks the two agree.
+CALIBRATOR_NAMES = (
+    "none", "ts", "ts_grid", "ats", "ets", "vector", "dirichlet", "isotonic", "histogram",
+    "spline", "la",
+)  # fmt: skip
+
 EPILOG_CALIBRATE = """\
 input forms:
   npz with `logits` [N,K] + `labels` [N]        fit on them, write their calibrated probs
@@ -192,7 +199,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--method",
         "-m",
         default="ats",
-        help="calibrator: none ts ts_grid ats vector dirichlet isotonic histogram (default: ats)",
+        help=f"calibrator: {' '.join(CALIBRATOR_NAMES)} (default: ats)",
     )
     c.add_argument(
         "--labels", metavar="FILE", help="labels .npy/.pt when LOGITS_FILE holds only logits"
