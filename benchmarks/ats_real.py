@@ -19,8 +19,10 @@ Datasets (every one available on this machine):
   5 seeds; the run's long-tailed calibration split (1,489 images) and the balanced test set.
   ``fashion_mnist_lt_bal``: the same logits, every calibrator fitted with class-balanced sample
   weights (``class_balanced_weights``), the right fit for a balanced test set.
-- ``cifar10_jpeg``: every finished run's ``logits.npz`` found under ``docs/results/*/`` whose data is
-  CIFAR-10 (one row per run); skipped with a note when there are none.
+- CIFAR-10 studies: every finished run's ``logits.npz`` under ``docs/results/<study>/`` whose data
+  is CIFAR-10, one dataset per study folder (named after it without a ``cpu_`` prefix, e.g.
+  ``cifar10_jpeg_lt``; one seed per run), plus its ``_bal`` variant when the study's training set
+  is long-tailed; skipped with a note when there are none.
 
 The other models are trained with ``gencal.train.train_run`` on 1 thread (runs are reused from
 ``--runs-dir`` if they are there). Calibrators use their defaults. Prints, per dataset, the mean
@@ -31,6 +33,9 @@ ECE <= 0.5 x TS's. Then, for the long-tailed runs, accuracy, balanced accuracy, 
 class-balanced fits and post-hoc logit adjustment (``la``: prior from the calibration split's
 label frequencies; ``la[train]``: from the run's ``train_class_counts``; ``+ts_bal``: then TS,
 both on class-balanced weights).
+
+For the CIFAR-10 studies it also lists the runs where ATS chose more than one piece, with
+their test ECE under TS and ATS.
 
 ``--rules`` prints instead ATS's test ECE under other rules for choosing the pieces (``RULES``:
 held-out NLL with the one-standard-error rule or the best score, held-out ECE with one or two
@@ -168,14 +173,19 @@ def fashion_mnist_lt(n_rep: int, runs_dir: Path, with_counts: bool = False):
         yield (*_split(r), counts) if with_counts else _split(r)
 
 
-def cifar10_runs(root: Path) -> list[Path]:
-    found = []
+def cifar10_studies(root: Path) -> dict[str, tuple[list[Path], bool]]:
+    """CIFAR-10 runs by study folder: ``{dataset name: (logits files, long-tailed)}``."""
+    found: dict[str, tuple[list[Path], bool]] = {}
     for path in sorted(root.glob("docs/results/*/**/logits.npz")):
         with np.load(path) as f:
             meta = json.loads(str(f["meta"])) if "meta" in f.files else {}
-        name = str(((meta.get("config") or {}).get("data") or {}).get("name", ""))
-        if "cifar10" in name or "cifar10" in str(path):
-            found.append(path)
+        data = (meta.get("config") or {}).get("data") or {}
+        if "cifar10" not in str(data.get("name", "")) and "cifar10" not in str(path):
+            continue
+        study = path.relative_to(root / "docs" / "results").parts[0]
+        name = study.removeprefix("cpu_")
+        paths, long_tailed = found.get(name, ([], False))
+        found[name] = ([*paths, path], long_tailed or bool(data.get("long_tail")))
     return found
 
 
@@ -301,7 +311,7 @@ def main(argv: list[str] | None = None) -> None:
         tmp = tempfile.TemporaryDirectory(prefix="gencal_ats_real_")
     runs_dir = Path(args.runs_dir or tmp.name)
     repo = Path(__file__).resolve().parents[1]
-    cifar = cifar10_runs(repo)
+    cifar = cifar10_studies(repo)
     datasets = {
         "synthetic": lambda: synthetic(reps),
         "digits": lambda: digits(reps, runs_dir),
@@ -312,14 +322,16 @@ def main(argv: list[str] | None = None) -> None:
         datasets["fashion_mnist_adam"] = lambda: fashion_mnist_adam(reps)
         datasets["fashion_mnist_lt"] = lambda: fashion_mnist_lt(reps, runs_dir)
         datasets["fashion_mnist_lt_bal"] = lambda: fashion_mnist_lt(reps, runs_dir)
-        if cifar:
-            datasets["cifar10_jpeg"] = lambda: cifar10(cifar)
-            datasets["cifar10_jpeg_bal"] = lambda: cifar10(cifar)  # class-balanced fits
+        for name, (paths, long_tailed) in cifar.items():
+            datasets[name] = lambda paths=paths: cifar10(paths)
+            if long_tailed:  # class-balanced fits for the balanced test set
+                datasets[f"{name}_bal"] = lambda paths=paths: cifar10(paths)
     if args.rules:
         selection_rules(datasets)
         return
     t0 = time.perf_counter()
     table = {}
+    run_names = {n: [p.parent.name for p in paths] for n, (paths, _) in cifar.items()}
     for name, make in datasets.items():
         t1 = time.perf_counter()
         res, pieces = evaluate(make(), balanced=name.endswith("_bal"))
@@ -329,8 +341,12 @@ def main(argv: list[str] | None = None) -> None:
             f"{time.perf_counter() - t1:.0f} s",
             flush=True,
         )
+        runs = run_names.get(name.removesuffix("_bal"), [])
+        for run, k, (_, ts_ece), (_, ats_ece) in zip(runs, pieces, res["ts"], res["ats"]):
+            if k > 1:  # where ATS is not TS: the run's test ECE-15 % under each
+                print(f"  {run}: {k} pieces, ECE TS {100 * ts_ece:.2f} -> ATS {100 * ats_ece:.2f}")
     if not cifar:
-        print("cifar10_jpeg: no CIFAR-10 logits.npz under docs/results/*/ -- skipped")
+        print("CIFAR-10: no CIFAR-10 logits.npz under docs/results/*/ -- skipped")
     if not args.quick:
         longtail_extras(fashion_mnist_lt(reps, runs_dir, with_counts=True))
     print()
