@@ -180,9 +180,10 @@ def cifar10_studies(root: Path) -> dict[str, tuple[list[Path], bool]]:
         with np.load(path) as f:
             meta = json.loads(str(f["meta"])) if "meta" in f.files else {}
         data = (meta.get("config") or {}).get("data") or {}
-        if "cifar10" not in str(data.get("name", "")) and "cifar10" not in str(path):
+        where = path.relative_to(root / "docs" / "results")  # <study>/<run>/logits.npz
+        if "cifar10" not in str(data.get("name", "")) and "cifar10" not in where.as_posix():
             continue
-        study = path.relative_to(root / "docs" / "results").parts[0]
+        study = where.parts[0]
         name = study.removeprefix("cpu_")
         paths, long_tailed = found.get(name, ([], False))
         found[name] = ([*paths, path], long_tailed or bool(data.get("long_tail")))
