@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import csv
-import sys
-from pathlib import Path
 
 from gencal.bench.report import build_report
 from tests.bench.conftest import make_records, write_experiment
+from tests.benchmark_scripts import load_benchmark
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-import study_tables
+study_tables = load_benchmark("study_tables")
 
 
 def test_study_tables_print_the_summary_and_tests(tmp_path, capsys):

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 
 from gencal.io import atomic_save_npz
-
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def _module(name: str):
-    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.benchmark_scripts import load_benchmark
 
 
 def _run(root: Path, study: str, run: str, data: dict) -> None:
@@ -37,7 +28,7 @@ def test_cifar10_runs_are_grouped_by_study(tmp_path):
     _run(tmp_path, "cpu_cifar10_jpeg_lt", "a__ce__s1", lt)
     _run(tmp_path, "cpu_cifar10_jpeg_n1000", "b__ce__s0", {"name": "cifar10_jpeg"})
     _run(tmp_path, "fashion_mnist_lt_h100", "c__ce__s0", {"name": "fashion_mnist"})
-    studies = _module("ats_real").cifar10_studies(tmp_path)
+    studies = load_benchmark("ats_real").cifar10_studies(tmp_path)
     assert {k: (len(paths), lt) for k, (paths, lt) in studies.items()} == {
         "cifar10_jpeg_lt": (2, True),
         "cifar10_jpeg_n1000": (1, False),

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 from gencal.losses import list_losses
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "loss_overhead.py"
+from tests.benchmark_scripts import load_benchmark
 
 
 def test_loss_overhead_main_runs(capsys, monkeypatch):
-    spec = importlib.util.spec_from_file_location("loss_overhead", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_benchmark("loss_overhead")
     monkeypatch.setattr(module, "SIZES_N", (8,))
     monkeypatch.setattr(module, "SIZES_K", (3, 5))
     out = module.main(["--quick", "--no-train-step"])
