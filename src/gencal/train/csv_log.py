@@ -124,7 +124,6 @@ class MetricsCSVWriter:
         ['epoch,loss,step', '0,,9', '1,1.5,19']
     """
 
-    NAME_METRICS_FILE = METRICS_FILE
     NAME_HPARAMS_FILE = "hparams.yaml"
 
     def __init__(self, log_dir: str, rows: list[dict[str, Any]] | None = None) -> None:
