@@ -16,7 +16,7 @@ The row order follows the config's ``grid.loss`` and the calibrator order its ``
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -99,11 +99,12 @@ class ReportSettings:
             if cfg is not None:
                 out = cls.from_config(cfg)
                 preset = _preset_report(cfg.get("experiment"))
-                if preset is not None:
-                    node = cls.from_config({"report": preset})
-                    out.title, out.description = node.title, node.description
-                    out.reference, out.comparisons = node.reference, node.comparisons
-                    out.embed_figures = node.embed_figures
+                if preset is not None:  # the preset's report node, the runs' orders
+                    orders = {
+                        "loss_order": out.loss_order,
+                        "calibrator_order": out.calibrator_order,
+                    }
+                    out = replace(cls.from_config({"report": preset}), **orders)
                 return out
         return cls()
 
