@@ -37,7 +37,12 @@ METRICS_FILE = "metrics.csv"
 
 @dataclass(frozen=True)
 class ResumePoint:
-    """Where a resumed run starts: the first epoch it trains and the steps already done."""
+    """Where a resumed run starts: the first epoch it trains and the steps already done.
+
+    Example:
+        >>> ResumePoint(next_epoch=3, global_step=210)  # epochs 0-2 done, 70 steps each
+        ResumePoint(next_epoch=3, global_step=210)
+    """
 
     next_epoch: int
     global_step: int
